@@ -1,0 +1,248 @@
+"""The one way nasproxy trains and scores networks.
+
+Evaluation, NAS candidates, the early-stopping and full-data baselines and the condenser's inner network
+updates all go through :func:`fit` (train given modules in place) or :func:`train_from_scratch` (build
+seeded networks, train them, return them), and :func:`accuracy` for scoring.
+
+What makes it fast, each switchable: tensors stay in memory (no DataLoader); several ConvNets of one spec
+are packed into one replicated module (see ``models._convnet``) and trained together; when a training set
+fits into one batch every replica shares the same input, so the first conv is one dense conv; optional
+bf16 autocast; scoring under ``inference_mode`` in large batches; and on Linux/glibc the allocator is told
+to keep freed memory instead of returning it to the OS, which halves CPU step time here (see
+:func:`tune_allocator`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasproxy._errors import NasproxyError
+from nasproxy.models import ConvNet, stack_convnets, unstack_convnet
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run. Defaults are the paper's evaluation protocol."""
+
+    epochs: int = 300  # passes over the training images
+    batch_size: int = 256
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_decay_epochs: tuple[int, ...] | None = None  # None: once, at half of the epochs (paper)
+    lr_decay: float = 0.1  # factor applied at each decay epoch
+    max_steps: int | None = None  # stop after this many SGD steps (early-stopping baseline)
+    precision: str = "fp32"  # fp32 | bf16 (autocast; weights and optimizer stay fp32)
+    pack: int = 32  # at most this many ConvNets of one spec trained as one packed module; 1 disables packing
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise NasproxyError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.epochs < 0 or self.batch_size < 1 or self.pack < 1:
+            raise NasproxyError("epochs must be >= 0, batch size and pack >= 1")
+
+    @property
+    def decay_epochs(self) -> tuple[int, ...]:
+        return (self.epochs // 2,) if self.lr_decay_epochs is None else self.lr_decay_epochs
+
+
+@dataclass
+class FitStats:
+    steps: int = 0
+    final_loss: list[float] = field(default_factory=list)  # last step's mean loss of each replica
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise NasproxyError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise NasproxyError("device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    return dev
+
+
+_ALLOCATOR_TUNED = False
+
+
+def tune_allocator() -> bool:
+    """Ask glibc to serve large tensors from a heap it keeps, instead of fresh ``mmap``s.
+
+    Without it every activation larger than ~32 MB is a new mapping whose pages fault in one by one, which
+    on this kind of machine costs as much as the convolutions. Off with ``NASPROXY_TUNE_ALLOCATOR=0``.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED or os.environ.get("NASPROXY_TUNE_ALLOCATOR", "1") == "0":
+        return _ALLOCATOR_TUNED
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    _ALLOCATOR_TUNED = bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    return _ALLOCATOR_TUNED
+
+
+def autocast(precision: str, device: torch.device):
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _packable(modules: Sequence[nn.Module]) -> bool:
+    first = modules[0]
+    return all(
+        isinstance(m, ConvNet) and m.replicas == 1 and m.spec == first.spec and m.image_size == first.image_size
+        for m in modules
+    )
+
+
+def _groups(modules: Sequence[nn.Module], pack: int) -> list[list[int]]:
+    """Indices of modules trained together: runs of packable ConvNets of one spec, at most ``pack`` long."""
+    if pack > 1 and len(modules) > 1 and _packable(modules):
+        return [list(range(i, min(i + pack, len(modules)))) for i in range(0, len(modules), pack)]
+    return [[i] for i in range(len(modules))]
+
+
+def fit(
+    modules: Sequence[nn.Module],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig,
+    *,
+    generators: Sequence[torch.Generator],
+    progress: Callable[[int], None] | None = None,
+) -> FitStats:
+    """Train ``modules`` in place with SGD on ``images``; module i shuffles with ``generators[i]``.
+
+    Packed and one-by-one training give the same result up to float rounding (tests check this).
+    """
+    if len(generators) != len(modules):
+        raise ValueError("fit needs one generator per module")
+    tune_allocator()
+    stats = FitStats()
+    for group in _groups(modules, config.pack):
+        members = [modules[i] for i in group]
+        packed = stack_convnets(members) if len(members) > 1 else members[0]
+        steps, losses = _fit_one(packed, len(members), images, labels, config, [generators[i] for i in group], progress)
+        if len(members) > 1:
+            for dst, src in zip(members, unstack_convnet(packed)):
+                dst.load_state_dict(src.state_dict())
+        stats.steps = max(stats.steps, steps)
+        stats.final_loss += losses
+    return stats
+
+
+def _fit_one(
+    module: nn.Module,
+    replicas: int,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig,
+    generators: Sequence[torch.Generator],
+    progress: Callable[[int], None] | None,
+) -> tuple[int, list[float]]:
+    device = images.device
+    module.train()
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    n = len(images)
+    bs = min(config.batch_size, n)
+    steps_per_epoch = math.ceil(n / bs)
+    whole_set = steps_per_epoch == 1  # every batch is the whole set: order cannot change the mean gradient
+    step = 0
+    loss = torch.zeros(replicas, device=device)
+    for epoch in range(config.epochs):
+        if epoch in config.decay_epochs and epoch > 0:
+            for g in opt.param_groups:
+                g["lr"] *= config.lr_decay
+        if not whole_set:
+            order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
+        for s in range(steps_per_epoch):
+            if config.max_steps is not None and step >= config.max_steps:
+                break
+            if whole_set:
+                x, y = images, labels.unsqueeze(1).expand(n, replicas)
+            else:
+                idx = order[:, s * bs : (s + 1) * bs]  # [M, b]
+                x = images[idx].transpose(0, 1).flatten(1, 2)  # [b, M*C, H, W]: replica m reads its own images
+                y = labels[idx].t()
+            with autocast(config.precision, device):
+                out = module(x)
+            out = out.float().reshape(len(x), replicas, -1)
+            # sum over replicas of each replica's mean loss: each replica gets exactly its own gradient
+            per_sample = F.cross_entropy(out.flatten(0, 1), y.reshape(-1), reduction="none").view(-1, replicas)
+            loss = per_sample.mean(0)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            step += 1
+        if progress is not None:
+            progress(1)
+    return step, loss.detach().cpu().tolist()
+
+
+def train_from_scratch(
+    builder: Callable[[], nn.Module],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig,
+    *,
+    seeds: Sequence[int],
+    progress: Callable[[int], None] | None = None,
+) -> list[nn.Module]:
+    """Build one network per seed (the seed fixes its initialisation and its data order) and train them."""
+    device = images.device
+    modules = []
+    for seed in seeds:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            modules.append(builder().to(device))
+    generators = [torch.Generator().manual_seed(seed + 1_000_003) for seed in seeds]
+    fit(modules, images, labels, config, generators=generators, progress=progress)
+    return modules
+
+
+@torch.inference_mode()
+def accuracy(
+    modules: Sequence[nn.Module],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    precision: str = "fp32",
+    batch_size: int = 2048,
+    pack: int = 32,
+) -> list[float]:
+    """Top-1 accuracy of each module on ``images`` (eval mode; packed ConvNets share every batch)."""
+    tune_allocator()
+    device = images.device
+    result: list[float] = [0.0] * len(modules)
+    for group in _groups(modules, pack):
+        members = [modules[i] for i in group]
+        packed = stack_convnets(members) if len(members) > 1 else members[0]
+        was_training = packed.training
+        packed.eval()
+        correct = torch.zeros(len(members), device=device)
+        for start in range(0, len(images), batch_size):
+            x = images[start : start + batch_size]
+            with autocast(precision, device):
+                out = packed(x)
+            pred = out.reshape(len(x), len(members), -1).argmax(-1)
+            correct += (pred == labels[start : start + batch_size, None]).sum(0)
+        packed.train(was_training)
+        for i, c in zip(group, correct.tolist()):
+            result[i] = c / len(images)
+    return result

@@ -1,0 +1,107 @@
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from nasproxy import Proxy, register_model
+from nasproxy.cli import main
+from nasproxy.models import MODELS
+
+EVAL = ["--models", "2", "--epochs", "3", "--model", "convnet-w8-d1-instance-relu-avg", "-q"]
+
+
+@pytest.fixture
+def run(idx_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("NASPROXY_DATA", str(idx_root))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    for f in fragments:
+        assert f in lines[0]
+
+
+def test_condense_evaluate_show_info(run, tmp_path):
+    out = tmp_path / "p.pt"
+    r = run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 2, "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    proxy = Proxy.load(out)
+    assert proxy.images.shape == (20, 1, 28, 28) and proxy.meta["holdout"] == 50
+    r = run("evaluate", out, *EVAL, "--json", "--csv", tmp_path / "evals.csv")
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.output.strip().splitlines()[-1])
+    assert len(row["accuracies"]) == 2 and 0 <= row["mean"] <= 1 and row["method"] == "random"
+    run("evaluate", out, *EVAL, "--csv", tmp_path / "evals.csv")
+    assert len((tmp_path / "evals.csv").read_text().strip().splitlines()) == 3  # header + two appended rows
+    r = run("show", out, "--out", tmp_path / "grid.png")
+    assert r.exit_code == 0 and (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    r = run("info", out)
+    assert json.loads(r.output)["method"] == "random"
+
+
+def test_dc_condense_through_the_cli(run, tmp_path):
+    out = tmp_path / "dc.pt"
+    r = run("condense", "--dataset", "mnist", "--holdout", 50, "--ipc", 1, "--iterations", 2, "--real-batch", 4,
+            "--model", "convnet-w8-d2-instance-relu-avg", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    meta = Proxy.load(out).meta
+    assert meta["method"] == "dc" and meta["iterations_done"] == 2 and meta["hyperparameters"]["real_batch"] == 4
+    assert not (tmp_path / "dc.pt.ckpt").exists()
+    _one_line_error(run("condense", "--dataset", "mnist", "--holdout", 50, "--ipc", 1, "--out", out), "--force")
+
+
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["condense", "--dataset", "imagenet", "--out", "x.pt"], ["unknown dataset 'imagenet'", "fashion-mnist"]),
+        (["condense", "--dataset", "mnist", "--method", "magic", "--out", "x.pt"], ["unknown condensation method"]),
+        (["condense", "--dataset", "mnist", "--ipc", "0", "--out", "x.pt"], ["--ipc"]),
+        (["condense", "--dataset", "cifar10", "--out", "x.pt"], ["not found", "--download"]),
+        (["condense", "--dataset", "mnist", "--model", "convnet-w9", "--out", "x.pt"], ["not a ConvNet id"]),
+        (["condense", "--dataset", "mnist", "--method", "random", "--iterations", "3", "--out", "x.pt"],
+         ["does not take iterations"]),
+        (["condense", "--dataset", "mnist", "--device", "cuda", "--out", "x.pt"], ["no CUDA"]),
+    ],
+)
+def test_bad_condense_input_is_one_line_and_writes_nothing(run, tmp_path, args, fragments):
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    _one_line_error(run(*args), *fragments)
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_bad_evaluate_input(run, tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    _one_line_error(run("evaluate", tmp_path / "junk.pt"), "not a readable nasproxy proxy")
+    _one_line_error(run("evaluate", tmp_path / "missing.pt"), "does not exist")
+    good = tmp_path / "p.pt"
+    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", good, "-q")
+    _one_line_error(run("evaluate", good, "--model", "transformer", "-q"), "unknown model 'transformer'")
+
+    if "rgb-only" not in MODELS:
+        @register_model("rgb-only")
+        def rgb_only(*, channels, num_classes, image_size):
+            return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(num_classes))
+
+    _one_line_error(run("evaluate", good, "--model", "rgb-only", "-q"), "cannot take images of shape [1, 28, 28]")
+
+
+def test_interrupted_run_must_be_resumed_or_restarted_explicitly(run, tmp_path):
+    (tmp_path / "p.pt.ckpt").write_bytes(b"x")
+    _one_line_error(run("condense", "--dataset", "mnist", "--out", tmp_path / "p.pt"), "--resume", "--restart")
+
+
+def test_help_lists_commands(run):
+    r = run("--help")
+    assert r.exit_code == 0 and "condense" in r.output and "evaluate" in r.output

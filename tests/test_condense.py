@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from nasproxy import NasproxyError, condense, resolve_device
+from nasproxy.condense import CONDENSERS, RunContext
+from nasproxy.condense.dc import paper_loops
+
+SMALL_NET = "convnet-w16-d2-instance-relu-avg"
+
+
+def test_paper_loops():
+    assert paper_loops(1) == (1, 1) and paper_loops(10) == (10, 50) and paper_loops(50) == (50, 10)
+    assert paper_loops(5) == (5, 100)
+
+
+def test_random_proxy_is_class_balanced_real_and_seeded(small_mnist):
+    a = condense(small_mnist, method="random", ipc=3, seed=1)
+    b = condense(small_mnist, method="random", ipc=3, seed=1)
+    c = condense(small_mnist, method="random", ipc=3, seed=2)
+    assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
+    assert torch.bincount(a.labels).tolist() == [3] * 10
+    train = small_mnist.train_images.flatten(1)
+    assert all((train == img.flatten()).all(1).any() for img in a.images)  # every image is a training image
+    assert a.meta["method"] == "random" and a.meta["seed"] == 1 and a.meta["val_fingerprint"] == small_mnist.val_fingerprint
+
+
+def test_unknown_options_and_bad_ipc_are_rejected(small_mnist):
+    with pytest.raises(NasproxyError, match="does not take iterations"):
+        condense(small_mnist, method="random", ipc=1, options={"iterations": 5})
+    with pytest.raises(NasproxyError, match="at least 1 image per class"):
+        condense(small_mnist, method="dc", ipc=0)
+    with pytest.raises(NasproxyError, match="unknown condensation method 'nope'"):
+        condense(small_mnist, method="nope", ipc=1)
+
+
+def _dc(dataset, tmp_path, *, iterations, on_iteration=None, resume=False, **options):
+    condenser = CONDENSERS.get("dc").from_options(
+        {"model": SMALL_NET, "real_batch": 8, "inner_loop": 2, "checkpoint_every": 1, "iterations": iterations, **options}
+    )
+    context = RunContext(device=resolve_device("cpu"), checkpoint=tmp_path / "run.ckpt", resume=resume,
+                         progress=False, on_iteration=on_iteration)
+    return condenser.condense(dataset, ipc=2, seed=5, context=context)
+
+
+def test_interrupted_condensation_resumes_exactly(small_mnist, tmp_path):
+    straight = _dc(small_mnist, tmp_path / "a", iterations=4)
+
+    def stop_after_two(it, loss):
+        if it == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _dc(small_mnist, tmp_path / "b", iterations=4, on_iteration=stop_after_two)
+    assert torch.load(tmp_path / "b" / "run.ckpt", weights_only=True)["iteration"] == 2
+    resumed = _dc(small_mnist, tmp_path / "b", iterations=4, resume=True)
+    torch.testing.assert_close(resumed.images, straight.images)
+    assert resumed.extra["loss_history"] == pytest.approx(straight.extra["loss_history"])
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(small_mnist, tmp_path):
+    _dc(small_mnist, tmp_path, iterations=1)
+    with pytest.raises(NasproxyError, match="other settings"):
+        _dc(small_mnist, tmp_path, iterations=2, resume=True, lr_img=0.5)
+
+
+def test_packed_and_looped_class_gradients_condense_the_same(small_mnist, tmp_path):
+    a = _dc(small_mnist, tmp_path / "a", iterations=2, packed=True)
+    b = _dc(small_mnist, tmp_path / "b", iterations=2, packed=False)
+    torch.testing.assert_close(a.images, b.images, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_short_real_condensation_on_fashion_mnist_lowers_the_matching_loss(fmnist):
+    losses = []
+    proxy = condense(fmnist, method="dc", ipc=1, seed=0, options={"iterations": 8, "real_batch": 64, "model": SMALL_NET})
+    losses = proxy.meta["loss_history"]
+    assert len(losses) == 8
+    assert sum(losses[-3:]) / 3 < 0.8 * losses[0]
+    assert proxy.images.shape == (10, 1, 28, 28) and proxy.meta["iterations_done"] == 8

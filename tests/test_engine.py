@@ -1,0 +1,77 @@
+from functools import partial
+
+import pytest
+import torch
+
+from nasproxy import NasproxyError, TrainConfig, accuracy, train_from_scratch
+from nasproxy.models import ConvNetSpec, build_model, convnet_builder
+
+
+def _separable(n: int, classes: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % classes
+    images = torch.randn(n, 1, 28, 28, generator=g) * 0.3
+    for c in range(classes):
+        images[labels == c, :, 4 * c : 4 * c + 4, :] += 2.0
+    return images, labels
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+@pytest.mark.parametrize("n", [16, 40])  # one batch per epoch (shared input) and several shuffled batches
+def test_packed_training_equals_one_network_at_a_time(norm, n):
+    images, labels = _separable(n)
+    builder = partial(convnet_builder(ConvNetSpec(width=8, depth=2, norm=norm)), channels=1, num_classes=4,
+                      image_size=(28, 28))
+    cfg = TrainConfig(epochs=4, batch_size=16)
+    packed = train_from_scratch(builder, images, labels, cfg, seeds=[3, 4, 5])
+    single = [train_from_scratch(builder, images, labels, TrainConfig(epochs=4, batch_size=16, pack=1), seeds=[s])[0]
+              for s in (3, 4, 5)]
+    for a, b in zip(packed, single):
+        for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
+            torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-4)
+    test_x, test_y = _separable(64, seed=1)
+    assert accuracy(packed, test_x, test_y) == pytest.approx(accuracy(single, test_x, test_y, pack=1), abs=1 / 64)
+
+
+def test_training_learns_and_is_reproducible():
+    images, labels = _separable(64)
+    builder = partial(build_model, "convnet-w16-d2-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
+    cfg = TrainConfig(epochs=20, batch_size=32, lr=0.05)
+    first = train_from_scratch(builder, images, labels, cfg, seeds=[0])
+    again = train_from_scratch(builder, images, labels, cfg, seeds=[0])
+    test_x, test_y = _separable(200, seed=7)
+    assert accuracy(first, test_x, test_y)[0] > 0.9
+    for a, b in zip(first[0].parameters(), again[0].parameters()):
+        assert torch.equal(a, b)
+
+
+def test_non_convnet_models_train_one_at_a_time():
+    images, labels = _separable(32)
+    builder = partial(build_model, "mlp", channels=1, num_classes=4, image_size=(28, 28))
+    nets = train_from_scratch(builder, images, labels, TrainConfig(epochs=30, batch_size=32), seeds=[0, 1])
+    assert min(accuracy(nets, images, labels)) > 0.9
+
+
+def test_max_steps_caps_sgd_steps():
+    from nasproxy.engine import fit
+
+    images, labels = _separable(40)
+    net = build_model("mlp", channels=1, num_classes=4, image_size=(28, 28))
+    stats = fit([net], images, labels, TrainConfig(epochs=100, batch_size=8, max_steps=7),
+                generators=[torch.Generator().manual_seed(0)])
+    assert stats.steps == 7
+
+
+def test_bf16_autocast_trains_close_to_fp32():
+    images, labels = _separable(64)
+    builder = partial(build_model, "convnet-w16-d2-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
+    test_x, test_y = _separable(200, seed=7)
+    accs = {p: accuracy(train_from_scratch(builder, images, labels, TrainConfig(epochs=20, batch_size=32, lr=0.05,
+                                                                             precision=p), seeds=[0]), test_x, test_y)[0]
+            for p in ("fp32", "bf16")}
+    assert accs["bf16"] == pytest.approx(accs["fp32"], abs=0.05)
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(NasproxyError, match="precision 'fp8'"):
+        TrainConfig(precision="fp8")
