@@ -208,10 +208,12 @@ def info(proxy_file):
 
 
 @main.command("list")
-@click.argument("what", type=click.Choice(["datasets", "models", "methods"]))
+@click.argument("what", type=click.Choice(["datasets", "models", "methods", "proxies"]))
 def list_(what):
-    """List registered datasets, models or condensation methods."""
-    if what == "datasets":
+    """List registered datasets, models, condensation methods or search proxies."""
+    if what == "proxies":
+        from nasproxy.search import PROXIES as registry
+    elif what == "datasets":
         from nasproxy.data import DATASETS as registry
     elif what == "models":
         from nasproxy.models import MODELS as registry
@@ -219,6 +221,156 @@ def list_(what):
         from nasproxy.condense import CONDENSERS as registry
     for name in registry.names():
         click.echo(name)
+
+
+@main.group()
+def spaces():
+    """Built-in and user search spaces."""
+
+
+@spaces.command("list")
+def spaces_list():
+    """Every known space with its size."""
+    from nasproxy.spaces import list_spaces, load_space
+
+    for name in list_spaces():
+        click.echo(f"{name}\t{len(load_space(name))} architectures")
+
+
+@spaces.command("show")
+@click.argument("space")
+@click.option("--examples", type=int, default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_friendly_errors
+def spaces_show(space, examples, as_json):
+    """Axes, size and example architectures of SPACE (a name, a .yaml file or file.py:Class)."""
+    from nasproxy.spaces import load_space
+
+    sp = load_space(space)
+    info = {k: v for k, v in sp.describe().items() if k != "architectures"}
+    info["examples"] = [c.arch_id for c in sp.sample(examples, seed=0)]
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{sp.name}: {len(sp)} architectures")
+    for axis, values in info.get("axes", {}).items():
+        click.echo(f"  {axis}: {', '.join(map(str, values))}")
+    click.echo("examples:")
+    for example in info["examples"]:
+        click.echo(f"  {example}")
+
+
+_search_common = [
+    click.option("--space", required=True, help="Search space: a name (`nasproxy spaces list`), .yaml or file.py:Class."),
+    click.option("--proxy", required=True, help="ours, random, ... (a proxy file), early-stopping, full, or a "
+                                                "training-free score: synflow, naswot, snip, grad-norm, params."),
+    click.option("--storage", envvar="NASPROXY_STORAGE",
+                 help="Optuna storage: a journal file path (default results/studies/<study>.journal) or a URL "
+                      "(sqlite:///..., postgresql://user@host/db)."),
+    click.option("--study", help="Study name (default: dataset-space-proxy-protocolhash)."),
+]
+
+
+def _apply(options):
+    def deco(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return deco
+
+
+@main.command()
+@_apply(_search_common)
+@click.option("--proxy-file", type=click.Path(dir_okay=False), help="Proxy made by `nasproxy condense`.")
+@click.option("--dataset", default=None, help="Dataset (default: the proxy file's, else fashion-mnist).")
+@click.option("--epochs", type=int, help="Training epochs per candidate (paper: 100 on a proxy).")
+@click.option("--repeats", type=int, help="Networks trained per candidate (paper: 5).")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ipc", type=int, default=10, show_default=True,
+              help="early-stopping without --proxy-file: match the training budget of this many images per class.")
+@click.option("--sample", type=int, help="Only a seeded random sample of this many architectures.")
+@click.option("--sample-seed", type=int, default=0, show_default=True)
+@click.option("--only-top", type=int, help="Only the top-K architectures of the searches named by --from.")
+@click.option("--from", "from_", help="Comma-separated proxy names or CSV exports, for --only-top.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes on this machine.")
+@click.option("--dry-run", is_flag=True, help="Only print what the search would cost.")
+@_split_options
+@_data_options
+@_device_option
+@_quiet_option
+@_friendly_errors
+def search(space, proxy, storage, study, proxy_file, dataset, epochs, repeats, batch_size, lr, precision, seed, ipc,
+           sample, sample_seed, only_top, from_, workers, dry_run, holdout, split_seed, data_root, download, device,
+           quiet):
+    """Train (or score) every candidate of a space on a proxy; resumable, parallel, distributed."""
+    from nasproxy._errors import NasproxyError
+    from nasproxy.search import SearchRequest, plan_search, run_search, top_architectures
+
+    only = None
+    if only_top is not None:
+        if not from_:
+            raise NasproxyError("--only-top needs --from with the searches to take the top architectures of")
+        dataset_name = dataset or "fashion-mnist"
+        space_name = Path(space).stem if space.endswith((".yaml", ".yml")) else space
+        only = tuple(top_architectures(from_.split(","), only_top, dataset=dataset_name, space=space_name))
+    request = SearchRequest(
+        space=space, proxy=proxy, dataset=dataset, proxy_file=proxy_file, holdout=holdout, split_seed=split_seed,
+        data_root=data_root, download=download, epochs=epochs, repeats=repeats, batch_size=batch_size, lr=lr,
+        precision=precision, seed=seed, ipc=ipc, sample=sample, sample_seed=sample_seed, only=only,
+        storage=storage, study=study, device=device,
+    )
+    if request.dataset is None and not proxy_file:
+        request = SearchRequest(**{**request.__dict__, "dataset": "fashion-mnist"})
+    plan, ctx = plan_search(request)
+    left = len(plan.targets) - plan.done
+    if not quiet or dry_run:
+        click.echo(f"study {plan.study_name} ({plan.storage_url}): {len(plan.targets)} architectures, {plan.done} done, "
+                   f"{left} to run; estimated {_duration(plan.estimate_seconds)} on {plan.device_name}", err=True)
+        if left and plan.estimate_seconds > 600:
+            click.echo("  to cut it: --sample N (a seeded subset), --repeats 1-2, fewer --epochs, a smaller space "
+                       "(e.g. tiny), or more --workers / machines sharing a --storage URL", err=True)
+    if dry_run:
+        return
+    out = run_search(request, workers=workers, progress=not quiet, plan=plan, ctx=ctx)
+    if not quiet:
+        click.echo(f"wrote {out}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@main.command()
+@click.option("--study", required=True, help="Study name (printed by `nasproxy search`).")
+@click.option("--storage", envvar="NASPROXY_STORAGE", help="Storage URL or journal path (default: the study's journal).")
+@click.option("--out", type=click.Path(dir_okay=False), help="CSV to write (default results/search/<study>.csv).")
+@_friendly_errors
+def export(study, storage, out):
+    """Re-write a study's results as CSV (one row per architecture) from its storage."""
+    import optuna
+
+    from nasproxy._errors import NasproxyError
+    from nasproxy.search._runner import EXPORT_DIR, export_study
+    from nasproxy.search._storage import open_storage, storage_url_for
+
+    url = storage_url_for(storage, study)
+    if "://" not in url and not Path(url).exists():
+        raise NasproxyError(f"no storage at {url}; pass --storage")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        loaded = optuna.load_study(study_name=study, storage=open_storage(url))
+    except KeyError:
+        raise NasproxyError(f"no study {study!r} in {url}") from None
+    path = export_study(loaded, Path(out) if out else EXPORT_DIR / f"{study}.csv")
+    click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ class TrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    lr_decay_epochs: tuple[int, ...] | None = None  # None: once, at half of the epochs (paper)
+    lr_decay_epochs: tuple[int, ...] | None = None  # None: once, half-way through training (paper)
     lr_decay: float = 0.1  # factor applied at each decay epoch
     max_steps: int | None = None  # stop after this many SGD steps (early-stopping baseline)
     precision: str = "fp32"  # fp32 | bf16 (autocast; weights and optimizer stay fp32)
@@ -52,9 +52,12 @@ class TrainConfig:
         if self.epochs < 0 or self.batch_size < 1 or self.pack < 1:
             raise NasproxyError("epochs must be >= 0, batch size and pack >= 1")
 
-    @property
-    def decay_epochs(self) -> tuple[int, ...]:
-        return (self.epochs // 2,) if self.lr_decay_epochs is None else self.lr_decay_epochs
+    def decay_steps(self, steps_per_epoch: int) -> set[int]:
+        """SGD steps before which the learning rate is multiplied by ``lr_decay``."""
+        if self.lr_decay_epochs is not None:
+            return {e * steps_per_epoch for e in self.lr_decay_epochs if e > 0}
+        half = self.max_steps // 2 if self.max_steps is not None else self.epochs // 2 * steps_per_epoch
+        return {half} - {0}
 
 
 @dataclass
@@ -163,17 +166,18 @@ def _fit_one(
     bs = min(config.batch_size, n)
     steps_per_epoch = math.ceil(n / bs)
     whole_set = steps_per_epoch == 1  # every batch is the whole set: order cannot change the mean gradient
+    decay_at = config.decay_steps(steps_per_epoch)
     step = 0
     loss = torch.zeros(replicas, device=device)
-    for epoch in range(config.epochs):
-        if epoch in config.decay_epochs and epoch > 0:
-            for g in opt.param_groups:
-                g["lr"] *= config.lr_decay
+    for _ in range(config.epochs):
         if not whole_set:
             order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         for s in range(steps_per_epoch):
             if config.max_steps is not None and step >= config.max_steps:
                 break
+            if step in decay_at:
+                for g in opt.param_groups:
+                    g["lr"] *= config.lr_decay
             if whole_set:
                 x, y = images, labels.unsqueeze(1).expand(n, replicas)
             else:
@@ -226,7 +230,8 @@ def accuracy(
     batch_size: int = 2048,
     pack: int = 32,
 ) -> list[float]:
-    """Top-1 accuracy of each module on ``images`` (eval mode; packed ConvNets share every batch)."""
+    """Top-1 accuracy of each module on ``images`` (eval mode; packed ConvNets share every batch of
+    ``batch_size / number packed`` images)."""
     tune_allocator()
     device = images.device
     result: list[float] = [0.0] * len(modules)
@@ -236,12 +241,13 @@ def accuracy(
         was_training = packed.training
         packed.eval()
         correct = torch.zeros(len(members), device=device)
-        for start in range(0, len(images), batch_size):
-            x = images[start : start + batch_size]
+        step = max(16, batch_size // len(members))  # activations grow with the number of packed networks
+        for start in range(0, len(images), step):
+            x = images[start : start + step]
             with autocast(precision, device):
                 out = packed(x)
             pred = out.reshape(len(x), len(members), -1).argmax(-1)
-            correct += (pred == labels[start : start + batch_size, None]).sum(0)
+            correct += (pred == labels[start : start + step, None]).sum(0)
         packed.train(was_training)
         for i, c in zip(group, correct.tolist()):
             result[i] = c / len(images)

@@ -1,0 +1,162 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+
+from nasproxy import NasproxyError, Proxy, condense
+from nasproxy.search import SearchRequest, completed_architectures, plan_search, run_search
+from nasproxy.search._storage import open_storage
+
+
+@pytest.fixture
+def search_env(small_mnist, idx_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NASPROXY_DATA", str(idx_root))
+    proxy_path = tmp_path / "random.pt"
+    condense(small_mnist, method="random", ipc=2, seed=0).save(proxy_path)
+    return {"proxy_file": str(proxy_path), "data_root": str(idx_root), "tmp": tmp_path}
+
+
+def _request(env, **kw):
+    base = dict(space="tiny", proxy="random", proxy_file=env["proxy_file"], dataset="mnist", holdout=50,
+                data_root=env["data_root"], epochs=2, repeats=2, device="cpu")
+    return SearchRequest(**{**base, **kw})
+
+
+def _study(plan):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=plan.study_name, storage=open_storage(plan.storage_url))
+
+
+def _completed_per_arch(study):
+    counts = {}
+    for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        counts[t.user_attrs["arch_id"]] = counts.get(t.user_attrs["arch_id"], 0) + 1
+    return counts
+
+
+def test_search_records_everything_and_resumes_without_redoing(search_env):
+    req = _request(search_env)
+    csv = run_search(req, progress=False)
+    plan, _ = plan_search(req)
+    study = _study(plan)
+    assert plan.done == 8 and _completed_per_arch(study) == {a: 1 for a in plan.targets}
+    t = next(iter(completed_architectures(study).values()))
+    for key in ("spec", "val_accs", "test_accs", "seeds", "seconds", "params", "flops", "device", "protocol_hash",
+                "nasproxy_version"):
+        assert key in t.user_attrs
+    assert len(t.user_attrs["val_accs"]) == 2 and t.value == pytest.approx(sum(t.user_attrs["val_accs"]) / 2)
+    frame = pd.read_csv(csv)
+    assert len(frame) == 8 and frame["value"].is_monotonic_decreasing
+    run_search(req, progress=False)  # nothing left: no new trials
+    assert len(_study(plan).trials) == len(study.trials)
+
+
+def test_two_worker_processes_complete_each_architecture_once(search_env):
+    req = _request(search_env, storage=str(search_env["tmp"] / "shared.journal"))
+    run_search(req, workers=2, progress=False)
+    plan, _ = plan_search(req)
+    assert _completed_per_arch(_study(plan)) == {a: 1 for a in plan.targets}
+
+
+@pytest.fixture
+def postgres_url():
+    url = os.environ.get("NASPROXY_TEST_POSTGRES")
+    if not url:
+        pytest.skip("set NASPROXY_TEST_POSTGRES to a PostgreSQL URL (.ci/run starts a server and sets it)")
+    return url
+
+
+def test_two_workers_over_postgresql(search_env, postgres_url):
+    study_name = f"pg-{os.getpid()}-{time.time_ns()}"
+    req = _request(search_env, storage=postgres_url, study=study_name)
+    run_search(req, workers=2, progress=False)
+    plan, _ = plan_search(req)
+    assert _completed_per_arch(_study(plan)) == {a: 1 for a in plan.targets}
+
+
+def test_sigkilled_search_finishes_on_rerun_without_losing_trials(search_env):
+    tmp = search_env["tmp"]
+    storage = str(tmp / "killed.journal")
+    cmd = [sys.executable, "-m", "nasproxy.cli", "search", "--space", "tiny", "--proxy", "random", "--proxy-file",
+           search_env["proxy_file"], "--dataset", "mnist", "--holdout", "50", "--epochs", "30", "--repeats", "2",
+           "--storage", storage, "--device", "cpu", "-q"]
+    proc = subprocess.Popen(cmd, cwd=tmp, start_new_session=True)
+    req = _request(search_env, storage=storage, epochs=30)
+    deadline = time.time() + 240
+    first = {}
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if os.path.exists(storage):
+            try:
+                first = {a: t.number for a, t in completed_architectures(_study_by_name(storage)).items()}
+            except KeyError:
+                continue
+            if len(first) >= 2:
+                break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 2 <= len(first) < 8, "the search should have been killed mid-run"
+    subprocess.run(cmd, cwd=tmp, check=True)
+    plan, _ = plan_search(req)
+    study = _study(plan)
+    after = {a: t.number for a, t in completed_architectures(study).items()}
+    assert _completed_per_arch(study) == {a: 1 for a in plan.targets}
+    assert all(after[a] == n for a, n in first.items())  # finished trials were kept, not redone
+
+
+def _study_by_name(storage):
+    summaries = optuna.get_all_study_summaries(open_storage(storage))
+    return optuna.load_study(study_name=summaries[0].study_name, storage=open_storage(storage))
+
+
+def test_early_stopping_full_and_training_free_proxies(search_env):
+    es = run_search(_request(search_env, proxy="early-stopping", proxy_file=None), progress=False)
+    plan, ctx = plan_search(_request(search_env, proxy="early-stopping", proxy_file=None))
+    # budget of a 10-images-per-class proxy: 2 epochs x 1 step of 100 images
+    assert ctx.protocol.proxy_images == 100 and len(pd.read_csv(es)) == 8
+    full = pd.read_csv(run_search(_request(search_env, proxy="full", repeats=1, epochs=1, proxy_file=None), progress=False))
+    assert len(full) == 8 and full["value"].between(0, 1).all()
+    for name in ("synflow", "naswot", "snip", "grad-norm", "params"):
+        frame = pd.read_csv(run_search(_request(search_env, proxy=name, proxy_file=None), progress=False))
+        assert len(frame) == 8 and frame["value"].notna().all(), name
+        if name == "params":
+            assert frame.sort_values("value")["params"].is_monotonic_increasing
+
+
+def test_only_top_k_of_earlier_searches(search_env):
+    from nasproxy.search import top_architectures
+
+    csv = run_search(_request(search_env), progress=False)
+    top = top_architectures([str(csv)], 3, dataset="mnist", space="tiny")
+    assert len(top) == 3
+    run_search(_request(search_env, proxy="full", repeats=1, epochs=1, proxy_file=None, only=tuple(top)), progress=False)
+    plan, _ = plan_search(_request(search_env, proxy="full", repeats=1, epochs=1, proxy_file=None, only=tuple(top)))
+    assert set(completed_architectures(_study(plan))) == set(top)
+
+
+def test_bad_search_input_writes_nothing(search_env, small_mnist):
+    tmp = search_env["tmp"]
+    with pytest.raises(NasproxyError, match="unknown proxy 'magic'"):
+        plan_search(_request(search_env, proxy="magic"))
+    with pytest.raises(NasproxyError, match="needs --proxy-file"):
+        plan_search(_request(search_env, proxy_file=None))
+    with pytest.raises(NasproxyError, match="made by method 'random', not 'dc'"):
+        plan_search(_request(search_env, proxy="ours"))
+    other = Proxy.load(search_env["proxy_file"])
+    Proxy(other.images, other.labels, {**other.meta, "val_fingerprint": "elsewhere"}).save(tmp / "other.pt")
+    with pytest.raises(NasproxyError, match="another validation hold-out"):
+        plan_search(_request(search_env, proxy_file=str(tmp / "other.pt")))
+    with pytest.raises(NasproxyError, match="is a proxy of 'mnist', not 'cifar10'"):
+        plan_search(_request(search_env, dataset="cifar10"))
+    with pytest.raises(NasproxyError, match="cannot open storage"):
+        plan_search(_request(search_env, storage="postgresql://nobody@127.0.0.1:1/none"))
+    (tmp / "broken.yaml").write_text("axes:\n  width: []\n")
+    with pytest.raises(NasproxyError, match="has no values"):
+        plan_search(_request(search_env, space=str(tmp / "broken.yaml")))
+    assert not (tmp / "results").exists()  # no storage, no export was written
