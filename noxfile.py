@@ -16,6 +16,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "nasproxy", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "nasproxy", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

@@ -40,7 +40,9 @@ def test_accuracy(net, images, labels, batch_size=256):
     correct = 0
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            correct += (net(images[start : start + batch_size]).argmax(1) == labels[start : start + batch_size]).sum().item()
+            correct += (
+                (net(images[start : start + batch_size]).argmax(1) == labels[start : start + batch_size]).sum().item()
+            )
     return correct / len(images)
 
 
@@ -67,7 +69,9 @@ def dc_iterations(dataset, build, *, ipc, iterations, seed=0, real_batch=256, on
                 g_real = torch.autograd.grad(F.cross_entropy(net(real), torch.full((len(real),), cls)), params)
                 g_real = [g.detach() for g in g_real]
                 img = syn[cls * ipc : (cls + 1) * ipc]
-                g_syn = torch.autograd.grad(F.cross_entropy(net(img), torch.full((ipc,), cls)), params, create_graph=True)
+                g_syn = torch.autograd.grad(
+                    F.cross_entropy(net(img), torch.full((ipc,), cls)), params, create_graph=True
+                )
                 loss = loss + gradient_distance([g[None] for g in g_real], [g[None] for g in g_syn])
             opt_img.zero_grad()
             loss.backward()

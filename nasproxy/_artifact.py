@@ -54,16 +54,19 @@ class Proxy:
             blob = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - unreadable for any reason is the same to the user
             raise ArtifactError(
-                f"{path} is not a readable nasproxy proxy ({exc.__class__.__name__}); re-create it with `nasproxy condense`"
+                f"{path} is not a readable nasproxy proxy ({exc.__class__.__name__}); "
+                "re-create it with `nasproxy condense`"
             ) from None
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise ArtifactError(f"{path} is not a nasproxy proxy file; create one with `nasproxy condense`")
         if blob.get("format_version", 0) > FORMAT_VERSION:
             raise ArtifactError(f"{path} was written by a newer nasproxy; upgrade nasproxy to read it")
         images, labels = blob.get("images"), blob.get("labels")
-        if not (isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor)) or images.dim() != 4 or len(
-            images
-        ) != len(labels):
+        if (
+            not (isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor))
+            or images.dim() != 4
+            or len(images) != len(labels)
+        ):
             raise ArtifactError(f"{path} is damaged (images and labels do not match); re-create it")
         try:
             meta = json.loads(blob.get("meta_json", "{}"))

@@ -37,7 +37,9 @@ def proxy_grid(proxy: Proxy, *, max_per_class: int = 10, class_names: list[str] 
                 ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
         axes[row][0].set_ylabel(class_names[c] if class_names else str(c), rotation=0, ha="right", va="center")
     meta = proxy.meta
-    fig.suptitle(f"{meta.get('dataset', '?')} · {meta.get('method', '?')} · {meta.get('ipc', '?')} img/class", fontsize=9)
+    fig.suptitle(
+        f"{meta.get('dataset', '?')} · {meta.get('method', '?')} · {meta.get('ipc', '?')} img/class", fontsize=9
+    )
     fig.tight_layout()
     return fig
 

@@ -32,21 +32,35 @@ def _friendly_errors(fn):
 
 
 def _data_options(fn):
-    fn = click.option("--data-root", type=click.Path(file_okay=False), envvar="NASPROXY_DATA",
-                      help="Where datasets live (also $NASPROXY_DATA). Debian's /usr/share/datasets is searched too.")(fn)
+    fn = click.option(
+        "--data-root",
+        type=click.Path(file_okay=False),
+        envvar="NASPROXY_DATA",
+        help="Where datasets live (also $NASPROXY_DATA). Debian's /usr/share/datasets is searched too.",
+    )(fn)
     fn = click.option("--download", is_flag=True, help="Allow downloading a missing dataset (needs internet).")(fn)
     return fn
 
 
 def _split_options(fn):
-    fn = click.option("--holdout", type=int, default=5000, show_default=True,
-                      help="Training images held out for validation (class-balanced); condensation never sees them.")(fn)
+    fn = click.option(
+        "--holdout",
+        type=int,
+        default=5000,
+        show_default=True,
+        help="Training images held out for validation (class-balanced); condensation never sees them.",
+    )(fn)
     fn = click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the hold-out draw.")(fn)
     return fn
 
 
-_device_option = click.option("--device", default="auto", envvar="NASPROXY_DEVICE", show_default=True,
-                              help="auto (CUDA when available), cpu, cuda or cuda:N.")
+_device_option = click.option(
+    "--device",
+    default="auto",
+    envvar="NASPROXY_DEVICE",
+    show_default=True,
+    help="auto (CUDA when available), cpu, cuda or cuda:N.",
+)
 _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 
 
@@ -57,8 +71,12 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--dataset", default="fashion-mnist", show_default=True,
-              help="Registered dataset, folder:PATH (ImageFolder) or tensors:FILE.pt.")
+@click.option(
+    "--dataset",
+    default="fashion-mnist",
+    show_default=True,
+    help="Registered dataset, folder:PATH (ImageFolder) or tensors:FILE.pt.",
+)
 @click.option("--method", default="dc", show_default=True, help="Condensation method (see `nasproxy methods`).")
 @click.option("--ipc", type=int, default=10, show_default=True, help="Images per class.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Proxy file to write (.pt).")
@@ -73,19 +91,45 @@ def main() -> None:
 @click.option("--inner-loop", type=int, help="Network epochs between matching steps (default: paper's).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="Arithmetic of the network passes.")
 @click.option("--checkpoint-every", type=int, help="Outer iterations between checkpoints.")
-@click.option("--resume/--restart", default=None,
-              help="Continue an interrupted run from its checkpoint, or discard the checkpoint and start over.")
+@click.option(
+    "--resume/--restart",
+    default=None,
+    help="Continue an interrupted run from its checkpoint, or discard the checkpoint and start over.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @_split_options
 @_data_options
 @_device_option
 @_quiet_option
 @_friendly_errors
-def condense(dataset, method, ipc, out, seed, iterations, real_batch, net, init, metric, lr_img, outer_loop,
-             inner_loop, precision, checkpoint_every, resume, force, holdout, split_seed, data_root, download,
-             device, quiet):
+def condense(
+    dataset,
+    method,
+    ipc,
+    out,
+    seed,
+    iterations,
+    real_batch,
+    net,
+    init,
+    metric,
+    lr_img,
+    outer_loop,
+    inner_loop,
+    precision,
+    checkpoint_every,
+    resume,
+    force,
+    holdout,
+    split_seed,
+    data_root,
+    download,
+    device,
+    quiet,
+):
     """Condense a dataset into a small proxy (gradient matching, or a coreset baseline)."""
     from nasproxy._errors import NasproxyError
+    from nasproxy.condense import CONDENSERS
     from nasproxy.condense._run import condense as run
     from nasproxy.data import SplitSpec, load_dataset
     from nasproxy.engine import resolve_device
@@ -100,26 +144,54 @@ def condense(dataset, method, ipc, out, seed, iterations, real_batch, net, init,
         raise NasproxyError(f"{out} exists; pass --force to overwrite it (or --resume to extend its run)")
     if ipc < 1:
         raise NasproxyError(f"--ipc must be at least 1 image per class, got {ipc}")
-    options = {"iterations": iterations, "real_batch": real_batch, "model": net, "init": init, "metric": metric,
-               "lr_img": lr_img, "outer_loop": outer_loop, "inner_loop": inner_loop, "precision": precision,
-               "checkpoint_every": checkpoint_every}
+    options = {
+        "iterations": iterations,
+        "real_batch": real_batch,
+        "model": net,
+        "init": init,
+        "metric": metric,
+        "lr_img": lr_img,
+        "outer_loop": outer_loop,
+        "inner_loop": inner_loop,
+        "precision": precision,
+        "checkpoint_every": checkpoint_every,
+    }
+    CONDENSERS.get(method).from_options(options)  # bad method or options fail before the data is loaded
     dev = resolve_device(device)
-    data = load_dataset(dataset, data_root=data_root, download=download,
-                        split=SplitSpec(holdout=holdout, seed=split_seed))
+    data = load_dataset(
+        dataset, data_root=data_root, download=download, split=SplitSpec(holdout=holdout, seed=split_seed)
+    )
     if resume is False:
         checkpoint.unlink(missing_ok=True)
-    proxy = run(data, method=method, ipc=ipc, seed=seed, options=options, device=dev, checkpoint=checkpoint,
-                resume=bool(resume), progress=not quiet)
+    proxy = run(
+        data,
+        method=method,
+        ipc=ipc,
+        seed=seed,
+        options=options,
+        device=dev,
+        checkpoint=checkpoint,
+        resume=bool(resume),
+        progress=not quiet,
+    )
     proxy.save(out)
     checkpoint.unlink(missing_ok=True)
     if not quiet:
-        click.echo(f"wrote {out}: {len(proxy.images)} images, {proxy.meta['wall_seconds']:.0f} s on {proxy.meta['device']}")
+        click.echo(
+            f"wrote {out}: {len(proxy.images)} images, {proxy.meta['wall_seconds']:.0f} s on {proxy.meta['device']}"
+        )
 
 
 @main.command()
 @click.argument("proxy_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--model", "models", multiple=True, default=["convnet"], show_default=True,
-              help="Evaluator network; repeat for a cross-architecture table.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    default=["convnet"],
+    show_default=True,
+    help="Evaluator network; repeat for a cross-architecture table.",
+)
 @click.option("--models", "num_models", type=int, default=20, show_default=True, help="Networks trained per proxy.")
 @click.option("--epochs", type=int, default=300, show_default=True)
 @click.option("--lr", type=float, default=0.01, show_default=True)
@@ -127,14 +199,34 @@ def condense(dataset, method, ipc, out, seed, iterations, real_batch, net, init,
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Network i uses seed + i.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON lines.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default="results/evaluations.csv",
-              show_default=True, help="Append one row per (proxy, model) here; '' to skip.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    default="results/evaluations.csv",
+    show_default=True,
+    help="Append one row per (proxy, model) here; '' to skip.",
+)
 @_data_options
 @_device_option
 @_quiet_option
 @_friendly_errors
-def evaluate(proxy_files, models, num_models, epochs, lr, batch_size, precision, seed, as_json, csv_path,
-             data_root, download, device, quiet):
+def evaluate(
+    proxy_files,
+    models,
+    num_models,
+    epochs,
+    lr,
+    batch_size,
+    precision,
+    seed,
+    as_json,
+    csv_path,
+    data_root,
+    download,
+    device,
+    quiet,
+):
     """Train fresh networks on each proxy; report test accuracy (mean ± std)."""
     from nasproxy._artifact import Proxy
     from nasproxy._errors import NasproxyError
@@ -152,18 +244,38 @@ def evaluate(proxy_files, models, num_models, epochs, lr, batch_size, precision,
         meta = proxy.meta
         key = (meta.get("dataset"), meta.get("holdout"), meta.get("split_seed"))
         if key not in datasets:
-            datasets[key] = load_dataset(meta["dataset"], data_root=data_root, download=download,
-                                         split=SplitSpec(holdout=meta.get("holdout", 5000), seed=meta.get("split_seed", 0)))
+            datasets[key] = load_dataset(
+                meta["dataset"],
+                data_root=data_root,
+                download=download,
+                split=SplitSpec(holdout=meta.get("holdout", 5000), seed=meta.get("split_seed", 0)),
+            )
         for model in models:
-            result = evaluate_proxy(proxy, datasets[key], model=model, num_models=num_models, config=config,
-                                    seed=seed, device=dev, progress=not quiet)
-            row = {"proxy": str(path), "dataset": meta.get("dataset"), "method": meta.get("method"),
-                   "ipc": meta.get("ipc"), "iterations": meta.get("iterations_done"), **result.as_dict()}
+            result = evaluate_proxy(
+                proxy,
+                datasets[key],
+                model=model,
+                num_models=num_models,
+                config=config,
+                seed=seed,
+                device=dev,
+                progress=not quiet,
+            )
+            row = {
+                "proxy": str(path),
+                "dataset": meta.get("dataset"),
+                "method": meta.get("method"),
+                "ipc": meta.get("ipc"),
+                "iterations": meta.get("iterations_done"),
+                **result.as_dict(),
+            }
             if as_json:
                 click.echo(json.dumps(row))
             else:
-                click.echo(f"{path} · {model}: {100 * result.mean:.2f} ± {100 * result.std:.2f} % "
-                           f"({num_models} models, {result.seconds:.0f} s)")
+                click.echo(
+                    f"{path} · {model}: {100 * result.mean:.2f} ± {100 * result.std:.2f} % "
+                    f"({num_models} models, {result.seconds:.0f} s)"
+                )
             if csv_path:
                 _append_csv(Path(csv_path), row)
 
@@ -261,12 +373,21 @@ def spaces_show(space, examples, as_json):
 
 
 _search_common = [
-    click.option("--space", required=True, help="Search space: a name (`nasproxy spaces list`), .yaml or file.py:Class."),
-    click.option("--proxy", required=True, help="ours, random, ... (a proxy file), early-stopping, full, or a "
-                                                "training-free score: synflow, naswot, snip, grad-norm, params."),
-    click.option("--storage", envvar="NASPROXY_STORAGE",
-                 help="Optuna storage: a journal file path (default results/studies/<study>.journal) or a URL "
-                      "(sqlite:///..., postgresql://user@host/db)."),
+    click.option(
+        "--space", required=True, help="Search space: a name (`nasproxy spaces list`), .yaml or file.py:Class."
+    ),
+    click.option(
+        "--proxy",
+        required=True,
+        help="ours, random, ... (a proxy file), early-stopping, full, or a "
+        "training-free score: synflow, naswot, snip, grad-norm, params.",
+    ),
+    click.option(
+        "--storage",
+        envvar="NASPROXY_STORAGE",
+        help="Optuna storage: a journal file path (default results/studies/<study>.journal) or a URL "
+        "(sqlite:///..., postgresql://user@host/db).",
+    ),
     click.option("--study", help="Study name (default: dataset-space-proxy-protocolhash)."),
 ]
 
@@ -290,8 +411,13 @@ def _apply(options):
 @click.option("--lr", type=float, default=0.01, show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--ipc", type=int, default=10, show_default=True,
-              help="early-stopping without --proxy-file: match the training budget of this many images per class.")
+@click.option(
+    "--ipc",
+    type=int,
+    default=10,
+    show_default=True,
+    help="early-stopping without --proxy-file: match the training budget of this many images per class.",
+)
 @click.option("--sample", type=int, help="Only a seeded random sample of this many architectures.")
 @click.option("--sample-seed", type=int, default=0, show_default=True)
 @click.option("--only-top", type=int, help="Only the top-K architectures of the searches named by --from.")
@@ -303,9 +429,33 @@ def _apply(options):
 @_device_option
 @_quiet_option
 @_friendly_errors
-def search(space, proxy, storage, study, proxy_file, dataset, epochs, repeats, batch_size, lr, precision, seed, ipc,
-           sample, sample_seed, only_top, from_, workers, dry_run, holdout, split_seed, data_root, download, device,
-           quiet):
+def search(
+    space,
+    proxy,
+    storage,
+    study,
+    proxy_file,
+    dataset,
+    epochs,
+    repeats,
+    batch_size,
+    lr,
+    precision,
+    seed,
+    ipc,
+    sample,
+    sample_seed,
+    only_top,
+    from_,
+    workers,
+    dry_run,
+    holdout,
+    split_seed,
+    data_root,
+    download,
+    device,
+    quiet,
+):
     """Train (or score) every candidate of a space on a proxy; resumable, parallel, distributed."""
     from nasproxy._errors import NasproxyError
     from nasproxy.search import SearchRequest, plan_search, run_search, top_architectures
@@ -318,21 +468,44 @@ def search(space, proxy, storage, study, proxy_file, dataset, epochs, repeats, b
         space_name = Path(space).stem if space.endswith((".yaml", ".yml")) else space
         only = tuple(top_architectures(from_.split(","), only_top, dataset=dataset_name, space=space_name))
     request = SearchRequest(
-        space=space, proxy=proxy, dataset=dataset, proxy_file=proxy_file, holdout=holdout, split_seed=split_seed,
-        data_root=data_root, download=download, epochs=epochs, repeats=repeats, batch_size=batch_size, lr=lr,
-        precision=precision, seed=seed, ipc=ipc, sample=sample, sample_seed=sample_seed, only=only,
-        storage=storage, study=study, device=device,
+        space=space,
+        proxy=proxy,
+        dataset=dataset,
+        proxy_file=proxy_file,
+        holdout=holdout,
+        split_seed=split_seed,
+        data_root=data_root,
+        download=download,
+        epochs=epochs,
+        repeats=repeats,
+        batch_size=batch_size,
+        lr=lr,
+        precision=precision,
+        seed=seed,
+        ipc=ipc,
+        sample=sample,
+        sample_seed=sample_seed,
+        only=only,
+        storage=storage,
+        study=study,
+        device=device,
     )
     if request.dataset is None and not proxy_file:
         request = SearchRequest(**{**request.__dict__, "dataset": "fashion-mnist"})
     plan, ctx = plan_search(request)
     left = len(plan.targets) - plan.done
     if not quiet or dry_run:
-        click.echo(f"study {plan.study_name} ({plan.storage_url}): {len(plan.targets)} architectures, {plan.done} done, "
-                   f"{left} to run; estimated {_duration(plan.estimate_seconds)} on {plan.device_name}", err=True)
+        click.echo(
+            f"study {plan.study_name} ({plan.storage_url}): {len(plan.targets)} architectures, {plan.done} done, "
+            f"{left} to run; estimated {_duration(plan.estimate_seconds)} on {plan.device_name}",
+            err=True,
+        )
         if left and plan.estimate_seconds > 600:
-            click.echo("  to cut it: --sample N (a seeded subset), --repeats 1-2, fewer --epochs, a smaller space "
-                       "(e.g. tiny), or more --workers / machines sharing a --storage URL", err=True)
+            click.echo(
+                "  to cut it: --sample N (a seeded subset), --repeats 1-2, fewer --epochs, a smaller space "
+                "(e.g. tiny), or more --workers / machines sharing a --storage URL",
+                err=True,
+            )
     if dry_run:
         return
     out = run_search(request, workers=workers, progress=not quiet, plan=plan, ctx=ctx)
@@ -350,7 +523,9 @@ def _duration(seconds: float) -> str:
 
 @main.command()
 @click.option("--study", required=True, help="Study name (printed by `nasproxy search`).")
-@click.option("--storage", envvar="NASPROXY_STORAGE", help="Storage URL or journal path (default: the study's journal).")
+@click.option(
+    "--storage", envvar="NASPROXY_STORAGE", help="Storage URL or journal path (default: the study's journal)."
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="CSV to write (default results/search/<study>.csv).")
 @_friendly_errors
 def export(study, storage, out):

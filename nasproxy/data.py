@@ -267,8 +267,13 @@ def _svhn(roots: list[Path], download: bool) -> RawSplits:
         d = roots[0] / "svhn"
     if d is None:
         raise DataNotFoundError(
-            _not_found_message("SVHN", roots, ["svhn"], [], "put train_32x32.mat and test_32x32.mat there, "
-                               "or pass --download on a machine with internet")
+            _not_found_message(
+                "SVHN",
+                roots,
+                ["svhn"],
+                [],
+                "put train_32x32.mat and test_32x32.mat there, or pass --download on a machine with internet",
+            )
         )
     out = []
     for n in names:
@@ -326,10 +331,18 @@ def _load_tensor_file(path: Path) -> RawSplits:
     return RawSplits(*(blob[k] for k in keys))
 
 
-_FMNIST_HOW = "install it with `apt-get install dataset-fashion-mnist`, put the IDX files in --data-root, or pass --download"
+_FMNIST_HOW = (
+    "install it with `apt-get install dataset-fashion-mnist`, put the IDX files in --data-root, or pass --download"
+)
 DATASETS.register(
     "fashion-mnist",
-    DatasetInfo("fashion-mnist", _mnist_like("FashionMNIST", [DEBIAN_FASHION_MNIST], _FMNIST_HOW), (0.2861,), (0.3530,), _FMNIST_HOW),
+    DatasetInfo(
+        "fashion-mnist",
+        _mnist_like("FashionMNIST", [DEBIAN_FASHION_MNIST], _FMNIST_HOW),
+        (0.2861,),
+        (0.3530,),
+        _FMNIST_HOW,
+    ),
 )
 _MNIST_HOW = "put the MNIST IDX files under <data-root>/MNIST/raw or pass --download"
 DATASETS.register("mnist", DatasetInfo("mnist", _mnist_like("MNIST", [], _MNIST_HOW), (0.1307,), (0.3081,), _MNIST_HOW))
@@ -338,7 +351,14 @@ DATASETS.register(
     "cifar10",
     DatasetInfo(
         "cifar10",
-        _cifar("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", "CIFAR10", _CIFAR_HOW),
+        _cifar(
+            "cifar-10-batches-py",
+            [f"data_batch_{i}" for i in range(1, 6)],
+            ["test_batch"],
+            "labels",
+            "CIFAR10",
+            _CIFAR_HOW,
+        ),
         (0.4914, 0.4822, 0.4465),
         (0.2023, 0.1994, 0.2010),
         _CIFAR_HOW,

@@ -22,8 +22,9 @@ def write_idx(path: Path, array: np.ndarray, *, compress: bool = True) -> None:
         path.write_bytes(data)
 
 
-def make_idx_dataset(root: Path, *, n_train: int = 200, n_test: int = 50, classes: int = 10, seed: int = 0,
-                     compress: bool = True) -> Path:
+def make_idx_dataset(
+    root: Path, *, n_train: int = 200, n_test: int = 50, classes: int = 10, seed: int = 0, compress: bool = True
+) -> Path:
     """A small MNIST-format dataset whose classes are separable (class c is brighter in row block c)."""
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("t10k", n_test)):

@@ -5,8 +5,11 @@ from nasproxy import ArtifactError, IncompatibleError, Proxy
 
 
 def _proxy(**meta):
-    return Proxy(images=torch.randn(20, 1, 28, 28), labels=torch.arange(20) % 10,
-                 meta={"dataset": "mnist", "method": "random", "ipc": 2, **meta})
+    return Proxy(
+        images=torch.randn(20, 1, 28, 28),
+        labels=torch.arange(20) % 10,
+        meta={"dataset": "mnist", "method": "random", "ipc": 2, **meta},
+    )
 
 
 def test_round_trip_keeps_images_labels_and_metadata(tmp_path):
@@ -44,8 +47,11 @@ def test_missing_file(tmp_path):
 
 
 def test_compatibility_checks(small_mnist):
-    good = Proxy(images=torch.randn(10, 1, 28, 28), labels=torch.arange(10),
-                 meta={"dataset": "mnist", "val_fingerprint": small_mnist.val_fingerprint})
+    good = Proxy(
+        images=torch.randn(10, 1, 28, 28),
+        labels=torch.arange(10),
+        meta={"dataset": "mnist", "val_fingerprint": small_mnist.val_fingerprint},
+    )
     good.check_compatible(small_mnist)
     with pytest.raises(IncompatibleError, match="made from 'cifar10'"):
         Proxy(good.images, good.labels, {**good.meta, "dataset": "cifar10"}).check_compatible(small_mnist)

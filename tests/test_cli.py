@@ -52,8 +52,24 @@ def test_condense_evaluate_show_info(run, tmp_path):
 
 def test_dc_condense_through_the_cli(run, tmp_path):
     out = tmp_path / "dc.pt"
-    r = run("condense", "--dataset", "mnist", "--holdout", 50, "--ipc", 1, "--iterations", 2, "--real-batch", 4,
-            "--model", "convnet-w8-d2-instance-relu-avg", "--out", out, "-q")
+    r = run(
+        "condense",
+        "--dataset",
+        "mnist",
+        "--holdout",
+        50,
+        "--ipc",
+        1,
+        "--iterations",
+        2,
+        "--real-batch",
+        4,
+        "--model",
+        "convnet-w8-d2-instance-relu-avg",
+        "--out",
+        out,
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     meta = Proxy.load(out).meta
     assert meta["method"] == "dc" and meta["iterations_done"] == 2 and meta["hyperparameters"]["real_batch"] == 4
@@ -69,8 +85,10 @@ def test_dc_condense_through_the_cli(run, tmp_path):
         (["condense", "--dataset", "mnist", "--ipc", "0", "--out", "x.pt"], ["--ipc"]),
         (["condense", "--dataset", "cifar10", "--out", "x.pt"], ["not found", "--download"]),
         (["condense", "--dataset", "mnist", "--model", "convnet-w9", "--out", "x.pt"], ["not a ConvNet id"]),
-        (["condense", "--dataset", "mnist", "--method", "random", "--iterations", "3", "--out", "x.pt"],
-         ["does not take iterations"]),
+        (
+            ["condense", "--dataset", "mnist", "--method", "random", "--iterations", "3", "--out", "x.pt"],
+            ["does not take iterations"],
+        ),
         (["condense", "--dataset", "mnist", "--device", "cuda", "--out", "x.pt"], ["no CUDA"]),
     ],
 )
@@ -90,6 +108,7 @@ def test_bad_evaluate_input(run, tmp_path):
     _one_line_error(run("evaluate", good, "--model", "transformer", "-q"), "unknown model 'transformer'")
 
     if "rgb-only" not in MODELS:
+
         @register_model("rgb-only")
         def rgb_only(*, channels, num_classes, image_size):
             return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(num_classes))
@@ -105,3 +124,28 @@ def test_interrupted_run_must_be_resumed_or_restarted_explicitly(run, tmp_path):
 def test_help_lists_commands(run):
     r = run("--help")
     assert r.exit_code == 0 and "condense" in r.output and "evaluate" in r.output
+
+
+def test_spaces_and_search_through_the_cli(run, tmp_path):
+    r = run("spaces", "show", "paper720", "--json")
+    info = json.loads(r.output)
+    assert info["size"] == 720 and info["axes"]["depth"] == [1, 2, 3, 4]
+    assert "tiny\t8 architectures" in run("spaces", "list").output
+    proxy = tmp_path / "p.pt"
+    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", proxy, "-q")
+    args = ["search", "--space", "tiny", "--proxy", "random", "--proxy-file", proxy, "--epochs", 1, "--repeats", 1]
+    r = run(*args, "--dry-run")
+    assert r.exit_code == 0 and "8 architectures, 0 done, 8 to run; estimated" in r.output
+    r = run(*args, "-q")
+    assert r.exit_code == 0, r.output
+    exported = list((tmp_path / "results" / "search").glob("mnist-tiny-random-*.csv"))
+    assert len(exported) == 1 and len(exported[0].read_text().strip().splitlines()) == 9
+    study = exported[0].stem
+    r = run("export", "--study", study, "--out", tmp_path / "again.csv")
+    assert r.exit_code == 0 and (tmp_path / "again.csv").read_text() == exported[0].read_text()
+    _one_line_error(run("search", "--space", "tiny", "--proxy", "ours", "--dataset", "mnist"), "needs --proxy-file")
+    _one_line_error(
+        run("search", "--space", "nope", "--proxy", "params", "--dataset", "mnist", "--holdout", 50),
+        "unknown search space",
+    )
+    _one_line_error(run("export", "--study", "missing"), "no storage")

@@ -67,10 +67,12 @@ def test_tensor_file_and_image_folder_datasets(tmp_path):
     from PIL import Image
 
     g = torch.Generator().manual_seed(0)
-    blob = {"train_images": torch.randint(0, 255, (40, 3, 8, 8), dtype=torch.uint8, generator=g),
-            "train_labels": torch.arange(40) % 2,
-            "test_images": torch.randint(0, 255, (10, 3, 8, 8), dtype=torch.uint8, generator=g),
-            "test_labels": torch.arange(10) % 2}
+    blob = {
+        "train_images": torch.randint(0, 255, (40, 3, 8, 8), dtype=torch.uint8, generator=g),
+        "train_labels": torch.arange(40) % 2,
+        "test_images": torch.randint(0, 255, (10, 3, 8, 8), dtype=torch.uint8, generator=g),
+        "test_labels": torch.arange(10) % 2,
+    }
     torch.save(blob, tmp_path / "d.pt")
     ds = load_dataset(f"tensors:{tmp_path / 'd.pt'}", split=SplitSpec(holdout=4))
     assert ds.num_classes == 2 and ds.image_shape == (3, 8, 8) and len(ds.train_images) == 36
@@ -78,7 +80,9 @@ def test_tensor_file_and_image_folder_datasets(tmp_path):
         for cls in ("cat", "dog"):
             (tmp_path / "imgs" / split / cls).mkdir(parents=True)
             for i in range(3):
-                Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(tmp_path / "imgs" / split / cls / f"{i}.png")
+                Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(
+                    tmp_path / "imgs" / split / cls / f"{i}.png"
+                )
     folder = load_dataset(f"folder:{tmp_path / 'imgs'}", split=SplitSpec(holdout=2))
     assert folder.image_shape == (1, 8, 8) and folder.num_classes == 2 and len(folder.test_images) == 6
 

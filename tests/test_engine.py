@@ -20,12 +20,15 @@ def _separable(n: int, classes: int = 4, seed: int = 0):
 @pytest.mark.parametrize("n", [16, 40])  # one batch per epoch (shared input) and several shuffled batches
 def test_packed_training_equals_one_network_at_a_time(norm, n):
     images, labels = _separable(n)
-    builder = partial(convnet_builder(ConvNetSpec(width=8, depth=2, norm=norm)), channels=1, num_classes=4,
-                      image_size=(28, 28))
+    builder = partial(
+        convnet_builder(ConvNetSpec(width=8, depth=2, norm=norm)), channels=1, num_classes=4, image_size=(28, 28)
+    )
     cfg = TrainConfig(epochs=4, batch_size=16)
     packed = train_from_scratch(builder, images, labels, cfg, seeds=[3, 4, 5])
-    single = [train_from_scratch(builder, images, labels, TrainConfig(epochs=4, batch_size=16, pack=1), seeds=[s])[0]
-              for s in (3, 4, 5)]
+    single = [
+        train_from_scratch(builder, images, labels, TrainConfig(epochs=4, batch_size=16, pack=1), seeds=[s])[0]
+        for s in (3, 4, 5)
+    ]
     for a, b in zip(packed, single):
         for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
             torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-4)
@@ -57,8 +60,13 @@ def test_max_steps_caps_sgd_steps():
 
     images, labels = _separable(40)
     net = build_model("mlp", channels=1, num_classes=4, image_size=(28, 28))
-    stats = fit([net], images, labels, TrainConfig(epochs=100, batch_size=8, max_steps=7),
-                generators=[torch.Generator().manual_seed(0)])
+    stats = fit(
+        [net],
+        images,
+        labels,
+        TrainConfig(epochs=100, batch_size=8, max_steps=7),
+        generators=[torch.Generator().manual_seed(0)],
+    )
     assert stats.steps == 7
 
 
@@ -66,9 +74,16 @@ def test_bf16_autocast_trains_close_to_fp32():
     images, labels = _separable(64)
     builder = partial(build_model, "convnet-w16-d2-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
     test_x, test_y = _separable(200, seed=7)
-    accs = {p: accuracy(train_from_scratch(builder, images, labels, TrainConfig(epochs=20, batch_size=32, lr=0.05,
-                                                                             precision=p), seeds=[0]), test_x, test_y)[0]
-            for p in ("fp32", "bf16")}
+    accs = {
+        p: accuracy(
+            train_from_scratch(
+                builder, images, labels, TrainConfig(epochs=20, batch_size=32, lr=0.05, precision=p), seeds=[0]
+            ),
+            test_x,
+            test_y,
+        )[0]
+        for p in ("fp32", "bf16")
+    }
     assert accs["bf16"] == pytest.approx(accs["fp32"], abs=0.05)
 
 

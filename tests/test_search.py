@@ -23,8 +23,17 @@ def search_env(small_mnist, idx_root, tmp_path, monkeypatch):
 
 
 def _request(env, **kw):
-    base = dict(space="tiny", proxy="random", proxy_file=env["proxy_file"], dataset="mnist", holdout=50,
-                data_root=env["data_root"], epochs=2, repeats=2, device="cpu")
+    base = dict(
+        space="tiny",
+        proxy="random",
+        proxy_file=env["proxy_file"],
+        dataset="mnist",
+        holdout=50,
+        data_root=env["data_root"],
+        epochs=2,
+        repeats=2,
+        device="cpu",
+    )
     return SearchRequest(**{**base, **kw})
 
 
@@ -47,8 +56,18 @@ def test_search_records_everything_and_resumes_without_redoing(search_env):
     study = _study(plan)
     assert plan.done == 8 and _completed_per_arch(study) == {a: 1 for a in plan.targets}
     t = next(iter(completed_architectures(study).values()))
-    for key in ("spec", "val_accs", "test_accs", "seeds", "seconds", "params", "flops", "device", "protocol_hash",
-                "nasproxy_version"):
+    for key in (
+        "spec",
+        "val_accs",
+        "test_accs",
+        "seeds",
+        "seconds",
+        "params",
+        "flops",
+        "device",
+        "protocol_hash",
+        "nasproxy_version",
+    ):
         assert key in t.user_attrs
     assert len(t.user_attrs["val_accs"]) == 2 and t.value == pytest.approx(sum(t.user_attrs["val_accs"]) / 2)
     frame = pd.read_csv(csv)
@@ -83,9 +102,31 @@ def test_two_workers_over_postgresql(search_env, postgres_url):
 def test_sigkilled_search_finishes_on_rerun_without_losing_trials(search_env):
     tmp = search_env["tmp"]
     storage = str(tmp / "killed.journal")
-    cmd = [sys.executable, "-m", "nasproxy.cli", "search", "--space", "tiny", "--proxy", "random", "--proxy-file",
-           search_env["proxy_file"], "--dataset", "mnist", "--holdout", "50", "--epochs", "30", "--repeats", "2",
-           "--storage", storage, "--device", "cpu", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nasproxy.cli",
+        "search",
+        "--space",
+        "tiny",
+        "--proxy",
+        "random",
+        "--proxy-file",
+        search_env["proxy_file"],
+        "--dataset",
+        "mnist",
+        "--holdout",
+        "50",
+        "--epochs",
+        "30",
+        "--repeats",
+        "2",
+        "--storage",
+        storage,
+        "--device",
+        "cpu",
+        "-q",
+    ]
     proc = subprocess.Popen(cmd, cwd=tmp, start_new_session=True)
     req = _request(search_env, storage=storage, epochs=30)
     deadline = time.time() + 240
@@ -120,7 +161,9 @@ def test_early_stopping_full_and_training_free_proxies(search_env):
     plan, ctx = plan_search(_request(search_env, proxy="early-stopping", proxy_file=None))
     # budget of a 10-images-per-class proxy: 2 epochs x 1 step of 100 images
     assert ctx.protocol.proxy_images == 100 and len(pd.read_csv(es)) == 8
-    full = pd.read_csv(run_search(_request(search_env, proxy="full", repeats=1, epochs=1, proxy_file=None), progress=False))
+    full = pd.read_csv(
+        run_search(_request(search_env, proxy="full", repeats=1, epochs=1, proxy_file=None), progress=False)
+    )
     assert len(full) == 8 and full["value"].between(0, 1).all()
     for name in ("synflow", "naswot", "snip", "grad-norm", "params"):
         frame = pd.read_csv(run_search(_request(search_env, proxy=name, proxy_file=None), progress=False))
@@ -135,7 +178,9 @@ def test_only_top_k_of_earlier_searches(search_env):
     csv = run_search(_request(search_env), progress=False)
     top = top_architectures([str(csv)], 3, dataset="mnist", space="tiny")
     assert len(top) == 3
-    run_search(_request(search_env, proxy="full", repeats=1, epochs=1, proxy_file=None, only=tuple(top)), progress=False)
+    run_search(
+        _request(search_env, proxy="full", repeats=1, epochs=1, proxy_file=None, only=tuple(top)), progress=False
+    )
     plan, _ = plan_search(_request(search_env, proxy="full", repeats=1, epochs=1, proxy_file=None, only=tuple(top)))
     assert set(completed_architectures(_study(plan))) == set(top)
 

@@ -61,7 +61,8 @@ def test_broken_yaml_spaces_fail_clearly(tmp_path, body, message):
 
 
 def test_python_space_and_its_validation(tmp_path):
-    (tmp_path / "myspace.py").write_text(textwrap.dedent('''
+    (tmp_path / "myspace.py").write_text(
+        textwrap.dedent("""
         from torch import nn
         from nasproxy import SearchSpace
 
@@ -79,7 +80,8 @@ def test_python_space_and_its_validation(tmp_path):
             name = "broken"
             def build(self, arch, *, channels, num_classes, image_size):
                 return nn.Linear(5, num_classes)
-    '''))
+    """)
+    )
     space = load_space(f"{tmp_path / 'myspace.py'}:MLPs")
     assert space.name == "mlps" and [c.arch_id for c in space.candidates()] == ["hidden=16", "hidden=32"]
     space.validate(channels=1, num_classes=10, image_size=(28, 28))

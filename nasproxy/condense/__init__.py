@@ -1,7 +1,7 @@
 """Condensers and coreset selectors: each is one file that registers itself in ``CONDENSERS``."""
 
 from nasproxy.condense import dc, random  # noqa: F401 - importing registers them
-from nasproxy.condense._base import CONDENSERS, CondenseResult, Condenser, RunContext, register_condenser
+from nasproxy.condense._base import CONDENSERS, Condenser, CondenseResult, RunContext, register_condenser
 from nasproxy.condense._matching import ClassGradients, gradient_distance
 
 __all__ = [

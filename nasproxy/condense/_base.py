@@ -52,7 +52,8 @@ class Condenser(ABC):
         unknown = sorted(set(given) - known)
         if unknown:
             raise NasproxyError(
-                f"method {cls.name!r} does not take {', '.join(unknown)}; it takes {', '.join(sorted(known)) or 'no options'}"
+                f"method {cls.name!r} does not take {', '.join(unknown)}; "
+                f"it takes {', '.join(sorted(known)) or 'no options'}"
             )
         return cls(cls.Config(**given))
 
@@ -68,9 +69,7 @@ def register_condenser(cls: type[Condenser]) -> type[Condenser]:
     return cls
 
 
-def real_images_per_class(
-    dataset: Dataset, ipc: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+def real_images_per_class(dataset: Dataset, ipc: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``ipc`` distinct random training images of every class, class-major order."""
     xs, ys = [], []
     for c, idx in enumerate(dataset.class_indices()):

@@ -58,7 +58,10 @@ class ClassGradients:
         self.packed = packed and isinstance(net, ConvNet) and net.replicas == 1
         if self.packed:
             self.template = ConvNet(
-                net.spec, channels=net.channels, num_classes=net.num_classes, image_size=net.image_size,
+                net.spec,
+                channels=net.channels,
+                num_classes=net.num_classes,
+                image_size=net.image_size,
                 replicas=num_classes,
             ).to(next(net.parameters()).device)
         self.names = [n for n, _ in net.named_parameters()]
@@ -76,8 +79,7 @@ class ClassGradients:
                 for name, p in self.net.named_parameters()
             }
             buffers = {
-                name: b if b.dim() == 0 else b.repeat(k, *([1] * (b.dim() - 1)))
-                for name, b in self.net.named_buffers()
+                name: b if b.dim() == 0 else b.repeat(k, *([1] * (b.dim() - 1))) for name, b in self.net.named_buffers()
             }
             x = images.transpose(0, 1).flatten(1, 2)  # [n, K*C, H, W]: class k -> replica k
             with autocast(self.precision, device):

@@ -14,12 +14,11 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nasproxy._artifact import atomic_torch_save
 from nasproxy._errors import NasproxyError
-from nasproxy.condense._base import CondenseResult, Condenser, RunContext, real_images_per_class, register_condenser
+from nasproxy.condense._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
 from nasproxy.condense._matching import METRICS, ClassGradients, gradient_distance
 from nasproxy.data import Dataset
 from nasproxy.engine import PRECISIONS, TrainConfig, fit, tune_allocator
@@ -65,6 +64,7 @@ class DatasetCondensation(Condenser):
                 raise NasproxyError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
             if self.iterations < 0 or self.real_batch < 1:
                 raise NasproxyError("iterations must be >= 0 and real batch >= 1")
+            model_builder(self.model)  # an unknown model name fails now, not after loading the data
 
     def condense(self, dataset: Dataset, *, ipc: int, seed: int, context: RunContext) -> CondenseResult:
         cfg = self.config
@@ -102,8 +102,13 @@ class DatasetCondensation(Condenser):
         if state is not None:
             opt_img.load_state_dict(state["optimizer"])
         inner = TrainConfig(
-            epochs=inner_loop, batch_size=cfg.syn_batch, lr=cfg.lr_net, momentum=0.0, weight_decay=0.0,
-            lr_decay_epochs=(), precision=cfg.precision,
+            epochs=inner_loop,
+            batch_size=cfg.syn_batch,
+            lr=cfg.lr_net,
+            momentum=0.0,
+            weight_decay=0.0,
+            lr_decay_epochs=(),
+            precision=cfg.precision,
         )
 
         bar = _progress(context.progress, total=cfg.iterations, initial=start)
@@ -140,7 +145,9 @@ class DatasetCondensation(Condenser):
             bar.set_postfix(loss=f"{mean_loss:.4f}")
             done = it + 1
             if context.checkpoint is not None and (done % cfg.checkpoint_every == 0 or done == cfg.iterations):
-                self._save_checkpoint(context, seed, ipc, dataset, syn, opt_img, done, history, time.perf_counter() - t0)
+                self._save_checkpoint(
+                    context, seed, ipc, dataset, syn, opt_img, done, history, time.perf_counter() - t0
+                )
             if context.on_iteration is not None:
                 context.on_iteration(it, mean_loss)
         bar.close()

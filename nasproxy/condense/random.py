@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nasproxy.condense._base import CondenseResult, Condenser, RunContext, real_images_per_class, register_condenser
-from nasproxy.data import Dataset
-
 import torch
+
+from nasproxy.condense._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
+from nasproxy.data import Dataset
 
 
 @register_condenser

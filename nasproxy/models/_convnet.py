@@ -168,9 +168,7 @@ def unstack_convnet(packed: ConvNet) -> list[ConvNet]:
             num_classes=packed.num_classes,
             image_size=packed.image_size,
         ).to(next(packed.parameters()).device)
-        net.load_state_dict(
-            {k: v if v.dim() == 0 else v.chunk(m)[r].clone() for k, v in state.items()}
-        )
+        net.load_state_dict({k: v if v.dim() == 0 else v.chunk(m)[r].clone() for k, v in state.items()})
         nets.append(net)
     return nets
 

@@ -52,7 +52,10 @@ class LeNet(nn.Module):
         )
         s = _conv_out(_conv_out(image_size[0], 5, pad) // 2, 5, 0) // 2
         self.classifier = nn.Sequential(
-            nn.Linear(16 * s * s, 120), nn.ReLU(inplace=True), nn.Linear(120, 84), nn.ReLU(inplace=True),
+            nn.Linear(16 * s * s, 120),
+            nn.ReLU(inplace=True),
+            nn.Linear(120, 84),
+            nn.ReLU(inplace=True),
             nn.Linear(84, num_classes),
         )
 
@@ -65,8 +68,13 @@ class AlexNet(nn.Module):
         super().__init__()
         pad = 4 if channels == 1 else 2
         layers: list[nn.Module] = []
-        plan = [(channels, 128, 5, pad, True), (128, 192, 5, 2, True), (192, 256, 3, 1, False),
-                (256, 192, 3, 1, False), (192, 192, 3, 1, True)]
+        plan = [
+            (channels, 128, 5, pad, True),
+            (128, 192, 5, 2, True),
+            (192, 256, 3, 1, False),
+            (256, 192, 3, 1, False),
+            (192, 192, 3, 1, True),
+        ]
         size = image_size[0]
         for cin, cout, k, p, pool in plan:
             layers += [nn.Conv2d(cin, cout, k, padding=p), _norm(norm, cout), nn.ReLU(inplace=True)]

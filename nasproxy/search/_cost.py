@@ -33,8 +33,9 @@ def candidate_flops(space: SearchSpace, cand: Candidate, shape: tuple[int, int, 
     return forward_flops(lambda: space.build(cand.spec, channels=c, num_classes=num_classes, image_size=(h, w)), shape)
 
 
-def measured_flops_per_second(device: torch.device, shape: tuple[int, int, int], num_classes: int,
-                              precision: str = "fp32") -> float:
+def measured_flops_per_second(
+    device: torch.device, shape: tuple[int, int, int], num_classes: int, precision: str = "fp32"
+) -> float:
     """Training FLOP/s of the paper's ConvNet here (3 x forward FLOPs per image per step)."""
     from nasproxy.engine import autocast, tune_allocator
     from nasproxy.models import build_model

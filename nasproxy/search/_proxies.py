@@ -42,8 +42,9 @@ class Protocol:
     zero_cost_batch: int = 64
 
     def train_config(self, **overrides) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, precision=self.precision,
-                           **overrides)
+        return TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, precision=self.precision, **overrides
+        )
 
 
 @dataclass
@@ -62,8 +63,16 @@ class ProxyKind:
 
 
 PROXIES: Registry[ProxyKind] = Registry("proxy")
-FILE_PROXY_METHODS = {"ours": "dc", "dc": "dc", "dsa": "dsa", "dm": "dm", "random": "random", "herding": "herding",
-                      "k-center": "k-center", "forgetting": "forgetting"}
+FILE_PROXY_METHODS = {
+    "ours": "dc",
+    "dc": "dc",
+    "dsa": "dsa",
+    "dm": "dm",
+    "random": "random",
+    "herding": "herding",
+    "k-center": "k-center",
+    "forgetting": "forgetting",
+}
 
 
 def _builder(space: SearchSpace, cand: Candidate, dataset: Dataset):
@@ -80,8 +89,17 @@ def _train_and_score(space, cand, dataset, protocol, images, labels, config, dev
     test = accuracy(nets, dataset.test_images.to(device), dataset.test_labels.to(device), precision=protocol.precision)
     mean = sum(val) / len(val)
     std = math.sqrt(sum((v - mean) ** 2 for v in val) / len(val))
-    return Score(mean, {"val_accs": val, "val_std": std, "test_accs": test, "test_mean": sum(test) / len(test),
-                        "seeds": seeds, "train_seconds": train_seconds})
+    return Score(
+        mean,
+        {
+            "val_accs": val,
+            "val_std": std,
+            "test_accs": test,
+            "test_mean": sum(test) / len(test),
+            "seeds": seeds,
+            "train_seconds": train_seconds,
+        },
+    )
 
 
 def _file_proxy(space, cand, dataset, protocol, proxy, device) -> Score:
@@ -103,19 +121,33 @@ def _early_stopping(space, cand, dataset, protocol, proxy, device) -> Score:
 
 
 def _full(space, cand, dataset, protocol, proxy, device) -> Score:
-    return _train_and_score(space, cand, dataset, protocol, dataset.train_images, dataset.train_labels,
-                            protocol.train_config(), device)
+    return _train_and_score(
+        space, cand, dataset, protocol, dataset.train_images, dataset.train_labels, protocol.train_config(), device
+    )
 
 
-PROXIES.register("early-stopping", ProxyKind(
-    _early_stopping, default_epochs=100, default_repeats=5,
-    description="the real training set for as many SGD steps (and batch size) as proxy training takes"))
-PROXIES.register("full", ProxyKind(
-    _full, default_epochs=10, default_repeats=1, description="the whole real training set: the ground truth"))
+PROXIES.register(
+    "early-stopping",
+    ProxyKind(
+        _early_stopping,
+        default_epochs=100,
+        default_repeats=5,
+        description="the real training set for as many SGD steps (and batch size) as proxy training takes",
+    ),
+)
+PROXIES.register(
+    "full",
+    ProxyKind(_full, default_epochs=10, default_repeats=1, description="the whole real training set: the ground truth"),
+)
 for _name in FILE_PROXY_METHODS:
-    PROXIES.register(_name, ProxyKind(
-        _file_proxy, needs_file=True, description=f"train on a proxy file made by `nasproxy condense --method "
-                                                  f"{FILE_PROXY_METHODS[_name]}`"))
+    PROXIES.register(
+        _name,
+        ProxyKind(
+            _file_proxy,
+            needs_file=True,
+            description=f"train on a proxy file made by `nasproxy condense --method {FILE_PROXY_METHODS[_name]}`",
+        ),
+    )
 
 
 # --- training-free proxies, scored on one seeded minibatch of real training images --------------------------

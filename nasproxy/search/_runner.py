@@ -98,16 +98,22 @@ class _Context:
             made_by = self.proxy.meta.get("method")
             wanted = FILE_PROXY_METHODS.get(request.proxy)
             if wanted is not None and made_by != wanted:
-                raise NasproxyError(f"{request.proxy_file} was made by method {made_by!r}, not {wanted!r}; "
-                                    f"pass --proxy {_proxy_name_for(made_by)}")
+                raise NasproxyError(
+                    f"{request.proxy_file} was made by method {made_by!r}, not {wanted!r}; "
+                    f"pass --proxy {_proxy_name_for(made_by)}"
+                )
         dataset_name = self.proxy.meta["dataset"] if self.proxy is not None else request.dataset
         split = SplitSpec(holdout=request.holdout, seed=request.split_seed)
         if self.proxy is not None:
-            split = SplitSpec(holdout=self.proxy.meta.get("holdout", request.holdout),
-                              seed=self.proxy.meta.get("split_seed", request.split_seed))
+            split = SplitSpec(
+                holdout=self.proxy.meta.get("holdout", request.holdout),
+                seed=self.proxy.meta.get("split_seed", request.split_seed),
+            )
             if request.dataset and request.dataset != dataset_name:
-                raise NasproxyError(f"{request.proxy_file} is a proxy of {dataset_name!r}, not {request.dataset!r}; "
-                                    f"pass --dataset {dataset_name} or a proxy of {request.dataset}")
+                raise NasproxyError(
+                    f"{request.proxy_file} is a proxy of {dataset_name!r}, not {request.dataset!r}; "
+                    f"pass --dataset {dataset_name} or a proxy of {request.dataset}"
+                )
         self.dataset = load_dataset(dataset_name, data_root=request.data_root, download=request.download, split=split)
         if self.proxy is not None:
             self.proxy.check_compatible(self.dataset)
@@ -116,11 +122,19 @@ class _Context:
         self.space.validate(channels=c, num_classes=self.dataset.num_classes, image_size=(h, w))
         proxy_images = len(self.proxy.images) if self.proxy is not None else request.ipc * self.dataset.num_classes
         self.protocol = Protocol(
-            proxy=request.proxy, dataset=self.dataset.name, holdout=split.holdout, split_seed=split.seed,
-            val_fingerprint=self.dataset.val_fingerprint, proxy_file=proxy_hash, proxy_images=proxy_images,
+            proxy=request.proxy,
+            dataset=self.dataset.name,
+            holdout=split.holdout,
+            split_seed=split.seed,
+            val_fingerprint=self.dataset.val_fingerprint,
+            proxy_file=proxy_hash,
+            proxy_images=proxy_images,
             epochs=request.epochs if request.epochs is not None else self.kind.default_epochs,
             repeats=request.repeats if request.repeats is not None else self.kind.default_repeats,
-            batch_size=request.batch_size, lr=request.lr, precision=request.precision, seed=request.seed,
+            batch_size=request.batch_size,
+            lr=request.lr,
+            precision=request.precision,
+            seed=request.seed,
         )
         if self.protocol.repeats < 1 or (self.kind.default_epochs and self.protocol.epochs < 1):
             raise NasproxyError("--repeats and --epochs must be at least 1")
@@ -139,8 +153,9 @@ class _Context:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = open_storage(self.storage_url)
         if create:
-            study = optuna.create_study(study_name=self.study_name, storage=storage, direction="maximize",
-                                        load_if_exists=True)
+            study = optuna.create_study(
+                study_name=self.study_name, storage=storage, direction="maximize", load_if_exists=True
+            )
         else:
             study = optuna.load_study(study_name=self.study_name, storage=storage)
         protocol = dataclasses.asdict(self.protocol)
@@ -151,8 +166,10 @@ class _Context:
             study.set_user_attr("space", space)
             study.set_user_attr("nasproxy_version", __version__)
         elif attrs["protocol"] != protocol or attrs.get("space") != space:
-            raise NasproxyError(f"study {self.study_name!r} in this storage was made with another protocol or space; "
-                                "pass a new --study name (or the original settings)")
+            raise NasproxyError(
+                f"study {self.study_name!r} in this storage was made with another protocol or space; "
+                "pass a new --study name (or the original settings)"
+            )
         return study
 
 
@@ -200,8 +217,16 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
             estimate += p.repeats * flops * (3 * train_images + scored) / speed
     from nasproxy.condense._run import _device_name
 
-    plan = Plan(request, ctx.study_name, ctx.storage_url, ctx.protocol, targets, len(targets) - len(left), estimate,
-                _device_name(ctx.device))
+    plan = Plan(
+        request,
+        ctx.study_name,
+        ctx.storage_url,
+        ctx.protocol,
+        targets,
+        len(targets) - len(left),
+        estimate,
+        _device_name(ctx.device),
+    )
     return plan, ctx
 
 
@@ -278,16 +303,23 @@ def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) ->
         trials = study.get_trials(deepcopy=False)
         _fail_stale(study, trials)
         now = time.time()
-        taken = {t.user_attrs.get("arch_id") for t in trials
-                 if (t.state == TrialState.COMPLETE and not t.user_attrs.get("duplicate_of"))
-                 or (t.state == TrialState.RUNNING and _alive(t, now))}
+        taken = {
+            t.user_attrs.get("arch_id")
+            for t in trials
+            if (t.state == TrialState.COMPLETE and not t.user_attrs.get("duplicate_of"))
+            or (t.state == TrialState.RUNNING and _alive(t, now))
+        }
         todo = [a for a in targets if a not in taken]
         if not todo:
             return completed
         arch = todo[0] if worker == 0 else rng.choice(todo)
         trial = study.ask()
-        for key, value in (("arch_id", arch), ("host", socket.gethostname()), ("pid", os.getpid()),
-                           ("heartbeat", time.time())):
+        for key, value in (
+            ("arch_id", arch),
+            ("host", socket.gethostname()),
+            ("pid", os.getpid()),
+            ("heartbeat", time.time()),
+        ):
             trial.set_user_attr(key, value)
         rival = _earlier_claim(study, arch, trial.number)
         if rival is not None:
@@ -306,10 +338,15 @@ def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) ->
         c, h, w = ctx.dataset.image_shape
         net = ctx.space.build(cand.spec, channels=c, num_classes=ctx.dataset.num_classes, image_size=(h, w))
         record = {
-            "spec": cand.spec, "proxy": ctx.request.proxy, "protocol_hash": ctx.protocol_hash, "seconds": seconds,
+            "spec": cand.spec,
+            "proxy": ctx.request.proxy,
+            "protocol_hash": ctx.protocol_hash,
+            "seconds": seconds,
             "params": sum(p.numel() for p in net.parameters()),
             "flops": candidate_flops(ctx.space, cand, ctx.dataset.image_shape, ctx.dataset.num_classes),
-            "device": str(ctx.device), "nasproxy_version": __version__, **score.attrs,
+            "device": str(ctx.device),
+            "nasproxy_version": __version__,
+            **score.attrs,
         }
         for key, value in record.items():
             trial.set_user_attr(key, value)
@@ -336,8 +373,14 @@ def _worker_main(request: SearchRequest, worker: int, targets: list[str]) -> Non
     work(ctx, targets, worker=worker)
 
 
-def run_search(request: SearchRequest, *, workers: int = 1, progress: bool = True, plan: Plan | None = None,
-               ctx: _Context | None = None) -> Path:
+def run_search(
+    request: SearchRequest,
+    *,
+    workers: int = 1,
+    progress: bool = True,
+    plan: Plan | None = None,
+    ctx: _Context | None = None,
+) -> Path:
     """Complete every target architecture (in ``workers`` processes) and export the study to CSV."""
     if plan is None or ctx is None:
         plan, ctx = plan_search(request)
@@ -346,8 +389,14 @@ def run_search(request: SearchRequest, *, workers: int = 1, progress: bool = Tru
     left = len(plan.targets) - plan.done
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(plan.targets), initial=plan.done, disable=not progress, desc=f"search {request.proxy}",
-               unit="arch", dynamic_ncols=True)
+    bar = tqdm(
+        total=len(plan.targets),
+        initial=plan.done,
+        disable=not progress,
+        desc=f"search {request.proxy}",
+        unit="arch",
+        dynamic_ncols=True,
+    )
     best = [-math.inf]
 
     def on_done(arch: str, value: float) -> None:
@@ -370,8 +419,9 @@ def _run_workers(request: SearchRequest, plan: Plan, ctx: _Context, workers: int
     threads = request.threads or max(1, (os.cpu_count() or 1) // workers)
     request = dataclasses.replace(request, threads=threads, storage=plan.storage_url, study=plan.study_name)
     spawn = mp.get_context("spawn")
-    procs = [spawn.Process(target=_worker_main, args=(request, i + 1, plan.targets), daemon=False)
-             for i in range(workers)]
+    procs = [
+        spawn.Process(target=_worker_main, args=(request, i + 1, plan.targets), daemon=False) for i in range(workers)
+    ]
     for p in procs:
         p.start()
     study = ctx.open_study(create=False)
@@ -389,8 +439,10 @@ def _run_workers(request: SearchRequest, plan: Plan, ctx: _Context, workers: int
             p.join()
     failed = [p.exitcode for p in procs if p.exitcode]
     if failed:
-        raise NasproxyError(f"{len(failed)} worker(s) failed (exit codes {failed}); re-run the same command to "
-                            "finish the remaining architectures")
+        raise NasproxyError(
+            f"{len(failed)} worker(s) failed (exit codes {failed}); re-run the same command to "
+            "finish the remaining architectures"
+        )
 
 
 def top_architectures(sources: list[str], k: int, *, dataset: str, space: str) -> list[str]:
@@ -406,8 +458,10 @@ def top_architectures(sources: list[str], k: int, *, dataset: str, space: str) -
         if not path.suffix == ".csv":
             matches = sorted(EXPORT_DIR.glob(f"{dataset}-{space}-{source}-*.csv"), key=lambda p: p.stat().st_mtime)
             if not matches:
-                raise NasproxyError(f"no finished search with proxy {source!r} on {dataset}/{space} in {EXPORT_DIR}; "
-                                    f"run `nasproxy search --space {space} --proxy {source}` first or pass its CSV")
+                raise NasproxyError(
+                    f"no finished search with proxy {source!r} on {dataset}/{space} in {EXPORT_DIR}; "
+                    f"run `nasproxy search --space {space} --proxy {source}` first or pass its CSV"
+                )
             path = matches[-1]
         if not path.exists():
             raise NasproxyError(f"{path} does not exist")

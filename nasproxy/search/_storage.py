@@ -29,12 +29,16 @@ def open_storage(url: str):
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except ModuleNotFoundError as exc:
-        raise NasproxyError(f"storage {_redact(url)} needs the Python package {exc.name!r}; "
-                            "pip install 'nasproxy[postgres]' (or the driver for your database)") from None
+        raise NasproxyError(
+            f"storage {_redact(url)} needs the Python package {exc.name!r}; "
+            "pip install 'nasproxy[postgres]' (or the driver for your database)"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise NasproxyError(f"cannot open storage {_redact(url)} ({first[:200]}); check the URL, that the server "
-                            "is running and that the database exists") from None
+        raise NasproxyError(
+            f"cannot open storage {_redact(url)} ({first[:200]}); check the URL, that the server "
+            "is running and that the database exists"
+        ) from None
 
 
 def _engine_kwargs(url: str) -> dict:

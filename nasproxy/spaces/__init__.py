@@ -17,15 +17,28 @@ from nasproxy.spaces._families import FAMILIES, Family
 
 SPACES: Registry = Registry("search space")  # name -> zero-argument factory of a SearchSpace
 
-SPACES.register("paper720", lambda: GridSpace(
-    "paper720", family="convnet",
-    axes={"width": [32, 64, 128, 256], "depth": [1, 2, 3, 4], "norm": list(NORMS), "act": list(ACTS),
-          "pool": list(POOLS)},
-))
-SPACES.register("tiny", lambda: GridSpace(
-    "tiny", family="convnet",
-    axes={"width": [16, 32], "depth": [1, 2], "norm": ["none", "instance"], "act": ["relu"], "pool": ["avg"]},
-))
+SPACES.register(
+    "paper720",
+    lambda: GridSpace(
+        "paper720",
+        family="convnet",
+        axes={
+            "width": [32, 64, 128, 256],
+            "depth": [1, 2, 3, 4],
+            "norm": list(NORMS),
+            "act": list(ACTS),
+            "pool": list(POOLS),
+        },
+    ),
+)
+SPACES.register(
+    "tiny",
+    lambda: GridSpace(
+        "tiny",
+        family="convnet",
+        axes={"width": [16, 32], "depth": [1, 2], "norm": ["none", "instance"], "act": ["relu"], "pool": ["avg"]},
+    ),
+)
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 
@@ -66,15 +79,18 @@ def _load_yaml(path: Path) -> GridSpace:
     except yaml.YAMLError as exc:
         raise NasproxyError(f"{path} is not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("axes"), dict):
-        raise NasproxyError(f"{path} needs a mapping 'axes: {{axis: [values, ...]}}' (and optionally 'family', 'fixed')")
+        raise NasproxyError(
+            f"{path} needs a mapping 'axes: {{axis: [values, ...]}}' (and optionally 'family', 'fixed')"
+        )
     extra = sorted(set(doc) - {"name", "family", "axes", "fixed", "description"})
     if extra:
         raise NasproxyError(f"{path}: unknown keys {', '.join(extra)}; allowed: name, family, axes, fixed, description")
     for axis, values in doc["axes"].items():
         if not isinstance(values, list):
             raise NasproxyError(f"{path}: axis {axis!r} must be a list of values")
-    return GridSpace(doc.get("name", path.stem), family=doc.get("family", "convnet"), axes=doc["axes"],
-                     fixed=doc.get("fixed"))
+    return GridSpace(
+        doc.get("name", path.stem), family=doc.get("family", "convnet"), axes=doc["axes"], fixed=doc.get("fixed")
+    )
 
 
 def _load_python(ref: str) -> SearchSpace:

@@ -20,7 +20,6 @@ from torch import nn
 from nasproxy._errors import NasproxyError
 
 
-
 @dataclass(frozen=True)
 class Candidate:
     """One architecture of a space: a deterministic id and its JSON-serialisable description."""
@@ -43,7 +42,9 @@ class SearchSpace(ABC):
         """Every architecture as a dict of JSON-serialisable values, in a fixed order."""
 
     @abstractmethod
-    def build(self, arch: Mapping[str, Any], *, channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
+    def build(
+        self, arch: Mapping[str, Any], *, channels: int, num_classes: int, image_size: tuple[int, int]
+    ) -> nn.Module:
         """A freshly initialised network for ``arch`` (the caller seeds the global RNG)."""
 
     def arch_id(self, arch: Mapping[str, Any]) -> str:

@@ -1,0 +1,217 @@
+"""Speed and memory benchmarks: each nasproxy arm against a faithful baseline, in the same run.
+
+    python -m benchmarks condense [--quick]     # DC seconds per outer iteration, 1 and 10 images per class
+    python -m benchmarks candidate [--quick]    # seconds per NAS candidate (E=100, R=5, 10-ipc proxy)
+    python -m benchmarks evaluate [--quick]     # evaluate: 20 models x 300 epochs on a 10-ipc proxy
+
+Every arm runs in its own process (clean allocator, its own peak RSS). Results go to results/bench/*.csv
+with the machine, torch version, thread count and the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+OUT = Path("results") / "bench"
+PAPER720_SAMPLE_SEED = 0
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores{gpu}"
+
+
+def run_arm(arm: str, *, tuned_allocator: bool, **params) -> dict:
+    env = {**os.environ, "NASPROXY_TUNE_ALLOCATOR": "1" if tuned_allocator else "0", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "benchmarks.arms", arm, json.dumps(params)]
+    print(f"[bench] {arm} {params} tuned_allocator={tuned_allocator}", flush=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark arm {arm} failed:\n{proc.stderr[-3000:]}")
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    print(f"[bench]   -> {result['seconds']} (peak {result['peak_rss_mb']:.0f} MB)", flush=True)
+    return result
+
+
+def _evaluate_images(path: str, models: int) -> tuple[float, float]:
+    """Test accuracy of a saved synthetic set (nasproxy's engine, same for every arm)."""
+    from nasproxy import Proxy, TrainConfig, evaluate_proxy
+    from nasproxy.data import load_dataset
+
+    ds = load_dataset("fashion-mnist")
+    images = torch.load(path, weights_only=True)
+    ipc = len(images) // ds.num_classes
+    proxy = Proxy(
+        images,
+        torch.arange(ds.num_classes).repeat_interleave(ipc),
+        {"dataset": ds.name, "val_fingerprint": ds.val_fingerprint},
+    )
+    result = evaluate_proxy(proxy, ds, num_models=models, config=TrainConfig())
+    return result.mean, result.std
+
+
+def _row(benchmark, setting, arm, metric, seconds, result, baseline_median=None, **extra) -> dict:
+    med = statistics.median(seconds)
+    return {
+        "benchmark": benchmark,
+        "setting": setting,
+        "arm": arm,
+        "metric": metric,
+        "median": med,
+        "min": min(seconds),
+        "max": max(seconds),
+        "runs": len(seconds),
+        "speedup_vs_baseline": (baseline_median / med) if baseline_median else 1.0,
+        "peak_rss_mb": round(result["peak_rss_mb"]),
+        "threads": result["threads"],
+        **extra,
+    }
+
+
+def bench_condense(quick: bool) -> list[dict]:
+    rows = []
+    settings = [(1, 3 if quick else 6, 10), (10, 1 if quick else 2, 0)]
+    for ipc, iterations, eval_models in settings:
+        arms = [
+            ("baseline (authors' structure, glibc default)", "dc_baseline", False, {}),
+            ("baseline + nasproxy allocator", "dc_baseline", True, {}),
+            ("nasproxy fp32", "dc_nasproxy", True, {"precision": "fp32"}),
+            ("nasproxy bf16", "dc_nasproxy", True, {"precision": "bf16"}),
+        ]
+        base = None
+        for label, arm, tuned, extra in arms:
+            with tempfile.TemporaryDirectory() as tmp:
+                save = str(Path(tmp) / "syn.pt")
+                res = run_arm(arm, tuned_allocator=tuned, ipc=ipc, iterations=iterations, save_images=save, **extra)
+                secs = res["seconds"][1:] if len(res["seconds"]) > 2 else res["seconds"]  # first one warms up
+                acc = _evaluate_images(save, eval_models) if eval_models else (float("nan"), float("nan"))
+            row = _row(
+                "dc_outer_iteration",
+                f"ipc={ipc}, paper hyper-parameters, K={iterations}",
+                label,
+                "seconds per outer iteration",
+                secs,
+                res,
+                base,
+                accuracy_after_K=acc[0],
+                accuracy_std=acc[1],
+                eval_models=eval_models,
+            )
+            base = base or row["median"]
+            rows.append(row)
+    return rows
+
+
+def bench_candidate(quick: bool) -> list[dict]:
+    from nasproxy.spaces import load_space
+
+    archs = [c.arch_id for c in load_space("paper720").sample(2 if quick else 4, seed=PAPER720_SAMPLE_SEED)]
+    epochs, repeats = (20, 5) if quick else (100, 5)
+    rows, base = [], None
+    for label, arm, tuned, extra in [
+        ("naive loop (one model at a time, DataLoader, glibc default)", "candidate_naive", False, {}),
+        ("nasproxy fp32", "candidate_nasproxy", True, {"precision": "fp32"}),
+        ("nasproxy bf16", "candidate_nasproxy", True, {"precision": "bf16"}),
+    ]:
+        res = run_arm(arm, tuned_allocator=tuned, archs=archs, epochs=epochs, repeats=repeats, **extra)
+        row = _row(
+            "nas_candidate",
+            f"E={epochs}, R={repeats}, 10-ipc proxy, 5000 val images, archs={';'.join(archs)}",
+            label,
+            "seconds per candidate",
+            res["seconds"],
+            res,
+            base,
+            val_mean=statistics.fmean(res["val_mean"]),
+        )
+        base = base or row["median"]
+        rows.append(row)
+    return rows
+
+
+def bench_evaluate(quick: bool) -> list[dict]:
+    from nasproxy import condense
+    from nasproxy.data import load_dataset
+
+    models, epochs = (4, 60) if quick else (20, 300)
+    rows, base = [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        proxy_file = str(Path(tmp) / "random10.pt")
+        condense(load_dataset("fashion-mnist"), method="random", ipc=10, seed=0).save(proxy_file)
+        for label, arm, tuned, extra in [
+            ("naive loop (one model at a time, DataLoader, glibc default)", "evaluate_naive", False, {}),
+            ("nasproxy fp32", "evaluate_nasproxy", True, {"precision": "fp32"}),
+            ("nasproxy bf16", "evaluate_nasproxy", True, {"precision": "bf16"}),
+        ]:
+            res = run_arm(arm, tuned_allocator=tuned, proxy_file=proxy_file, models=models, epochs=epochs, **extra)
+            accs = res["accuracies"]
+            row = _row(
+                "evaluate",
+                f"{models} models x {epochs} epochs, random 10-ipc proxy",
+                label,
+                "seconds per evaluation",
+                res["seconds"],
+                res,
+                base,
+                accuracy_mean=statistics.fmean(accs),
+                accuracy_std=statistics.pstdev(accs),
+            )
+            base = base or row["median"]
+            rows.append(row)
+    return rows
+
+
+BENCHES = {"condense": bench_condense, "candidate": bench_candidate, "evaluate": bench_evaluate}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHES)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations/epochs (labelled in the CSV)")
+    args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(BENCHES))
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    args.names = args.names or list(BENCHES)
+    OUT.mkdir(parents=True, exist_ok=True)
+    stamp = {
+        "machine": _machine(),
+        "torch": torch.__version__,
+        "device": "cpu",
+        "date": datetime.date.today().isoformat(),
+        "command": "python -m benchmarks " + shlex.join(sys.argv[1:]),
+    }
+    import pandas as pd
+
+    for name in args.names:
+        rows = [{**row, **stamp} for row in BENCHES[name](args.quick)]
+        path = OUT / f"{name}{'-quick' if args.quick else ''}.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+        print(f"[bench] wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""One benchmark arm per process, so each starts with a clean allocator and its own peak-memory reading.
+
+Usage (from benchmarks/__main__.py): ``python -m benchmarks.arms ARM JSON_PARAMS``; prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from functools import partial
+
+import torch
+
+
+def _dataset():
+    from nasproxy.data import load_dataset
+
+    return load_dataset("fashion-mnist")
+
+
+def _convnet_builder(name, dataset):
+    from nasproxy.models import model_builder
+
+    c, h, w = dataset.image_shape
+    return partial(model_builder(name), channels=c, num_classes=dataset.num_classes, image_size=(h, w))
+
+
+def dc_baseline(ipc: int, iterations: int, seed: int = 0, **_):
+    from benchmarks.baseline import dc_iterations
+
+    ds = _dataset()
+    times = []
+    syn = dc_iterations(
+        ds,
+        _convnet_builder("convnet", ds),
+        ipc=ipc,
+        iterations=iterations,
+        seed=seed,
+        on_iteration=lambda it, s: times.append(s),
+    )
+    return {"seconds": times, "images": syn}
+
+
+def dc_nasproxy(
+    ipc: int, iterations: int, seed: int = 0, precision: str = "fp32", real_batch: int = 256, init: str = "noise", **_
+):
+    from nasproxy.condense import CONDENSERS, RunContext
+    from nasproxy.engine import resolve_device
+
+    ds = _dataset()
+    times, last = [], [time.perf_counter()]
+
+    def tick(it, loss):
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
+
+    condenser = CONDENSERS.get("dc").from_options(
+        {"iterations": iterations, "precision": precision, "real_batch": real_batch, "init": init}
+    )
+    result = condenser.condense(
+        ds, ipc=ipc, seed=seed, context=RunContext(device=resolve_device("cpu"), progress=False, on_iteration=tick)
+    )
+    return {"seconds": times, "images": result.images}
+
+
+def _proxy_images(ipc: int, seed: int = 0):
+    from nasproxy import condense
+
+    ds = _dataset()
+    proxy = condense(ds, method="random", ipc=ipc, seed=seed)
+    return ds, proxy
+
+
+def candidate_naive(archs: list[str], epochs: int, repeats: int, ipc: int = 10, **_):
+    from benchmarks.baseline import test_accuracy, train_epochs
+
+    ds, proxy = _proxy_images(ipc)
+    times, scores = [], []
+    for arch in archs:
+        start = time.perf_counter()
+        val = []
+        for r in range(repeats):
+            torch.manual_seed(r)
+            net = _convnet_builder(arch, ds)()
+            train_epochs(net, proxy.images, proxy.labels, epochs=epochs, lr=0.01, momentum=0.9, weight_decay=5e-4)
+            val.append(test_accuracy(net, ds.val_images, ds.val_labels))
+            test_accuracy(net, ds.test_images, ds.test_labels)
+        times.append(time.perf_counter() - start)
+        scores.append(sum(val) / len(val))
+    return {"seconds": times, "val_mean": scores}
+
+
+def candidate_nasproxy(archs: list[str], epochs: int, repeats: int, ipc: int = 10, precision: str = "fp32", **_):
+    from nasproxy.search._proxies import Protocol, _file_proxy
+    from nasproxy.spaces import load_space
+
+    ds, proxy = _proxy_images(ipc)
+    space = load_space("paper720")
+    protocol = Protocol(
+        proxy="random",
+        dataset=ds.name,
+        holdout=5000,
+        split_seed=0,
+        val_fingerprint=ds.val_fingerprint,
+        epochs=epochs,
+        repeats=repeats,
+        precision=precision,
+    )
+    times, scores = [], []
+    for arch in archs:
+        start = time.perf_counter()
+        score = _file_proxy(space, space.get(arch), ds, protocol, proxy, torch.device("cpu"))
+        times.append(time.perf_counter() - start)
+        scores.append(score.value)
+    return {"seconds": times, "val_mean": scores}
+
+
+def evaluate_naive(proxy_file: str, models: int, epochs: int, **_):
+    from benchmarks.baseline import test_accuracy, train_epochs
+    from nasproxy import Proxy
+
+    ds = _dataset()
+    proxy = Proxy.load(proxy_file)
+    accs, times = [], []
+    for m in range(models):
+        start = time.perf_counter()
+        torch.manual_seed(m)
+        net = _convnet_builder("convnet", ds)()
+        train_epochs(net, proxy.images, proxy.labels, epochs=epochs, lr=0.01, momentum=0.9, weight_decay=5e-4)
+        accs.append(test_accuracy(net, ds.test_images, ds.test_labels))
+        times.append(time.perf_counter() - start)
+    return {"seconds": [sum(times)], "per_model_seconds": times, "accuracies": accs}
+
+
+def evaluate_nasproxy(proxy_file: str, models: int, epochs: int, precision: str = "fp32", **_):
+    from nasproxy import Proxy, TrainConfig, evaluate_proxy
+
+    ds = _dataset()
+    start = time.perf_counter()
+    result = evaluate_proxy(
+        Proxy.load(proxy_file), ds, num_models=models, config=TrainConfig(epochs=epochs, precision=precision)
+    )
+    return {"seconds": [time.perf_counter() - start], "accuracies": list(result.accuracies)}
+
+
+ARMS = {
+    f.__name__: f
+    for f in (dc_baseline, dc_nasproxy, candidate_naive, candidate_nasproxy, evaluate_naive, evaluate_nasproxy)
+}
+
+if __name__ == "__main__":
+    from nasproxy.engine import tune_allocator
+
+    tune_allocator()  # a no-op where the benchmark set NASPROXY_TUNE_ALLOCATOR=0
+    arm, params = sys.argv[1], json.loads(sys.argv[2])
+    out = ARMS[arm](**params)
+    images = out.pop("images", None)
+    if images is not None and params.get("save_images"):
+        torch.save(images, params["save_images"])
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["threads"] = torch.get_num_threads()
+    print("RESULT " + json.dumps(out))
