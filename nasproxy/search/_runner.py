@@ -251,7 +251,9 @@ def _alive(trial, now: float) -> bool:
             return False
         except PermissionError:
             pass
-    return now - float(attrs.get("heartbeat", 0)) < STALE_SECONDS
+    # a trial another worker has just asked for has no attributes yet: its start time stands in for them
+    started = trial.datetime_start.timestamp() if trial.datetime_start is not None else 0.0
+    return now - float(attrs.get("heartbeat", started)) < STALE_SECONDS
 
 
 def _fail_stale(study, trials) -> None:

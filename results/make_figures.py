@@ -1,0 +1,74 @@
+"""Draw the figures of results/ from its CSVs: `python results/make_figures.py` (from the repository root)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def accuracy_bars(csv: Path, out: Path, title: str) -> None:
+    frame = pd.read_csv(csv)
+    labels = [
+        f"{m}\nipc={i}, K={k if k == k else '-'}" for m, i, k in zip(frame["method"], frame["ipc"], frame["iterations"])
+    ]
+    fig, ax = plt.subplots(figsize=(1.6 * len(frame) + 1.5, 3.2))
+    ax.bar(
+        range(len(frame)),
+        100 * frame["mean"],
+        yerr=100 * frame["std"],
+        capsize=4,
+        color=["tab:blue" if m == "dc" else "tab:gray" for m in frame["method"]],
+    )
+    for i, (m, s) in enumerate(zip(frame["mean"], frame["std"])):
+        ax.text(i, 100 * m + 100 * s + 0.5, f"{100 * m:.1f}", ha="center", fontsize=8)
+    ax.set_xticks(range(len(frame)), labels, fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out.with_suffix(suffix), dpi=150)
+    plt.close(fig)
+
+
+def bench_bars(csv: Path, out: Path) -> None:
+    frame = pd.read_csv(csv)
+    settings = list(dict.fromkeys(frame["setting"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(5 * len(settings), 3.4), squeeze=False)
+    for ax, setting in zip(axes[0], settings):
+        rows = frame[frame["setting"] == setting]
+        ax.barh(range(len(rows)), rows["median"], color="tab:blue")
+        ax.set_yticks(range(len(rows)), [a.replace(" (", "\n(") for a in rows["arm"]], fontsize=7)
+        for i, (m, s) in enumerate(zip(rows["median"], rows["speedup_vs_baseline"])):
+            ax.text(m, i, f" {m:.1f} s  ({s:.2f}x)", va="center", fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel(rows["metric"].iloc[0])
+        ax.set_title(setting, fontsize=8)
+        ax.set_xlim(0, rows["median"].max() * 1.45)
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out.with_suffix(suffix), dpi=150)
+    plt.close(fig)
+
+
+def main() -> None:
+    for name, title in (
+        ("fidelity", "Fashion-MNIST, ConvNet evaluators: DC vs random real images"),
+        ("time_to_quality", "Fashion-MNIST, fastest recipe"),
+    ):
+        csv = HERE / "core" / f"{name}.csv"
+        if csv.exists():
+            accuracy_bars(csv, csv.with_suffix(".png"), title)
+    for csv in sorted((HERE / "bench").glob("*.csv")):
+        bench_bars(csv, csv.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()
