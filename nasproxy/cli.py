@@ -267,6 +267,8 @@ def evaluate(
                 "method": meta.get("method"),
                 "ipc": meta.get("ipc"),
                 "iterations": meta.get("iterations_done"),
+                "condense_seconds": meta.get("wall_seconds"),
+                "condense_device": meta.get("device"),
                 **result.as_dict(),
             }
             if as_json:
@@ -419,6 +421,14 @@ def _apply(options):
     help="early-stopping without --proxy-file: match the training budget of this many images per class.",
 )
 @click.option("--sample", type=int, help="Only a seeded random sample of this many architectures.")
+@click.option(
+    "--sampler",
+    type=click.Choice(["sweep", "tpe"]),
+    default="sweep",
+    show_default=True,
+    help="sweep: every architecture (of --sample/--only-top); tpe: Optuna's TPE searches a grid space.",
+)
+@click.option("--trials", type=int, default=50, show_default=True, help="With --sampler tpe: architectures to train.")
 @click.option("--sample-seed", type=int, default=0, show_default=True)
 @click.option("--only-top", type=int, help="Only the top-K architectures of the searches named by --from.")
 @click.option("--from", "from_", help="Comma-separated proxy names or CSV exports, for --only-top.")
@@ -444,6 +454,8 @@ def search(
     seed,
     ipc,
     sample,
+    sampler,
+    trials,
     sample_seed,
     only_top,
     from_,
@@ -484,6 +496,8 @@ def search(
         seed=seed,
         ipc=ipc,
         sample=sample,
+        sampler=sampler,
+        trials=trials,
         sample_seed=sample_seed,
         only=only,
         storage=storage,
@@ -493,10 +507,10 @@ def search(
     if request.dataset is None and not proxy_file:
         request = SearchRequest(**{**request.__dict__, "dataset": "fashion-mnist"})
     plan, ctx = plan_search(request)
-    left = len(plan.targets) - plan.done
+    left = plan.total - plan.done
     if not quiet or dry_run:
         click.echo(
-            f"study {plan.study_name} ({plan.storage_url}): {len(plan.targets)} architectures, {plan.done} done, "
+            f"study {plan.study_name} ({plan.storage_url}): {plan.total} architectures, {plan.done} done, "
             f"{left} to run; estimated {_duration(plan.estimate_seconds)} on {plan.device_name}",
             err=True,
         )

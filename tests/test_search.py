@@ -205,3 +205,24 @@ def test_bad_search_input_writes_nothing(search_env, small_mnist):
     with pytest.raises(NasproxyError, match="has no values"):
         plan_search(_request(search_env, space=str(tmp / "broken.yaml")))
     assert not (tmp / "results").exists()  # no storage, no export was written
+
+
+def test_tpe_sampler_trains_distinct_architectures_up_to_the_budget(search_env):
+    req = _request(search_env, sampler="tpe", trials=5, epochs=1, repeats=1)
+    run_search(req, progress=False)
+    plan, _ = plan_search(req)
+    study = _study(plan)
+    counts = _completed_per_arch(study)
+    trained = {a for a, t in completed_architectures(study).items()}
+    assert plan.total == 5 and plan.done == 5 and len(trained) == 5
+    # repeated proposals are answered from the finished trial, never trained again
+    assert all(n == 1 for a, n in counts.items() if a in trained and not _cached(study, a))
+    with pytest.raises(NasproxyError, match="needs a grid space"):
+        plan_search(_request(search_env, sampler="tpe", sample=3))
+
+
+def _cached(study, arch):
+    return any(
+        t.user_attrs.get("duplicate_of") is not None and t.user_attrs.get("arch_id") == arch
+        for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    )

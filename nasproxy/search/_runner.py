@@ -53,6 +53,8 @@ class SearchRequest:
     sample: int | None = None  # a seeded random sample of this many architectures
     sample_seed: int = 0
     only: tuple[str, ...] | None = None  # just these architecture ids
+    sampler: str = "sweep"  # sweep (every target) | tpe (Optuna's TPE proposes, grid spaces only)
+    trials: int = 50  # with --sampler tpe: distinct architectures to complete
     storage: str | None = None
     study: str | None = None
     device: str = "auto"
@@ -65,7 +67,8 @@ class Plan:
     study_name: str
     storage_url: str
     protocol: Any
-    targets: list[str]  # architecture ids to complete
+    targets: list[str]  # architecture ids a sweep completes (with TPE: the whole space, to draw from)
+    total: int  # architectures this search completes
     done: int
     estimate_seconds: float
     device_name: str
@@ -145,7 +148,7 @@ class _Context:
 
         self.storage_url = storage_url_for(request.storage, self.study_name)
 
-    def open_study(self, *, create: bool):
+    def open_study(self, *, create: bool, sampler=None):
         import optuna
 
         from nasproxy.search._storage import open_storage
@@ -154,10 +157,10 @@ class _Context:
         storage = open_storage(self.storage_url)
         if create:
             study = optuna.create_study(
-                study_name=self.study_name, storage=storage, direction="maximize", load_if_exists=True
+                study_name=self.study_name, storage=storage, direction="maximize", load_if_exists=True, sampler=sampler
             )
         else:
-            study = optuna.load_study(study_name=self.study_name, storage=storage)
+            study = optuna.load_study(study_name=self.study_name, storage=storage, sampler=sampler)
         protocol = dataclasses.asdict(self.protocol)
         space = self.space.describe()
         attrs = study.user_attrs
@@ -181,9 +184,13 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
     """Load and validate everything, create the study, and estimate the cost of what is left."""
     from nasproxy.search._cost import candidate_flops, measured_flops_per_second
 
+    if request.sampler not in ("sweep", "tpe"):
+        raise NasproxyError(f"unknown sampler {request.sampler!r}; choose sweep or tpe")
     ctx = _Context(request)
-    study = ctx.open_study(create=True)
     space = ctx.space
+    if request.sampler == "tpe" and (not hasattr(space, "axes") or request.only or request.sample):
+        raise NasproxyError("--sampler tpe needs a grid space (built-in or YAML) and no --sample/--only-top")
+    study = ctx.open_study(create=True)
     if request.only:
         unknown = [a for a in request.only if a not in {c.arch_id for c in space.candidates()}]
         if unknown:
@@ -196,9 +203,18 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
     else:
         targets = [c.arch_id for c in space.candidates()]
     done_ids = completed_architectures(study)
-    left = [a for a in targets if a not in done_ids]
+    if request.sampler == "tpe":
+        total = min(request.trials, len(space))
+        done = min(total, len(done_ids))
+        # TPE's picks are unknown in advance: price the remainder at the cost of a seeded sample of the space
+        priced = [c.arch_id for c in space.sample(32, seed=0)]
+        scale = (total - done) / len(priced)
+    else:
+        total, done = len(targets), sum(a in done_ids for a in targets)
+        priced = [a for a in targets if a not in done_ids]
+        scale = 1.0
     estimate = 0.0
-    if left and ctx.kind.default_epochs:
+    if total > done and ctx.kind.default_epochs:
         shape = ctx.dataset.image_shape
         speed = measured_flops_per_second(ctx.device, shape, ctx.dataset.num_classes, request.precision)
         p = ctx.protocol
@@ -212,20 +228,13 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
         else:
             train_images = p.epochs * p.proxy_images
         scored = len(ctx.dataset.val_images) + len(ctx.dataset.test_images)
-        for arch in left:
+        for arch in priced:
             flops = candidate_flops(space, space.get(arch), shape, ctx.dataset.num_classes)
-            estimate += p.repeats * flops * (3 * train_images + scored) / speed
+            estimate += scale * p.repeats * flops * (3 * train_images + scored) / speed
     from nasproxy.condense._run import _device_name
 
     plan = Plan(
-        request,
-        ctx.study_name,
-        ctx.storage_url,
-        ctx.protocol,
-        targets,
-        len(targets) - len(left),
-        estimate,
-        _device_name(ctx.device),
+        request, ctx.study_name, ctx.storage_url, ctx.protocol, targets, total, done, estimate, _device_name(ctx.device)
     )
     return plan, ctx
 
@@ -293,29 +302,37 @@ class _Heartbeat:
 
 
 def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) -> int:
-    """Complete architectures of ``targets`` until none is left; returns how many this worker completed."""
+    """Complete architectures until none is left; returns how many this worker completed.
+
+    Sweeps take ``targets`` in order (worker 0) or at random (other workers); with ``--sampler tpe`` Optuna's
+    TPE proposes architectures until ``--trials`` distinct ones are complete."""
     from optuna.trial import TrialState
 
-    from nasproxy.search._cost import candidate_flops
-
-    study = ctx.open_study(create=False)
+    study = ctx.open_study(create=False, sampler=_sampler(ctx.request, worker))
     rng = random.Random(f"{socket.gethostname()}-{os.getpid()}-{worker}")
     completed = 0
     while True:
         trials = study.get_trials(deepcopy=False)
         _fail_stale(study, trials)
         now = time.time()
-        taken = {
-            t.user_attrs.get("arch_id")
-            for t in trials
-            if (t.state == TrialState.COMPLETE and not t.user_attrs.get("duplicate_of"))
-            or (t.state == TrialState.RUNNING and _alive(t, now))
-        }
-        todo = [a for a in targets if a not in taken]
-        if not todo:
-            return completed
-        arch = todo[0] if worker == 0 else rng.choice(todo)
-        trial = study.ask()
+        done = completed_architectures(study)
+        busy = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.RUNNING and _alive(t, now)}
+        if ctx.request.sampler == "tpe":
+            if len(done) + len(busy - set(done)) >= min(ctx.request.trials, len(ctx.space)):
+                return completed
+            trial = study.ask(_distributions(ctx.space))
+            arch = ctx.space.arch_id({**ctx.space.fixed, **trial.params})
+            if arch in done:  # TPE proposed a finished architecture: tell it the known score, train nothing
+                trial.set_user_attr("arch_id", arch)
+                trial.set_user_attr("duplicate_of", done[arch].number)
+                study.tell(trial, done[arch].value)
+                continue
+        else:
+            todo = [a for a in targets if a not in done and a not in busy]
+            if not todo:
+                return completed
+            arch = todo[0] if worker == 0 else rng.choice(todo)
+            trial = study.ask()
         for key, value in (
             ("arch_id", arch),
             ("host", socket.gethostname()),
@@ -328,34 +345,57 @@ def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) ->
             trial.set_user_attr("duplicate_of", rival)
             study.tell(trial, state=TrialState.FAIL)
             continue
-        cand = ctx.space.get(arch)
-        try:
-            with _Heartbeat(study, trial._trial_id):
-                start = time.perf_counter()
-                score = ctx.kind.score(ctx.space, cand, ctx.dataset, ctx.protocol, ctx.proxy, ctx.device)
-                seconds = time.perf_counter() - start
-        except BaseException:
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        c, h, w = ctx.dataset.image_shape
-        net = ctx.space.build(cand.spec, channels=c, num_classes=ctx.dataset.num_classes, image_size=(h, w))
-        record = {
-            "spec": cand.spec,
-            "proxy": ctx.request.proxy,
-            "protocol_hash": ctx.protocol_hash,
-            "seconds": seconds,
-            "params": sum(p.numel() for p in net.parameters()),
-            "flops": candidate_flops(ctx.space, cand, ctx.dataset.image_shape, ctx.dataset.num_classes),
-            "device": str(ctx.device),
-            "nasproxy_version": __version__,
-            **score.attrs,
-        }
-        for key, value in record.items():
-            trial.set_user_attr(key, value)
-        study.tell(trial, score.value)
+        value = _score_trial(ctx, study, trial, arch)
         completed += 1
         if on_done is not None:
-            on_done(arch, score.value)
+            on_done(arch, value)
+
+
+def _score_trial(ctx: _Context, study, trial, arch: str) -> float:
+    from optuna.trial import TrialState
+
+    from nasproxy.search._cost import candidate_flops
+
+    cand = ctx.space.get(arch)
+    try:
+        with _Heartbeat(study, trial._trial_id):
+            start = time.perf_counter()
+            score = ctx.kind.score(ctx.space, cand, ctx.dataset, ctx.protocol, ctx.proxy, ctx.device)
+            seconds = time.perf_counter() - start
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    c, h, w = ctx.dataset.image_shape
+    net = ctx.space.build(cand.spec, channels=c, num_classes=ctx.dataset.num_classes, image_size=(h, w))
+    record = {
+        "spec": cand.spec,
+        "proxy": ctx.request.proxy,
+        "protocol_hash": ctx.protocol_hash,
+        "seconds": seconds,
+        "params": sum(p.numel() for p in net.parameters()),
+        "flops": candidate_flops(ctx.space, cand, ctx.dataset.image_shape, ctx.dataset.num_classes),
+        "device": str(ctx.device),
+        "nasproxy_version": __version__,
+        **score.attrs,
+    }
+    for key, value in record.items():
+        trial.set_user_attr(key, value)
+    study.tell(trial, score.value)
+    return score.value
+
+
+def _sampler(request: SearchRequest, worker: int):
+    if request.sampler != "tpe":
+        return None
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=request.seed * 1009 + worker)
+
+
+def _distributions(space) -> dict:
+    from optuna.distributions import CategoricalDistribution
+
+    return {axis: CategoricalDistribution(values) for axis, values in space.axes.items()}
 
 
 def _earlier_claim(study, arch: str, number: int) -> int | None:
@@ -388,11 +428,11 @@ def run_search(
         plan, ctx = plan_search(request)
     if workers < 1:
         raise NasproxyError("--workers must be at least 1")
-    left = len(plan.targets) - plan.done
+    left = plan.total - plan.done
     from tqdm.auto import tqdm
 
     bar = tqdm(
-        total=len(plan.targets),
+        total=plan.total,
         initial=plan.done,
         disable=not progress,
         desc=f"search {request.proxy}",
@@ -430,8 +470,9 @@ def _run_workers(request: SearchRequest, plan: Plan, ctx: _Context, workers: int
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(2.0)
-            done = len(set(completed_architectures(study)) & set(plan.targets))
-            bar.update(done - bar.n)
+            finished = set(completed_architectures(study))
+            done = len(finished) if request.sampler == "tpe" else len(finished & set(plan.targets))
+            bar.update(min(done, plan.total) - bar.n)
     except KeyboardInterrupt:
         for p in procs:
             p.terminate()
