@@ -1,25 +1,40 @@
 """Developer sessions. They run in the current environment (``pip install -e '.[dev]'`` first): a fresh
 virtualenv per session would re-install torch, gigabytes, for nothing."""
 
+import os
+import shutil
+import subprocess
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "none"
+LINTED = ["nasproxy", "tests", "benchmarks", "results/make_figures.py", "noxfile.py"]
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite, real-data tests included (needs the Debian dataset-fashion-mnist package)."""
-    session.run("python", "-m", "pytest", "-q", *session.posargs)
+    """The whole suite, real-data tests included (needs Debian's dataset-fashion-mnist). As root with Debian's
+    postgresql installed, it starts a local server for the multi-worker storage test and stops it after."""
+    env, started = {}, False
+    if "NASPROXY_TEST_POSTGRES" not in os.environ and shutil.which("pg_ctlcluster") and os.geteuid() == 0:
+        url = subprocess.run(["bash", "tests/postgres.sh", "up"], capture_output=True, text=True, check=True)
+        env["NASPROXY_TEST_POSTGRES"] = url.stdout.strip().splitlines()[-1]
+        started = True
+    try:
+        session.run("python", "-m", "pytest", "-q", *session.posargs, env=env)
+    finally:
+        if started:
+            subprocess.run(["bash", "tests/postgres.sh", "down"], check=False, capture_output=True)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.run("ruff", "check", "nasproxy", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "nasproxy", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Speed and memory benchmarks; they write results/bench/*.csv (minutes to hours: see benchmarks/README.md)."""
+    """Speed and memory benchmarks; they write results/bench/*.csv (see benchmarks/README.md)."""
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -91,7 +91,7 @@ def _row(benchmark, setting, arm, metric, seconds, result, baseline_median=None,
 
 def bench_condense(quick: bool) -> list[dict]:
     rows = []
-    settings = [(1, 3 if quick else 6, 10), (10, 1 if quick else 2, 0)]
+    settings = [(1, 3 if quick else 6, 5), (10, 1, 0)]
     for ipc, iterations, eval_models in settings:
         arms = [
             ("baseline (authors' structure, glibc default)", "dc_baseline", False, {}),
@@ -126,7 +126,7 @@ def bench_condense(quick: bool) -> list[dict]:
 def bench_candidate(quick: bool) -> list[dict]:
     from nasproxy.spaces import load_space
 
-    archs = [c.arch_id for c in load_space("paper720").sample(2 if quick else 4, seed=PAPER720_SAMPLE_SEED)]
+    archs = [c.arch_id for c in load_space("paper720").sample(2, seed=PAPER720_SAMPLE_SEED)]
     epochs, repeats = (20, 5) if quick else (100, 5)
     rows, base = [], None
     for label, arm, tuned, extra in [
@@ -154,7 +154,7 @@ def bench_evaluate(quick: bool) -> list[dict]:
     from nasproxy import condense
     from nasproxy.data import load_dataset
 
-    models, epochs = (4, 60) if quick else (20, 300)
+    models, epochs = (4, 60) if quick else (5, 300)  # seconds scale linearly with models: see per_model
     rows, base = [], None
     with tempfile.TemporaryDirectory() as tmp:
         proxy_file = str(Path(tmp) / "random10.pt")
@@ -168,7 +168,7 @@ def bench_evaluate(quick: bool) -> list[dict]:
             accs = res["accuracies"]
             row = _row(
                 "evaluate",
-                f"{models} models x {epochs} epochs, random 10-ipc proxy",
+                f"{models} models x {epochs} epochs, random 10-ipc proxy (x{20 / models:g} for 20 models)",
                 label,
                 "seconds per evaluation",
                 res["seconds"],

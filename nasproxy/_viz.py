@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
-from nasproxy._artifact import Proxy
+from nasproxy._artifact import Proxy, _atomic
 
 
 def proxy_grid(proxy: Proxy, *, max_per_class: int = 10, class_names: list[str] | None = None):
@@ -45,15 +44,8 @@ def proxy_grid(proxy: Proxy, *, max_per_class: int = 10, class_names: list[str] 
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Save atomically; the format follows the suffix (.png, .pdf, .svg)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic(path, "wb") as f:
+        fig.savefig(f, format=path.suffix.lstrip(".").lower() or "png", dpi=150, bbox_inches="tight")
     return path

@@ -79,10 +79,18 @@ def test_resume_refuses_a_checkpoint_of_other_settings(small_mnist, tmp_path):
         _dc(small_mnist, tmp_path, iterations=2, resume=True, lr_img=0.5)
 
 
-def test_packed_and_looped_class_gradients_condense_the_same(small_mnist, tmp_path):
-    a = _dc(small_mnist, tmp_path / "a", iterations=2, packed=True)
-    b = _dc(small_mnist, tmp_path / "b", iterations=2, packed=False)
-    torch.testing.assert_close(a.images, b.images, rtol=1e-3, atol=1e-4)
+@pytest.mark.parametrize(
+    "model,rtol,atol",
+    [
+        (SMALL_NET, 1e-3, 1e-4),
+        # float summation order differs between the two paths; BatchNorm's batch statistics amplify it a little
+        ("convnet-w16-d2-batch-relu-avg", 1e-2, 5e-3),
+    ],
+)
+def test_packed_and_looped_class_gradients_condense_the_same(small_mnist, tmp_path, model, rtol, atol):
+    a = _dc(small_mnist, tmp_path / "a", iterations=2, packed=True, model=model)
+    b = _dc(small_mnist, tmp_path / "b", iterations=2, packed=False, model=model)
+    torch.testing.assert_close(a.images, b.images, rtol=rtol, atol=atol)
 
 
 @pytest.mark.slow

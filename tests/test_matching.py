@@ -43,8 +43,8 @@ def test_packed_class_gradients_equal_the_class_loop(model):
     net = build_model(model, channels=1, num_classes=3, image_size=(28, 28))
     images = torch.randn(3, 5, 1, 28, 28, requires_grad=True)
     labels = torch.arange(3)[:, None].expand(3, 5)
-    packed = ClassGradients(net, 3, packed=True)(images, labels, create_graph=True)
-    looped = ClassGradients(net, 3, packed=False)(images, labels, create_graph=True)
+    packed = ClassGradients(3, packed=True)(net, images, labels, create_graph=True)
+    looped = ClassGradients(3, packed=False)(net, images, labels, create_graph=True)
     for a, b in zip(packed, looped):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     # both stay differentiable w.r.t. the images, which is what the condenser optimises

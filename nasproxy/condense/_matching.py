@@ -51,47 +51,45 @@ class ClassGradients:
     classes are looped over. Both give the same numbers (tests check this).
     """
 
-    def __init__(self, net: nn.Module, num_classes: int, *, packed: bool = True, precision: str = "fp32") -> None:
-        self.net = net
+    def __init__(self, num_classes: int, *, packed: bool = True, precision: str = "fp32") -> None:
         self.num_classes = num_classes
+        self.packed = packed
         self.precision = precision
-        self.packed = packed and isinstance(net, ConvNet) and net.replicas == 1
-        if self.packed:
-            self.template = ConvNet(
-                net.spec,
-                channels=net.channels,
-                num_classes=net.num_classes,
-                image_size=net.image_size,
-                replicas=num_classes,
-            ).to(next(net.parameters()).device)
-        self.names = [n for n, _ in net.named_parameters()]
+        self._templates: dict = {}  # (spec, shape, device) -> a replicated ConvNet used only as a function
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor, *, create_graph: bool) -> list[torch.Tensor]:
+    def __call__(
+        self, net: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, create_graph: bool
+    ) -> list[torch.Tensor]:
         """``images`` [K, n, C, H, W], ``labels`` [K, n] -> one ``[K, *shape]`` tensor per parameter."""
-        device = images.device
-        k, n = labels.shape
-        if self.packed:
-            self.template.train(self.net.training)
-            for mine, theirs in zip(self.template.modules(), self.net.modules()):
-                mine.training = theirs.training  # e.g. BatchNorm frozen in eval mode by the caller
-            params = {
-                name: p.detach().repeat(k, *([1] * (p.dim() - 1))).requires_grad_(True)
-                for name, p in self.net.named_parameters()
-            }
-            buffers = {
-                name: b if b.dim() == 0 else b.repeat(k, *([1] * (b.dim() - 1))) for name, b in self.net.named_buffers()
-            }
-            x = images.transpose(0, 1).flatten(1, 2)  # [n, K*C, H, W]: class k -> replica k
-            with autocast(self.precision, device):
-                out = functional_call(self.template, {**params, **buffers}, (x,))
-            loss = F.cross_entropy(out.float().flatten(0, 1), labels.t().reshape(-1), reduction="sum") / n
-            grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
-            return [per_replica(g, k) for g in grads]
-        params = [p for p in self.net.parameters()]
+        if self.packed and isinstance(net, ConvNet) and net.replicas == 1:
+            return self._packed(net, images, labels, create_graph)
+        params = list(net.parameters())
         per_class = []
-        for c in range(k):
-            with autocast(self.precision, device):
-                out = self.net(images[c])
+        for c in range(labels.shape[0]):
+            with autocast(self.precision, images.device):
+                out = net(images[c])
             loss = F.cross_entropy(out.float(), labels[c])
             per_class.append(torch.autograd.grad(loss, params, create_graph=create_graph))
         return [torch.stack(gs) for gs in zip(*per_class)]
+
+    def _packed(self, net: ConvNet, images, labels, create_graph: bool) -> list[torch.Tensor]:
+        k, n = labels.shape
+        key = (net.spec, net.channels, net.num_classes, net.image_size, images.device)
+        if key not in self._templates:
+            self._templates[key] = ConvNet(
+                net.spec, channels=net.channels, num_classes=net.num_classes, image_size=net.image_size, replicas=k
+            ).to(images.device)
+        template = self._templates[key]
+        for mine, theirs in zip(template.modules(), net.modules()):
+            mine.training = theirs.training  # e.g. BatchNorm frozen in eval mode by the caller
+        params = {
+            name: p.detach().repeat(k, *([1] * (p.dim() - 1))).requires_grad_(True)
+            for name, p in net.named_parameters()
+        }
+        buffers = {name: b if b.dim() == 0 else b.repeat(k, *([1] * (b.dim() - 1))) for name, b in net.named_buffers()}
+        x = images.transpose(0, 1).flatten(1, 2)  # [n, K*C, H, W]: class k -> replica k
+        with autocast(self.precision, images.device):
+            out = functional_call(template, {**params, **buffers}, (x,))
+        loss = F.cross_entropy(out.float().flatten(0, 1), labels.t().reshape(-1), reduction="sum") / n
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
+        return [per_replica(g, k) for g in grads]

@@ -82,8 +82,7 @@ class DatasetCondensation(Condenser):
                 torch.manual_seed(_mix(seed, iteration, 1))
                 return build(channels=c, num_classes=k, image_size=(h, w)).to(device)
 
-        by_class = [dataset.train_images[idx] for idx in dataset.class_indices()]
-        by_class_dev = [x.to(device) for x in by_class]
+        by_class = [dataset.train_images[idx].to(device) for idx in dataset.class_indices()]
         syn_labels = torch.arange(k, device=device).repeat_interleave(ipc)
 
         state = self._load_checkpoint(context, seed, ipc, dataset) if context.resume else None
@@ -111,23 +110,23 @@ class DatasetCondensation(Condenser):
             precision=cfg.precision,
         )
 
+        packed = cfg.packed if cfg.packed is not None else device.type == "cuda"
+        grads = ClassGradients(k, packed=packed, precision=cfg.precision)
         bar = _progress(context.progress, total=cfg.iterations, initial=start)
         t0 = time.perf_counter() - elapsed
         for it in range(start, cfg.iterations):
             net = make_net(it)
             net.train()
-            packed = cfg.packed if cfg.packed is not None else device.type == "cuda"
-            grads = ClassGradients(net, k, packed=packed, precision=cfg.precision)
             gen = torch.Generator().manual_seed(_mix(seed, it, 3))
             has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
             loss_sum = torch.zeros((), device=device)
             for ol in range(outer_loop):
                 if has_bn:
-                    _freeze_batchnorm(net, by_class_dev, gen)
-                real = torch.stack([x[torch.randperm(len(x), generator=gen)[: cfg.real_batch]] for x in by_class_dev])
+                    _freeze_batchnorm(net, by_class, gen)
+                real = torch.stack([x[torch.randperm(len(x), generator=gen)[: cfg.real_batch]] for x in by_class])
                 real_labels = torch.arange(k, device=device)[:, None].expand(k, real.shape[1])
-                g_real = [g.detach() for g in grads(real, real_labels, create_graph=False)]
-                g_syn = grads(syn.view(k, ipc, c, h, w), syn_labels.view(k, ipc), create_graph=True)
+                g_real = [g.detach() for g in grads(net, real, real_labels, create_graph=False)]
+                g_syn = grads(net, syn.view(k, ipc, c, h, w), syn_labels.view(k, ipc), create_graph=True)
                 loss = gradient_distance(g_real, g_syn, cfg.metric)
                 opt_img.zero_grad(set_to_none=True)
                 loss.backward()
@@ -135,9 +134,7 @@ class DatasetCondensation(Condenser):
                 loss_sum += loss.detach()
                 if ol == outer_loop - 1:
                     break
-                if inner_loop:
-                    if has_bn:
-                        net.train()
+                if inner_loop:  # fit() puts BatchNorm back in training mode, as the authors' inner loop does
                     fit([net], syn.detach(), syn_labels, inner, generators=[gen])
             mean_loss = float(loss_sum) / (k * outer_loop)  # one host sync per outer iteration
             history.append(mean_loss)
