@@ -149,3 +149,49 @@ def test_spaces_and_search_through_the_cli(run, tmp_path):
         "unknown search space",
     )
     _one_line_error(run("export", "--study", "missing"), "no storage")
+
+
+def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "dc.pt"
+    cmd = [
+        sys.executable,
+        "-m",
+        "nasproxy.cli",
+        "condense",
+        "--dataset",
+        "mnist",
+        "--holdout",
+        "50",
+        "--ipc",
+        "1",
+        "--iterations",
+        "400",
+        "--real-batch",
+        "4",
+        "--model",
+        "convnet-w8-d1-instance-relu-avg",
+        "--out",
+        str(out),
+        "-q",
+    ]
+    env = {**os.environ, "NASPROXY_DATA": str(idx_root)}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    ckpt = tmp_path / "dc.pt.ckpt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not ckpt.exists():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err and "--resume" in err
+    done = torch.load(ckpt, weights_only=True)["iteration"]
+    assert 1 <= done < 120 and not out.exists()
+    finished = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert Proxy.load(out).meta["iterations_done"] == 120 and len(Proxy.load(out).meta["loss_history"]) == 120

@@ -106,3 +106,30 @@ def test_uncompressed_idx_files_work_too(tmp_path):
     make_idx_dataset(tmp_path / "FashionMNIST" / "raw", compress=False)
     ds = load_dataset("fashion-mnist", data_root=tmp_path, split=SplitSpec(holdout=20))
     assert len(ds.train_images) == 180
+
+
+def test_cifar100_python_layout(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 200), ("test", 100)):
+        batch = {"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8), "fine_labels": list(np.arange(n) % 100)}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    ds = load_dataset("cifar100", data_root=tmp_path, split=SplitSpec(holdout=100))
+    assert ds.num_classes == 100 and ds.image_shape == (3, 32, 32) and len(ds.train_images) == 100
+
+
+def test_svhn_mat_layout(tmp_path):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "svhn").mkdir()
+    for name, n in (("train_32x32.mat", 40), ("test_32x32.mat", 20)):
+        labels = (np.arange(n) % 10) + 1  # SVHN's files label the digit 0 as 10
+        savemat(
+            tmp_path / "svhn" / name, {"X": rng.integers(0, 255, (32, 32, 3, n), dtype=np.uint8), "y": labels[:, None]}
+        )
+    ds = load_dataset("svhn", data_root=tmp_path, split=SplitSpec(holdout=10))
+    assert ds.image_shape == (3, 32, 32) and ds.num_classes == 10
+    assert sorted(set(ds.test_labels.tolist())) == list(range(10))
