@@ -171,7 +171,7 @@ def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path
         "--ipc",
         "1",
         "--iterations",
-        "400",
+        "120",
         "--real-batch",
         "4",
         "--model",
