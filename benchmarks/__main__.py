@@ -154,7 +154,7 @@ def bench_evaluate(quick: bool) -> list[dict]:
     from nasproxy import condense
     from nasproxy.data import load_dataset
 
-    models, epochs = (4, 60) if quick else (5, 300)  # seconds scale linearly with models: see per_model
+    models, epochs = (2, 60) if quick else (3, 300)  # seconds scale linearly with the number of models
     rows, base = [], None
     with tempfile.TemporaryDirectory() as tmp:
         proxy_file = str(Path(tmp) / "random10.pt")
