@@ -135,13 +135,13 @@ def evaluate_naive(proxy_file: str, models: int, epochs: int, **_):
     return {"seconds": [sum(times)], "per_model_seconds": times, "accuracies": accs}
 
 
-def evaluate_nasproxy(proxy_file: str, models: int, epochs: int, precision: str = "fp32", **_):
+def evaluate_nasproxy(proxy_file: str, models: int, epochs: int, precision: str = "fp32", pack: int = 32, **_):
     from nasproxy import Proxy, TrainConfig, evaluate_proxy
 
     ds = _dataset()
     start = time.perf_counter()
     result = evaluate_proxy(
-        Proxy.load(proxy_file), ds, num_models=models, config=TrainConfig(epochs=epochs, precision=precision)
+        Proxy.load(proxy_file), ds, num_models=models, config=TrainConfig(epochs=epochs, precision=precision, pack=pack)
     )
     return {"seconds": [time.perf_counter() - start], "accuracies": list(result.accuracies)}
 
