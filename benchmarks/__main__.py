@@ -162,9 +162,9 @@ def bench_evaluate(quick: bool) -> list[dict]:
         for label, arm, tuned, extra in [
             ("naive loop (one model at a time, DataLoader, glibc default)", "evaluate_naive", False, {}),
             ("nasproxy fp32", "evaluate_nasproxy", True, {"precision": "fp32"}),
-            ("nasproxy fp32, networks not packed", "evaluate_nasproxy", True, {"precision": "fp32", "pack": 1}),
+            ("nasproxy fp32, networks packed", "evaluate_nasproxy", True, {"precision": "fp32", "pack": 32}),
             ("nasproxy bf16", "evaluate_nasproxy", True, {"precision": "bf16"}),
-            ("nasproxy bf16, networks not packed", "evaluate_nasproxy", True, {"precision": "bf16", "pack": 1}),
+            ("nasproxy bf16, networks packed", "evaluate_nasproxy", True, {"precision": "bf16", "pack": 32}),
         ]:
             res = run_arm(arm, tuned_allocator=tuned, proxy_file=proxy_file, models=models, epochs=epochs, **extra)
             accs = res["accuracies"]

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from nasproxy.condense._matching import gradient_distance
-from nasproxy.condense.dc import paper_loops
+from nasproxy.condensers._matching import gradient_distance
+from nasproxy.condensers.dc import paper_loops
 
 
 def train_epochs(net, images, labels, *, epochs, lr, momentum, weight_decay, batch_size=256, decay_half=True):

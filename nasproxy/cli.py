@@ -129,8 +129,8 @@ def condense(
 ):
     """Condense a dataset into a small proxy (gradient matching, or a coreset baseline)."""
     from nasproxy._errors import NasproxyError
-    from nasproxy.condense import CONDENSERS
-    from nasproxy.condense._run import condense as run
+    from nasproxy.condensers import CONDENSERS
+    from nasproxy.condensers._run import condense as run
     from nasproxy.data import SplitSpec, load_dataset
     from nasproxy.engine import resolve_device
 
@@ -332,7 +332,7 @@ def list_(what):
     elif what == "models":
         from nasproxy.models import MODELS as registry
     else:
-        from nasproxy.condense import CONDENSERS as registry
+        from nasproxy.condensers import CONDENSERS as registry
     for name in registry.names():
         click.echo(name)
 

@@ -5,7 +5,8 @@ updates all go through :func:`fit` (train given modules in place) or :func:`trai
 seeded networks, train them, return them), and :func:`accuracy` for scoring.
 
 What makes it fast, each switchable: tensors stay in memory (no DataLoader); several ConvNets of one spec
-are packed into one replicated module (see ``models._convnet``) and trained together; when a training set
+are packed into one replicated module (see ``models._convnet``) and trained (and, on CUDA, scored) together;
+when a training set
 fits into one batch every replica shares the same input, so the first conv is one dense conv; optional
 bf16 autocast; scoring under ``inference_mode`` in large batches; and on Linux/glibc the allocator is told
 to keep freed memory instead of returning it to the OS, which halves CPU step time here (see
@@ -44,12 +45,12 @@ class TrainConfig:
     lr_decay: float = 0.1  # factor applied at each decay epoch
     max_steps: int | None = None  # stop after this many SGD steps (early-stopping baseline)
     precision: str = "fp32"  # fp32 | bf16 (autocast; weights and optimizer stay fp32)
-    pack: int = 32  # at most this many ConvNets of one spec trained as one packed module; 1 disables packing
+    pack: int | None = None  # ConvNets of one spec trained as one packed module; None: auto (see pack_limit)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise NasproxyError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        if self.epochs < 0 or self.batch_size < 1 or self.pack < 1:
+        if self.epochs < 0 or self.batch_size < 1 or (self.pack is not None and self.pack < 1):
             raise NasproxyError("epochs must be >= 0, batch size and pack >= 1")
 
     def decay_steps(self, steps_per_epoch: int) -> set[int]:
@@ -105,6 +106,21 @@ def autocast(precision: str, device: torch.device):
     return contextlib.nullcontext()
 
 
+CPU_PACK_MAX_BATCH = 32
+MAX_PACK = 32
+
+
+def pack_limit(pack: int | None, device: torch.device, batch: int) -> int:
+    """How many networks to pack when scoring: ``pack`` if given; else up to 32 on CUDA, and on CPUs only for
+    batches of at most 32 images. Training always packs (results/bench/evaluate-quick.csv: 1.38x vs 1.25x
+    unpacked at 100 images); scoring packed networks in large CPU batches made NAS candidates slower."""
+    if pack is not None:
+        return pack
+    if device.type == "cuda" or batch <= CPU_PACK_MAX_BATCH:
+        return MAX_PACK
+    return 1
+
+
 def _packable(modules: Sequence[nn.Module]) -> bool:
     first = modules[0]
     return all(
@@ -137,7 +153,7 @@ def fit(
         raise ValueError("fit needs one generator per module")
     tune_allocator()
     stats = FitStats()
-    for group in _groups(modules, config.pack):
+    for group in _groups(modules, config.pack if config.pack is not None else MAX_PACK):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]
         steps, losses = _fit_one(packed, len(members), images, labels, config, [generators[i] for i in group], progress)
@@ -228,14 +244,14 @@ def accuracy(
     *,
     precision: str = "fp32",
     batch_size: int = 2048,
-    pack: int = 32,
+    pack: int | None = None,
 ) -> list[float]:
     """Top-1 accuracy of each module on ``images`` (eval mode; packed ConvNets share every batch of
     ``batch_size / number packed`` images)."""
     tune_allocator()
     device = images.device
     result: list[float] = [0.0] * len(modules)
-    for group in _groups(modules, pack):
+    for group in _groups(modules, pack_limit(pack, device, batch_size)):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]
         was_training = packed.training

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from nasproxy import NasproxyError, condense, resolve_device
-from nasproxy.condense import CONDENSERS, RunContext
-from nasproxy.condense.dc import paper_loops
+from nasproxy.condensers import CONDENSERS, RunContext
+from nasproxy.condensers.dc import paper_loops
 
 SMALL_NET = "convnet-w16-d2-instance-relu-avg"
 

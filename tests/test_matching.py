@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nasproxy.condense import ClassGradients, gradient_distance
+from nasproxy.condensers import ClassGradients, gradient_distance
 from nasproxy.models import build_model
 
 

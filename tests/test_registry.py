@@ -31,3 +31,12 @@ def test_decorator_and_pattern_listing():
     assert reg.get("conv-a") is a
     assert reg.names("conv*") == ["conv-a"]
     assert "mlp" in reg and len(reg) == 2
+
+
+def test_every_public_name_resolves_and_condense_is_the_function():
+    import nasproxy
+    import nasproxy.condensers  # importing the subpackage must not shadow the public function
+
+    for name in nasproxy.__all__:
+        assert getattr(nasproxy, name) is not None, name
+    assert callable(nasproxy.condense) and nasproxy.condense.__module__ == "nasproxy.condensers._run"

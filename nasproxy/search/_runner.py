@@ -231,7 +231,7 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
         for arch in priced:
             flops = candidate_flops(space, space.get(arch), shape, ctx.dataset.num_classes)
             estimate += scale * p.repeats * flops * (3 * train_images + scored) / speed
-    from nasproxy.condense._run import _device_name
+    from nasproxy.condensers._run import _device_name
 
     plan = Plan(
         request, ctx.study_name, ctx.storage_url, ctx.protocol, targets, total, done, estimate, _device_name(ctx.device)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nasproxy.condense._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
+from nasproxy.condensers._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
 from nasproxy.data import Dataset
 
 

@@ -14,7 +14,7 @@ import torch
 from nasproxy import __version__
 from nasproxy._artifact import Proxy
 from nasproxy._errors import NasproxyError
-from nasproxy.condense._base import CONDENSERS, RunContext
+from nasproxy.condensers._base import CONDENSERS, RunContext
 from nasproxy.data import Dataset
 
 

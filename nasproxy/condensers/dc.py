@@ -18,8 +18,8 @@ from torch import nn
 
 from nasproxy._artifact import atomic_torch_save
 from nasproxy._errors import NasproxyError
-from nasproxy.condense._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
-from nasproxy.condense._matching import METRICS, ClassGradients, gradient_distance
+from nasproxy.condensers._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
+from nasproxy.condensers._matching import METRICS, ClassGradients, gradient_distance
 from nasproxy.data import Dataset
 from nasproxy.engine import PRECISIONS, TrainConfig, fit, tune_allocator
 from nasproxy.models import model_builder
