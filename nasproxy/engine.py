@@ -211,7 +211,7 @@ def _fit_one(
             opt.step()
             step += 1
         if progress is not None:
-            progress(1)
+            progress(replicas)  # one epoch of every packed network
     return step, loss.detach().cpu().tolist()
 
 

@@ -100,3 +100,11 @@ def test_scoring_packs_on_cuda_and_for_small_cpu_batches_only():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert pack_limit(None, cpu, 10) > 1 and pack_limit(None, cpu, 100) == 1 and pack_limit(None, cuda, 256) > 1
     assert pack_limit(4, cpu, 256) == 4
+
+
+def test_progress_counts_every_network_epoch_also_when_packed():
+    images, labels = _separable(16)
+    builder = partial(build_model, "convnet-w8-d1-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
+    ticks = []
+    train_from_scratch(builder, images, labels, TrainConfig(epochs=3), seeds=[0, 1, 2], progress=ticks.append)
+    assert sum(ticks) == 9
