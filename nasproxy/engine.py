@@ -215,6 +215,13 @@ def _fit_one(
     return step, loss.detach().cpu().tolist()
 
 
+def build_seeded(builder: Callable[[], nn.Module], seed: int, device: torch.device) -> nn.Module:
+    """``builder()`` initialised from ``seed``, leaving the global random state as it was."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return builder().to(device)
+
+
 def train_from_scratch(
     builder: Callable[[], nn.Module],
     images: torch.Tensor,
@@ -228,9 +235,7 @@ def train_from_scratch(
     device = images.device
     modules = []
     for seed in seeds:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            modules.append(builder().to(device))
+        modules.append(build_seeded(builder, seed, device))
     generators = [torch.Generator().manual_seed(seed + 1_000_003) for seed in seeds]
     fit(modules, images, labels, config, generators=generators, progress=progress)
     return modules

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -21,7 +22,7 @@ from nasproxy._errors import NasproxyError
 from nasproxy.condensers._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
 from nasproxy.condensers._matching import METRICS, ClassGradients, gradient_distance
 from nasproxy.data import Dataset
-from nasproxy.engine import PRECISIONS, TrainConfig, fit, tune_allocator
+from nasproxy.engine import PRECISIONS, TrainConfig, build_seeded, fit, tune_allocator
 from nasproxy.models import model_builder
 
 # (outer_loop T, inner_loop) per images-per-class, from the paper's appendix / the authors' code
@@ -78,9 +79,9 @@ class DatasetCondensation(Condenser):
         c, h, w = dataset.image_shape
 
         def make_net(iteration: int) -> nn.Module:
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                torch.manual_seed(_mix(seed, iteration, 1))
-                return build(channels=c, num_classes=k, image_size=(h, w)).to(device)
+            return build_seeded(
+                partial(build, channels=c, num_classes=k, image_size=(h, w)), _mix(seed, iteration, 1), device
+            )
 
         by_class = [dataset.train_images[idx].to(device) for idx in dataset.class_indices()]
         syn_labels = torch.arange(k, device=device).repeat_interleave(ipc)

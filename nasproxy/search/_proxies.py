@@ -17,7 +17,7 @@ from nasproxy._artifact import Proxy
 from nasproxy._errors import NasproxyError
 from nasproxy._registry import Registry
 from nasproxy.data import Dataset
-from nasproxy.engine import TrainConfig, accuracy, train_from_scratch
+from nasproxy.engine import TrainConfig, accuracy, build_seeded, train_from_scratch
 from nasproxy.spaces import Candidate, SearchSpace
 
 
@@ -160,9 +160,7 @@ def _minibatch(dataset: Dataset, protocol: Protocol, device) -> tuple[torch.Tens
 
 
 def _fresh(space, cand, dataset, protocol, device) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(protocol.seed)
-        return _builder(space, cand, dataset)().to(device)
+    return build_seeded(_builder(space, cand, dataset), protocol.seed, device)
 
 
 def _zero_cost(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], float]):
