@@ -3,6 +3,7 @@
     python -m benchmarks condense [--quick]     # DC seconds per outer iteration, 1 and 10 images per class
     python -m benchmarks candidate [--quick]    # seconds per NAS candidate (E=100, R=5, 10-ipc proxy)
     python -m benchmarks evaluate [--quick]     # evaluate: 20 models x 300 epochs on a 10-ipc proxy
+    python -m benchmarks time-to-quality        # 10 ipc: fastest recipe vs the baseline for the same wall time
 
 Every arm runs in its own process (clean allocator, its own peak RSS). Results go to results/bench/*.csv
 with the machine, torch version, thread count and the command line.
@@ -42,10 +43,16 @@ def _machine() -> str:
 
 
 def run_arm(arm: str, *, tuned_allocator: bool, **params) -> dict:
-    env = {**os.environ, "NASPROXY_TUNE_ALLOCATOR": "1" if tuned_allocator else "0", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "benchmarks.arms", arm, json.dumps(params)]
     print(f"[bench] {arm} {params} tuned_allocator={tuned_allocator}", flush=True)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "benchmarks.arms", arm, json.dumps(params)]
+    with tempfile.TemporaryDirectory() as compile_cache:  # every arm compiles cold, as a first run would
+        env = {
+            **os.environ,
+            "NASPROXY_TUNE_ALLOCATOR": "1" if tuned_allocator else "0",
+            "PYTHONUNBUFFERED": "1",
+            "TORCHINDUCTOR_CACHE_DIR": compile_cache,
+        }
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"benchmark arm {arm} failed:\n{proc.stderr[-3000:]}")
     line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
@@ -89,9 +96,11 @@ def _row(benchmark, setting, arm, metric, seconds, result, baseline_median=None,
     }
 
 
-def bench_condense(quick: bool) -> list[dict]:
+def bench_condense(quick: bool, ipcs: list[int]) -> list[dict]:
     rows = []
-    settings = [(1, 3 if quick else 6, 5), (10, 1, 0)]
+    # (ipc, outer iterations, evaluation models); the first iteration warms up (and compiles) and is not
+    # counted: it is reported as first_iteration_seconds
+    settings = [s for s in [(1, 3 if quick else 6, 5), (10, 2, 0)] if s[0] in ipcs]
     for ipc, iterations, eval_models in settings:
         arms = [
             ("baseline (authors' structure, glibc default)", "dc_baseline", False, {}),
@@ -104,7 +113,7 @@ def bench_condense(quick: bool) -> list[dict]:
             with tempfile.TemporaryDirectory() as tmp:
                 save = str(Path(tmp) / "syn.pt")
                 res = run_arm(arm, tuned_allocator=tuned, ipc=ipc, iterations=iterations, save_images=save, **extra)
-                secs = res["seconds"][1:] if len(res["seconds"]) > 2 else res["seconds"]  # first one warms up
+                secs = res["seconds"][1:]
                 acc = _evaluate_images(save, eval_models) if eval_models else (float("nan"), float("nan"))
             row = _row(
                 "dc_outer_iteration",
@@ -114,6 +123,7 @@ def bench_condense(quick: bool) -> list[dict]:
                 secs,
                 res,
                 base,
+                first_iteration_seconds=res["seconds"][0],
                 accuracy_after_K=acc[0],
                 accuracy_std=acc[1],
                 eval_models=eval_models,
@@ -123,7 +133,7 @@ def bench_condense(quick: bool) -> list[dict]:
     return rows
 
 
-def bench_candidate(quick: bool) -> list[dict]:
+def bench_candidate(quick: bool, ipcs: list[int]) -> list[dict]:
     from nasproxy.spaces import load_space
 
     archs = [c.arch_id for c in load_space("paper720").sample(2, seed=PAPER720_SAMPLE_SEED)]
@@ -150,7 +160,7 @@ def bench_candidate(quick: bool) -> list[dict]:
     return rows
 
 
-def bench_evaluate(quick: bool) -> list[dict]:
+def bench_evaluate(quick: bool, ipcs: list[int]) -> list[dict]:
     from nasproxy import condense
     from nasproxy.data import load_dataset
 
@@ -161,10 +171,9 @@ def bench_evaluate(quick: bool) -> list[dict]:
         condense(load_dataset("fashion-mnist"), method="random", ipc=10, seed=0).save(proxy_file)
         for label, arm, tuned, extra in [
             ("naive loop (one model at a time, DataLoader, glibc default)", "evaluate_naive", False, {}),
-            ("nasproxy fp32", "evaluate_nasproxy", True, {"precision": "fp32"}),
-            ("nasproxy fp32, networks packed", "evaluate_nasproxy", True, {"precision": "fp32", "pack": 32}),
-            ("nasproxy bf16", "evaluate_nasproxy", True, {"precision": "bf16"}),
-            ("nasproxy bf16, networks packed", "evaluate_nasproxy", True, {"precision": "bf16", "pack": 32}),
+            ("nasproxy fp32 (compiled)", "evaluate_nasproxy", True, {"precision": "fp32"}),
+            ("nasproxy bf16, eager", "evaluate_nasproxy", True, {"precision": "bf16", "compile": False}),
+            ("nasproxy bf16 (compiled)", "evaluate_nasproxy", True, {"precision": "bf16"}),
         ]:
             res = run_arm(arm, tuned_allocator=tuned, proxy_file=proxy_file, models=models, epochs=epochs, **extra)
             accs = res["accuracies"]
@@ -184,7 +193,50 @@ def bench_evaluate(quick: bool) -> list[dict]:
     return rows
 
 
-BENCHES = {"condense": bench_condense, "candidate": bench_candidate, "evaluate": bench_evaluate}
+def bench_time_to_quality(quick: bool, ipcs: list[int]) -> list[dict]:
+    """10 ipc: nasproxy's fastest recipe for K iterations, then the faithful baseline for the same wall time;
+    both proxies evaluated by the same 300-epoch protocol (nasproxy's engine, fp32)."""
+    ipc, iterations, models = (10, 2, 2) if quick else (10, TTQ_ITERATIONS, 10)
+    recipe = {"precision": "bf16", "init": "real"}
+    rows = []
+    budget = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, arm, tuned, extra in [
+            (f"nasproxy DC, {iterations} iterations, init real, bf16", "dc_nasproxy", True, recipe),
+            ("baseline DC (authors' structure), same wall time", "dc_baseline", False, {}),
+        ]:
+            save = str(Path(tmp) / f"{arm}.pt")
+            if budget is not None:
+                extra = {**extra, "seconds_budget": budget}
+            res = run_arm(arm, tuned_allocator=tuned, ipc=ipc, iterations=iterations, save_images=save, **extra)
+            wall = sum(res["seconds"])
+            budget = budget or wall
+            acc = _evaluate_images(save, models)
+            print(f"[bench]   {label}: {wall:.0f} s, {len(res['seconds'])} iterations, accuracy {acc[0]:.4f}")
+            rows.append(
+                {
+                    "benchmark": "time_to_quality",
+                    "setting": f"ipc={ipc}, Fashion-MNIST, ConvNet evaluation ({models} models x 300 epochs, fp32)",
+                    "arm": label,
+                    "condense_seconds": wall,
+                    "iterations": len(res["seconds"]),
+                    "accuracy_mean": acc[0],
+                    "accuracy_std": acc[1],
+                    "eval_models": models,
+                    "peak_rss_mb": round(res["peak_rss_mb"]),
+                    "threads": res["threads"],
+                }
+            )
+    return rows
+
+
+TTQ_ITERATIONS = 20
+BENCHES = {
+    "condense": bench_condense,
+    "candidate": bench_candidate,
+    "evaluate": bench_evaluate,
+    "time-to-quality": bench_time_to_quality,
+}
 
 
 def main() -> None:
@@ -193,6 +245,9 @@ def main() -> None:
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHES)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer iterations/epochs (labelled in the CSV)")
+    parser.add_argument(
+        "--ipc", type=int, action="append", choices=[1, 10], help="condense: only these images per class (repeatable)"
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(BENCHES))
     if unknown:
@@ -209,8 +264,9 @@ def main() -> None:
     import pandas as pd
 
     for name in args.names:
-        rows = [{**row, **stamp} for row in BENCHES[name](args.quick)]
-        path = OUT / f"{name}{'-quick' if args.quick else ''}.csv"
+        rows = [{**row, **stamp} for row in BENCHES[name](args.quick, args.ipc or [1, 10])]
+        only = f"-ipc{'-'.join(map(str, args.ipc))}" if args.ipc and name == "condense" else ""
+        path = OUT / f"{name}{only}{'-quick' if args.quick else ''}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
         print(f"[bench] wrote {path}")
 

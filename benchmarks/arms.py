@@ -20,25 +20,26 @@ def _dataset():
     return load_dataset("fashion-mnist")
 
 
-def _convnet_builder(name, dataset):
-    from nasproxy.models import model_builder
+def _authors_builder(name, dataset):
+    from benchmarks.baseline import authors_convnet
 
     c, h, w = dataset.image_shape
-    return partial(model_builder(name), channels=c, num_classes=dataset.num_classes, image_size=(h, w))
+    return partial(authors_convnet, name, channels=c, num_classes=dataset.num_classes, image_size=(h, w))
 
 
-def dc_baseline(ipc: int, iterations: int, seed: int = 0, **_):
+def dc_baseline(ipc: int, iterations: int, seed: int = 0, seconds_budget: float | None = None, **_):
     from benchmarks.baseline import dc_iterations
 
     ds = _dataset()
     times = []
     syn = dc_iterations(
         ds,
-        _convnet_builder("convnet", ds),
+        _authors_builder("convnet", ds),
         ipc=ipc,
         iterations=iterations,
         seed=seed,
         on_iteration=lambda it, s: times.append(s),
+        seconds_budget=seconds_budget,
     )
     return {"seconds": times, "images": syn}
 
@@ -84,7 +85,7 @@ def candidate_naive(archs: list[str], epochs: int, repeats: int, ipc: int = 10, 
         val = []
         for r in range(repeats):
             torch.manual_seed(r)
-            net = _convnet_builder(arch, ds)()
+            net = _authors_builder(arch, ds)()
             train_epochs(net, proxy.images, proxy.labels, epochs=epochs, lr=0.01, momentum=0.9, weight_decay=5e-4)
             val.append(test_accuracy(net, ds.val_images, ds.val_labels))
             test_accuracy(net, ds.test_images, ds.test_labels)
@@ -128,20 +129,25 @@ def evaluate_naive(proxy_file: str, models: int, epochs: int, **_):
     for m in range(models):
         start = time.perf_counter()
         torch.manual_seed(m)
-        net = _convnet_builder("convnet", ds)()
+        net = _authors_builder("convnet", ds)()
         train_epochs(net, proxy.images, proxy.labels, epochs=epochs, lr=0.01, momentum=0.9, weight_decay=5e-4)
         accs.append(test_accuracy(net, ds.test_images, ds.test_labels))
         times.append(time.perf_counter() - start)
     return {"seconds": [sum(times)], "per_model_seconds": times, "accuracies": accs}
 
 
-def evaluate_nasproxy(proxy_file: str, models: int, epochs: int, precision: str = "fp32", pack: int | None = None, **_):
+def evaluate_nasproxy(
+    proxy_file: str, models: int, epochs: int, precision: str = "fp32", compile: bool | None = None, **_
+):
     from nasproxy import Proxy, TrainConfig, evaluate_proxy
 
     ds = _dataset()
     start = time.perf_counter()
     result = evaluate_proxy(
-        Proxy.load(proxy_file), ds, num_models=models, config=TrainConfig(epochs=epochs, precision=precision, pack=pack)
+        Proxy.load(proxy_file),
+        ds,
+        num_models=models,
+        config=TrainConfig(epochs=epochs, precision=precision, compile=compile),
     )
     return {"seconds": [time.perf_counter() - start], "accuracies": list(result.accuracies)}
 

@@ -1,9 +1,11 @@
 """Faithful baselines, structured the way the authors' reference code is: one model at a time, a per-class
 loop for gradient matching, eager fp32, a DataLoader over in-memory tensors, a fresh optimizer per phase.
 
-They reuse nasproxy's model definitions and matching distance (so both arms compute the same function) but
-none of its engine. Run them in a process where nasproxy's allocator tuning is off (NASPROXY_TUNE_ALLOCATOR=0),
-as the authors' code would run.
+The networks are built the way the reference code builds them (:func:`authors_convnet`: one
+``nn.Sequential`` per network, the 28x28-to-32x32 padding inside the first conv, ``nn.LayerNorm`` and
+``nn.GroupNorm`` modules), so they compute the same function as nasproxy's ConvNet with none of its speed-ups;
+the matching distance is nasproxy's. Run them in a process where nasproxy's allocator tuning is off
+(NASPROXY_TUNE_ALLOCATOR=0), as the authors' code would run.
 """
 
 from __future__ import annotations
@@ -12,10 +14,53 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from nasproxy.condensers._matching import gradient_distance
 from nasproxy.condensers.dc import paper_loops
+from nasproxy.models import ConvNetSpec, parse_convnet_id
+
+
+def _authors_norm(norm: str, c: int, h: int, w: int) -> nn.Module:
+    if norm == "batch":
+        return nn.BatchNorm2d(c)
+    if norm == "layer":
+        return nn.LayerNorm([c, h, w])
+    return nn.GroupNorm(c if norm == "instance" else 4, c)
+
+
+class AuthorsConvNet(nn.Module):
+    """A ConvNet laid out as in the reference implementation: conv (padding 3 on 28x28 one-channel input,
+    giving 32x32), norm, activation, 2x2 pooling, repeated; then one linear layer."""
+
+    def __init__(self, spec: ConvNetSpec, *, channels: int, num_classes: int, image_size) -> None:
+        super().__init__()
+        c, h, w = channels, *image_size
+        if h == 28:
+            h, w = 32, 32
+        layers: list[nn.Module] = []
+        for d in range(spec.depth):
+            layers.append(nn.Conv2d(c, spec.width, 3, padding=3 if channels == 1 and d == 0 else 1))
+            c = spec.width
+            if spec.norm != "none":
+                layers.append(_authors_norm(spec.norm, c, h, w))
+            layers.append(
+                {"relu": nn.ReLU(inplace=True), "leakyrelu": nn.LeakyReLU(0.01), "sigmoid": nn.Sigmoid()}[spec.act]
+            )
+            if spec.pool != "none":
+                layers.append(nn.MaxPool2d(2, 2) if spec.pool == "max" else nn.AvgPool2d(2, 2))
+                h, w = h // 2, w // 2
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(c * h * w, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x).flatten(1))
+
+
+def authors_convnet(name: str, *, channels: int, num_classes: int, image_size) -> AuthorsConvNet:
+    spec = ConvNetSpec() if name == "convnet" else parse_convnet_id(name)
+    return AuthorsConvNet(spec, channels=channels, num_classes=num_classes, image_size=image_size)
 
 
 def train_epochs(net, images, labels, *, epochs, lr, momentum, weight_decay, batch_size=256, decay_half=True):
@@ -46,8 +91,9 @@ def test_accuracy(net, images, labels, batch_size=256):
     return correct / len(images)
 
 
-def dc_iterations(dataset, build, *, ipc, iterations, seed=0, real_batch=256, on_iteration=None):
-    """Algorithm 1 exactly as the reference code structures it; returns the synthetic images."""
+def dc_iterations(dataset, build, *, ipc, iterations, seed=0, real_batch=256, on_iteration=None, seconds_budget=None):
+    """Algorithm 1 exactly as the reference code structures it; returns the synthetic images. With
+    ``seconds_budget``, stops before an iteration that would end after the budget (at the last one's pace)."""
     torch.manual_seed(seed)
     k = dataset.num_classes
     c, h, w = dataset.image_shape
@@ -56,8 +102,11 @@ def dc_iterations(dataset, build, *, ipc, iterations, seed=0, real_batch=256, on
     syn = torch.randn(k * ipc, c, h, w, requires_grad=True)
     syn_labels = torch.arange(k).repeat_interleave(ipc)
     opt_img = torch.optim.SGD([syn], lr=0.1, momentum=0.5)
+    began, last = time.perf_counter(), 0.0
     for it in range(iterations):
         start = time.perf_counter()
+        if seconds_budget is not None and start - began + last > seconds_budget:
+            break
         net = build()
         net.train()
         params = list(net.parameters())
@@ -85,6 +134,7 @@ def dc_iterations(dataset, build, *, ipc, iterations, seed=0, real_batch=256, on
                     opt_net.zero_grad()
                     l_net.backward()
                     opt_net.step()
+        last = time.perf_counter() - start
         if on_iteration is not None:
-            on_iteration(it, time.perf_counter() - start)
+            on_iteration(it, last)
     return syn.detach()

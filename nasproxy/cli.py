@@ -62,6 +62,13 @@ _device_option = click.option(
     help="auto (CUDA when available), cpu, cuda or cuda:N.",
 )
 _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+_compile_option = click.option(
+    "--compile/--no-compile",
+    "compile_",
+    default=None,
+    help="torch.compile the networks (default: when the run is long enough to pay for it; "
+    "NASPROXY_COMPILE=0 turns that off).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "NASPROXY"})
@@ -91,6 +98,7 @@ def main() -> None:
 @click.option("--inner-loop", type=int, help="Network epochs between matching steps (default: paper's).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="Arithmetic of the network passes.")
 @click.option("--checkpoint-every", type=int, help="Outer iterations between checkpoints.")
+@_compile_option
 @click.option(
     "--resume/--restart",
     default=None,
@@ -118,6 +126,7 @@ def condense(
     inner_loop,
     precision,
     checkpoint_every,
+    compile_,
     resume,
     force,
     holdout,
@@ -155,6 +164,7 @@ def condense(
         "inner_loop": inner_loop,
         "precision": precision,
         "checkpoint_every": checkpoint_every,
+        "compile": compile_,
     }
     CONDENSERS.get(method).from_options(options)  # bad method or options fail before the data is loaded
     dev = resolve_device(device)
@@ -198,6 +208,7 @@ def condense(
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Network i uses seed + i.")
+@_compile_option
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON lines.")
 @click.option(
     "--csv",
@@ -220,6 +231,7 @@ def evaluate(
     batch_size,
     precision,
     seed,
+    compile_,
     as_json,
     csv_path,
     data_root,
@@ -237,7 +249,7 @@ def evaluate(
     if num_models < 1 or epochs < 1:
         raise NasproxyError("--models and --epochs must be at least 1")
     dev = resolve_device(device)
-    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision)
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, compile=compile_)
     proxies = [(Path(p), Proxy.load(p)) for p in proxy_files]
     datasets = {}
     for path, proxy in proxies:

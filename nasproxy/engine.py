@@ -8,17 +8,20 @@ What makes it fast, each switchable: tensors stay in memory (no DataLoader); sev
 are packed into one replicated module (see ``models._convnet``) and trained (and, on CUDA, scored) together;
 when a training set
 fits into one batch every replica shares the same input, so the first conv is one dense conv; optional
-bf16 autocast; scoring under ``inference_mode`` in large batches; and on Linux/glibc the allocator is told
-to keep freed memory instead of returning it to the OS, which halves CPU step time here (see
-:func:`tune_allocator`).
+bf16 autocast; ``torch.compile`` of the network for long runs (it fuses the memory-bound normalisation,
+activation and pooling passes around the convolutions: 1.5x per bf16 step here, see :func:`use_compile`);
+scoring under ``inference_mode`` in large batches; and on Linux/glibc the allocator is told to keep freed
+memory instead of returning it to the OS, which halves CPU step time here (see :func:`tune_allocator`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,7 +48,8 @@ class TrainConfig:
     lr_decay: float = 0.1  # factor applied at each decay epoch
     max_steps: int | None = None  # stop after this many SGD steps (early-stopping baseline)
     precision: str = "fp32"  # fp32 | bf16 (autocast; weights and optimizer stay fp32)
-    pack: int | None = None  # ConvNets of one spec trained as one packed module; None: auto (see pack_limit)
+    pack: int | None = None  # ConvNets of one spec trained as one packed module; None: auto (see training_pack)
+    compile: bool | None = None  # torch.compile the network; None: auto (see use_compile)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -107,7 +111,76 @@ def autocast(precision: str, device: torch.device):
 
 
 CPU_PACK_MAX_BATCH = 32
+# Scoring batch: CPU activations of 2,048 images (1 GB per ConvNet layer) run 1.8x slower per image than
+# 256 in fp32 here; a GPU wants large batches.
+SCORE_BATCH_CPU = 256
+SCORE_BATCH_CUDA = 2048
 MAX_PACK = 32
+# A cold compile of one network's training step takes 10-15 s on this 2-core CPU and saves ~40 ms per
+# bf16 step of 100 images (results/bench/compile.csv); inductor's on-disk cache makes a repeat ~1.5 s.
+COMPILE_MIN_STEPS = 400  # network-steps of one fit() that pay for compiling it
+COMPILE_MIN_SCORED = 40_000  # images x networks of one accuracy() call that pay for compiling it
+_DYNAMO_MAX_GRAPHS = 16  # distinct compiled networks kept before dynamo's caches are reset
+
+
+def use_compile(requested: bool | None, work: int, threshold: int) -> bool:
+    """Whether to ``torch.compile``: as requested, else (auto) when the work is big enough to pay for it.
+    ``NASPROXY_COMPILE=0`` turns auto off (``=1`` forces it on), e.g. on machines without a C++ compiler."""
+    if requested is not None:
+        return requested
+    env = os.environ.get("NASPROXY_COMPILE", "auto")
+    if env in ("0", "1"):
+        return env == "1"
+    return work >= threshold
+
+
+_compiled_graphs: set = set()
+_compile_broken = False
+
+
+def compiled(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``module`` compiled, falling back to eager (with one warning) where compiling fails, e.g. no compiler.
+
+    Dynamo keeps at most a few compiled graphs per ``forward`` before silently running eager, so a process
+    that trains hundreds of architectures resets its caches now and then (inductor's disk cache stays).
+    """
+    if _compile_broken:
+        return module
+    # inductor's C++ toolchain probe warns about a missing CUDA runtime even for CPU-only kernels
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    key = (type(module), repr(module), module.training)
+    if key not in _compiled_graphs:
+        if len(_compiled_graphs) >= _DYNAMO_MAX_GRAPHS:
+            torch._dynamo.reset()
+            _compiled_graphs.clear()
+        _compiled_graphs.add(key)
+    graph = torch.compile(module, dynamic=False)
+    first = [True]
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        global _compile_broken
+        if _compile_broken:
+            return module(x)
+        if not first[0]:
+            return graph(x)
+        first[0] = False
+        try:
+            return graph(x)
+        except Exception as exc:  # a backend failure; an error in the model itself recurs eagerly below
+            _compile_broken = True
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); running eagerly", stacklevel=2)
+            return module(x)
+
+    return forward
+
+
+def training_pack(config: TrainConfig, device: torch.device, use_compiled: bool) -> int:
+    """Networks packed per training module: ``config.pack`` if given; else 32, except compiled on a CPU,
+    where one compiled network at a time was faster than a compiled packed module (92 vs 97 ms per bf16
+    network-step of 100 images here)."""
+    if config.pack is not None:
+        return config.pack
+    return 1 if (use_compiled and device.type == "cpu") else MAX_PACK
 
 
 def pack_limit(pack: int | None, device: torch.device, batch: int) -> int:
@@ -153,10 +226,17 @@ def fit(
         raise ValueError("fit needs one generator per module")
     tune_allocator()
     stats = FitStats()
-    for group in _groups(modules, config.pack if config.pack is not None else MAX_PACK):
+    n = len(images)
+    steps = config.epochs * math.ceil(n / min(config.batch_size, max(n, 1)))
+    if config.max_steps is not None:
+        steps = min(steps, config.max_steps)
+    use_compiled = use_compile(config.compile, steps * len(modules), COMPILE_MIN_STEPS)
+    for group in _groups(modules, training_pack(config, images.device, use_compiled)):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]
-        steps, losses = _fit_one(packed, len(members), images, labels, config, [generators[i] for i in group], progress)
+        steps, losses = _fit_one(
+            packed, len(members), images, labels, config, [generators[i] for i in group], progress, use_compiled
+        )
         if len(members) > 1:
             for dst, src in zip(members, unstack_convnet(packed)):
                 dst.load_state_dict(src.state_dict())
@@ -173,9 +253,12 @@ def _fit_one(
     config: TrainConfig,
     generators: Sequence[torch.Generator],
     progress: Callable[[int], None] | None,
+    use_compiled: bool,
 ) -> tuple[int, list[float]]:
     device = images.device
     module.train()
+    # the odd-sized last batch of an epoch runs eagerly rather than compiling a second graph for it
+    fast = compiled(module) if use_compiled else module
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     n = len(images)
@@ -201,7 +284,7 @@ def _fit_one(
                 x = images[idx].transpose(0, 1).flatten(1, 2)  # [b, M*C, H, W]: replica m reads its own images
                 y = labels[idx].t()
             with autocast(config.precision, device):
-                out = module(x)
+                out = fast(x) if len(x) == bs else module(x)
             out = out.float().reshape(len(x), replicas, -1)
             # sum over replicas of each replica's mean loss: each replica gets exactly its own gradient
             per_sample = F.cross_entropy(out.flatten(0, 1), y.reshape(-1), reduction="none").view(-1, replicas)
@@ -248,14 +331,18 @@ def accuracy(
     labels: torch.Tensor,
     *,
     precision: str = "fp32",
-    batch_size: int = 2048,
+    batch_size: int | None = None,
     pack: int | None = None,
+    compile: bool | None = None,
 ) -> list[float]:
     """Top-1 accuracy of each module on ``images`` (eval mode; packed ConvNets share every batch of
-    ``batch_size / number packed`` images)."""
+    ``batch_size / number packed`` images; compiled when auto says the work pays for it)."""
     tune_allocator()
     device = images.device
+    if batch_size is None:
+        batch_size = SCORE_BATCH_CUDA if device.type == "cuda" else SCORE_BATCH_CPU
     result: list[float] = [0.0] * len(modules)
+    use_compiled = use_compile(compile, len(images) * len(modules), COMPILE_MIN_SCORED)
     for group in _groups(modules, pack_limit(pack, device, batch_size)):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]
@@ -263,10 +350,11 @@ def accuracy(
         packed.eval()
         correct = torch.zeros(len(members), device=device)
         step = max(16, batch_size // len(members))  # activations grow with the number of packed networks
+        fast = compiled(packed) if use_compiled else packed
         for start in range(0, len(images), step):
             x = images[start : start + step]
             with autocast(precision, device):
-                out = packed(x)
+                out = fast(x) if len(x) == step else packed(x)
             pred = out.reshape(len(x), len(members), -1).argmax(-1)
             correct += (pred == labels[start : start + step, None]).sum(0)
         packed.train(was_training)

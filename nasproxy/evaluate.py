@@ -84,7 +84,13 @@ def evaluate_proxy(
     start = time.perf_counter()
     with _bar(progress, num_models * config.epochs, f"evaluate {model}") as bar:
         nets = train_from_scratch(builder, images, labels, config, seeds=seeds, progress=bar.update)
-    accs = accuracy(nets, dataset.test_images.to(device), dataset.test_labels.to(device), precision=config.precision)
+    accs = accuracy(
+        nets,
+        dataset.test_images.to(device),
+        dataset.test_labels.to(device),
+        precision=config.precision,
+        compile=config.compile,
+    )
     return EvalResult(model, tuple(accs), tuple(seeds), time.perf_counter() - start, config)
 
 

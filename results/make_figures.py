@@ -58,6 +58,31 @@ def bench_bars(csv: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def time_to_quality_bars(csv: Path, out: Path) -> None:
+    frame = pd.read_csv(csv)
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    ax.barh(range(len(frame)), 100 * frame["accuracy_mean"], xerr=100 * frame["accuracy_std"], color="tab:blue")
+    for i, row in enumerate(frame.itertuples()):
+        ax.text(
+            1,
+            i,
+            f"{100 * row.accuracy_mean:.2f} %  after {row.condense_seconds:.0f} s ({row.iterations} iterations)",
+            va="center",
+            color="white",
+            fontsize=8,
+        )
+    ax.axvline(80, color="tab:red", lw=1, ls="--")
+    ax.set_yticks(range(len(frame)), [a.replace(", ", "\n", 1) for a in frame["arm"]], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("test accuracy (%)")
+    ax.set_title(frame["setting"].iloc[0], fontsize=8)
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out.with_suffix(suffix), dpi=150)
+    plt.close(fig)
+
+
 def main() -> None:
     for name, title in (
         ("fidelity", "Fashion-MNIST, ConvNet evaluators: DC vs random real images"),
@@ -67,7 +92,8 @@ def main() -> None:
         if csv.exists():
             accuracy_bars(csv, csv.with_suffix(".png"), title)
     for csv in sorted((HERE / "bench").glob("*.csv")):
-        bench_bars(csv, csv.with_suffix(".png"))
+        draw = time_to_quality_bars if csv.stem.startswith("time-to-quality") else bench_bars
+        draw(csv, csv.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import json
+from functools import partial
 
 import pytest
 import torch
@@ -181,7 +182,10 @@ def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path
         "-q",
     ]
     env = {**os.environ, "NASPROXY_DATA": str(idx_root)}
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    # a shell's background job inherits SIGINT ignored (and Python keeps it so): restore the default, as a
+    # terminal's Ctrl-C would find it
+    restore_sigint = partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=restore_sigint)
     ckpt = tmp_path / "dc.pt.ckpt"
     deadline = time.time() + 120
     while time.time() < deadline and not ckpt.exists():

@@ -108,3 +108,47 @@ def test_progress_counts_every_network_epoch_also_when_packed():
     ticks = []
     train_from_scratch(builder, images, labels, TrainConfig(epochs=3), seeds=[0, 1, 2], progress=ticks.append)
     assert sum(ticks) == 9
+
+
+def test_compiled_training_and_scoring_match_eager():
+    # n=40 with batch 16: full batches run compiled, the odd last batch of each epoch eagerly
+    images, labels = _separable(40)
+    builder = partial(build_model, "convnet-w8-d2-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
+    eager = train_from_scratch(builder, images, labels, TrainConfig(epochs=3, batch_size=16, compile=False), seeds=[0])
+    fast = train_from_scratch(builder, images, labels, TrainConfig(epochs=3, batch_size=16, compile=True), seeds=[0])
+    for a, b in zip(eager[0].parameters(), fast[0].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+    test_x, test_y = _separable(64, seed=1)
+    assert accuracy(fast, test_x, test_y, batch_size=16, compile=True) == pytest.approx(
+        accuracy(fast, test_x, test_y, batch_size=16, compile=False), abs=1 / 64
+    )
+
+
+def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch):
+    from nasproxy import engine
+
+    def broken_compile(module, **_):
+        def fail(x):
+            raise RuntimeError("no C++ compiler")
+
+        return fail
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    monkeypatch.setattr(engine, "_compile_broken", False)
+    images, labels = _separable(16)
+    builder = partial(build_model, "convnet-w8-d1-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        fallback = train_from_scratch(builder, images, labels, TrainConfig(epochs=2, compile=True), seeds=[0])
+    eager = train_from_scratch(builder, images, labels, TrainConfig(epochs=2, compile=False), seeds=[0])
+    for a, b in zip(eager[0].parameters(), fallback[0].parameters()):
+        assert torch.equal(a, b)
+
+
+def test_compile_auto_rule(monkeypatch):
+    from nasproxy.engine import use_compile
+
+    monkeypatch.delenv("NASPROXY_COMPILE", raising=False)
+    assert use_compile(None, 400, 400) and not use_compile(None, 399, 400)
+    assert use_compile(True, 0, 400) and not use_compile(False, 10**9, 400)
+    monkeypatch.setenv("NASPROXY_COMPILE", "0")
+    assert not use_compile(None, 10**9, 400)

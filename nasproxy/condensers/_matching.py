@@ -12,7 +12,7 @@ from torch import nn
 from torch.func import functional_call
 
 from nasproxy._errors import NasproxyError
-from nasproxy.engine import autocast
+from nasproxy.engine import autocast, compiled
 from nasproxy.models import ConvNet, per_replica
 
 METRICS = ("layerwise", "mse", "cos")
@@ -51,10 +51,13 @@ class ClassGradients:
     classes are looped over. Both give the same numbers (tests check this).
     """
 
-    def __init__(self, num_classes: int, *, packed: bool = True, precision: str = "fp32") -> None:
+    def __init__(
+        self, num_classes: int, *, packed: bool = True, precision: str = "fp32", compile: bool = False
+    ) -> None:
         self.num_classes = num_classes
         self.packed = packed
         self.precision = precision
+        self.compile = compile  # first-order passes only: compiled graphs have no double backward
         self._templates: dict = {}  # (spec, shape, device) -> a replicated ConvNet used only as a function
 
     def __call__(
@@ -64,10 +67,11 @@ class ClassGradients:
         if self.packed and isinstance(net, ConvNet) and net.replicas == 1:
             return self._packed(net, images, labels, create_graph)
         params = list(net.parameters())
+        forward = compiled(net) if self.compile and not create_graph else net
         per_class = []
         for c in range(labels.shape[0]):
             with autocast(self.precision, images.device):
-                out = net(images[c])
+                out = forward(images[c])
             loss = F.cross_entropy(out.float(), labels[c])
             per_class.append(torch.autograd.grad(loss, params, create_graph=create_graph))
         return [torch.stack(gs) for gs in zip(*per_class)]

@@ -22,7 +22,15 @@ from nasproxy._errors import NasproxyError
 from nasproxy.condensers._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
 from nasproxy.condensers._matching import METRICS, ClassGradients, gradient_distance
 from nasproxy.data import Dataset
-from nasproxy.engine import PRECISIONS, TrainConfig, build_seeded, fit, tune_allocator
+from nasproxy.engine import (
+    COMPILE_MIN_STEPS,
+    PRECISIONS,
+    TrainConfig,
+    build_seeded,
+    fit,
+    tune_allocator,
+    use_compile,
+)
 from nasproxy.models import model_builder
 
 # (outer_loop T, inner_loop) per images-per-class, from the paper's appendix / the authors' code
@@ -54,6 +62,7 @@ class DatasetCondensation(Condenser):
         precision: str = "fp32"  # fp32 | bf16 autocast for the network passes
         packed: bool | None = None  # all class gradients in one packed pass (ConvNet only); None: on CUDA only,
         # since grouped convolutions are slower than a class loop on CPUs (benchmarks/bench_condense.py)
+        compile: bool | None = None  # torch.compile the first-order network passes; None: auto (long runs)
         checkpoint_every: int = 1  # outer iterations between checkpoints (a few hundred KB each; 1 loses nothing)
 
         def __post_init__(self) -> None:
@@ -101,6 +110,9 @@ class DatasetCondensation(Condenser):
         opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
         if state is not None:
             opt_img.load_state_dict(state["optimizer"])
+        # one compile serves every outer iteration (each builds a network of the same architecture)
+        work = (cfg.iterations - (state["iteration"] if state else 0)) * max(outer_loop - 1, 0) * inner_loop
+        use_compiled = use_compile(cfg.compile, work, COMPILE_MIN_STEPS)
         inner = TrainConfig(
             epochs=inner_loop,
             batch_size=cfg.syn_batch,
@@ -109,10 +121,11 @@ class DatasetCondensation(Condenser):
             weight_decay=0.0,
             lr_decay_epochs=(),
             precision=cfg.precision,
+            compile=use_compiled,
         )
 
         packed = cfg.packed if cfg.packed is not None else device.type == "cuda"
-        grads = ClassGradients(k, packed=packed, precision=cfg.precision)
+        grads = ClassGradients(k, packed=packed, precision=cfg.precision, compile=use_compiled)
         bar = _progress(context.progress, total=cfg.iterations, initial=start)
         t0 = time.perf_counter() - elapsed
         for it in range(start, cfg.iterations):
@@ -158,6 +171,7 @@ class DatasetCondensation(Condenser):
                 "inner_loop": inner_loop,
                 "loss_history": history,
                 "condense_seconds": time.perf_counter() - t0,
+                "compiled": use_compiled,
             },
         )
 

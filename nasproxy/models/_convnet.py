@@ -90,13 +90,15 @@ class ConvNet(nn.Module):
         self.image_size = tuple(image_size)
         m, w = replicas, spec.width
         h, wd = image_size
-        if channels == 1 and h == 28:  # the authors pad 28x28 inputs to 32x32 at the first conv
-            h, wd = 32, 32
+        # The authors pad 28x28 inputs to 32x32 at the first conv. Padding the input and convolving with
+        # padding 1 computes the same thing, and oneDNN's weight gradient for a padding wider than the kernel's
+        # reach is 3x slower (bf16, 27 vs 9 ms for 100 images here).
+        self.input_pad = 2 if (channels == 1 and h == 28) else 0
+        h, wd = h + 2 * self.input_pad, wd + 2 * self.input_pad
         blocks: list[nn.Module] = []
         in_ch = channels
         for d in range(spec.depth):
-            pad = 3 if (channels == 1 and d == 0 and image_size[0] == 28) else 1
-            blocks.append(nn.Conv2d(m * in_ch, m * w, kernel_size=3, padding=pad, groups=m))
+            blocks.append(nn.Conv2d(m * in_ch, m * w, kernel_size=3, padding=1, groups=m))
             if spec.norm == "batch":
                 blocks.append(nn.BatchNorm2d(m * w))
             elif spec.norm == "instance":
@@ -124,6 +126,8 @@ class ConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first = self.features[0]
+        if self.input_pad:
+            x = F.pad(x, (self.input_pad,) * 4)
         if x.shape[1] == self.channels and self.replicas > 1:
             # shared input: one dense conv with all replicas' filters computes every replica's first layer
             x = F.conv2d(x, first.weight, first.bias, padding=first.padding)

@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -85,8 +86,9 @@ def _train_and_score(space, cand, dataset, protocol, images, labels, config, dev
     start = time.perf_counter()
     nets = train_from_scratch(_builder(space, cand, dataset), images.to(device), labels.to(device), config, seeds=seeds)
     train_seconds = time.perf_counter() - start
-    val = accuracy(nets, dataset.val_images.to(device), dataset.val_labels.to(device), precision=protocol.precision)
-    test = accuracy(nets, dataset.test_images.to(device), dataset.test_labels.to(device), precision=protocol.precision)
+    score = partial(accuracy, nets, precision=protocol.precision, compile=config.compile)
+    val = score(dataset.val_images.to(device), dataset.val_labels.to(device))
+    test = score(dataset.test_images.to(device), dataset.test_labels.to(device))
     mean = sum(val) / len(val)
     std = math.sqrt(sum((v - mean) ** 2 for v in val) / len(val))
     return Score(

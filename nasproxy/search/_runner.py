@@ -89,6 +89,7 @@ class _Context:
         if request.threads:
             torch.set_num_threads(request.threads)
         self.request = request
+        self._flops: dict[str, int] = {}
         self.kind = PROXIES.get(request.proxy)
         self.device = resolve_device(request.device)
         self.proxy = None
@@ -148,6 +149,16 @@ class _Context:
 
         self.storage_url = storage_url_for(request.storage, self.study_name)
 
+    def flops(self, arch: str) -> int:
+        """Forward FLOPs of one image through ``arch`` (counted once per process)."""
+        from nasproxy.search._cost import candidate_flops
+
+        if arch not in self._flops:
+            self._flops[arch] = candidate_flops(
+                self.space, self.space.get(arch), self.dataset.image_shape, self.dataset.num_classes
+            )
+        return self._flops[arch]
+
     def open_study(self, *, create: bool, sampler=None):
         import optuna
 
@@ -182,7 +193,7 @@ def _proxy_name_for(method: str | None) -> str:
 
 def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
     """Load and validate everything, create the study, and estimate the cost of what is left."""
-    from nasproxy.search._cost import candidate_flops, measured_flops_per_second
+    from nasproxy.search._cost import measured_flops_per_second
 
     if request.sampler not in ("sweep", "tpe"):
         raise NasproxyError(f"unknown sampler {request.sampler!r}; choose sweep or tpe")
@@ -229,7 +240,7 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
             train_images = p.epochs * p.proxy_images
         scored = len(ctx.dataset.val_images) + len(ctx.dataset.test_images)
         for arch in priced:
-            flops = candidate_flops(space, space.get(arch), shape, ctx.dataset.num_classes)
+            flops = ctx.flops(arch)
             estimate += scale * p.repeats * flops * (3 * train_images + scored) / speed
     from nasproxy.condensers._run import _device_name
 
@@ -354,8 +365,6 @@ def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) ->
 def _score_trial(ctx: _Context, study, trial, arch: str) -> float:
     from optuna.trial import TrialState
 
-    from nasproxy.search._cost import candidate_flops
-
     cand = ctx.space.get(arch)
     try:
         with _Heartbeat(study, trial._trial_id):
@@ -373,7 +382,7 @@ def _score_trial(ctx: _Context, study, trial, arch: str) -> float:
         "protocol_hash": ctx.protocol_hash,
         "seconds": seconds,
         "params": sum(p.numel() for p in net.parameters()),
-        "flops": candidate_flops(ctx.space, cand, ctx.dataset.image_shape, ctx.dataset.num_classes),
+        "flops": ctx.flops(arch),
         "device": str(ctx.device),
         "nasproxy_version": __version__,
         **score.attrs,
