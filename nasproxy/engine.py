@@ -10,8 +10,9 @@ when a training set
 fits into one batch every replica shares the same input, so the first conv is one dense conv; optional
 bf16 autocast; ``torch.compile`` of the network for long runs (it fuses the memory-bound normalisation,
 activation and pooling passes around the convolutions: 1.5x per bf16 step here, see :func:`use_compile`);
-scoring under ``inference_mode`` in large batches; and on Linux/glibc the allocator is told to keep freed
-memory instead of returning it to the OS, which halves CPU step time here (see :func:`tune_allocator`).
+scoring under ``inference_mode`` in large batches on GPUs (256 images on CPUs); and on Linux/glibc the
+allocator is told to keep freed memory instead of returning it to the OS, which halves CPU step time here
+(see :func:`tune_allocator`).
 """
 
 from __future__ import annotations
@@ -116,11 +117,15 @@ CPU_PACK_MAX_BATCH = 32
 SCORE_BATCH_CPU = 256
 SCORE_BATCH_CUDA = 2048
 MAX_PACK = 32
-# A cold compile of one network's training step takes 10-15 s on this 2-core CPU and saves ~40 ms per
-# bf16 step of 100 images (results/bench/compile.csv); inductor's on-disk cache makes a repeat ~1.5 s.
+# A cold compile of the paper's ConvNet training step took 10-15 s on the 2-core development CPU and saved
+# ~40 ms per bf16 step of 100 images (136 -> 92 ms) and ~20 ms in fp32 (200 -> 177 ms): cold, it pays after
+# ~300 (bf16) to ~600 (fp32) steps; inductor's on-disk cache makes a repeat compile ~1.5 s.
 COMPILE_MIN_STEPS = 400  # network-steps of one fit() that pay for compiling it
 COMPILE_MIN_SCORED = 40_000  # images x networks of one accuracy() call that pay for compiling it
 _DYNAMO_MAX_GRAPHS = 16  # distinct compiled networks kept before dynamo's caches are reset
+# dynamo's cache entries per code object (one per network, mode and input shape) before it silently runs
+# eager; the default (8) is too few for 16 networks
+_DYNAMO_RECOMPILE_LIMIT = 64
 
 
 def use_compile(requested: bool | None, work: int, threshold: int) -> bool:
@@ -148,6 +153,7 @@ def compiled(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         return module
     # inductor's C++ toolchain probe warns about a missing CUDA runtime even for CPU-only kernels
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, _DYNAMO_RECOMPILE_LIMIT)
     key = (type(module), repr(module), module.training)
     if key not in _compiled_graphs:
         if len(_compiled_graphs) >= _DYNAMO_MAX_GRAPHS:
@@ -227,10 +233,10 @@ def fit(
     tune_allocator()
     stats = FitStats()
     n = len(images)
-    steps = config.epochs * math.ceil(n / min(config.batch_size, max(n, 1)))
+    planned_steps = config.epochs * math.ceil(n / min(config.batch_size, max(n, 1)))
     if config.max_steps is not None:
-        steps = min(steps, config.max_steps)
-    use_compiled = use_compile(config.compile, steps * len(modules), COMPILE_MIN_STEPS)
+        planned_steps = min(planned_steps, config.max_steps)
+    use_compiled = use_compile(config.compile, planned_steps * len(modules), COMPILE_MIN_STEPS)
     for group in _groups(modules, training_pack(config, images.device, use_compiled)):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]

@@ -58,6 +58,8 @@ class _LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(replicas * channels, height, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.replicas == 1:  # the fused native kernel: several times faster than the broadcast affine below
+            return F.layer_norm(x, tuple(x.shape[1:]), self.weight, self.bias, eps=1e-5)
         return F.group_norm(x, self.replicas, eps=1e-5) * self.weight + self.bias
 
 
