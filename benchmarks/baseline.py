@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nasproxy.condensers._matching import gradient_distance
 from nasproxy.condensers.dc import paper_loops
-from nasproxy.models import ConvNetSpec, parse_convnet_id
+from nasproxy.models import ConvNetSpec, model_builder
 
 
 def _authors_norm(norm: str, c: int, h: int, w: int) -> nn.Module:
@@ -59,8 +59,7 @@ class AuthorsConvNet(nn.Module):
 
 
 def authors_convnet(name: str, *, channels: int, num_classes: int, image_size) -> AuthorsConvNet:
-    spec = ConvNetSpec() if name == "convnet" else parse_convnet_id(name)
-    return AuthorsConvNet(spec, channels=channels, num_classes=num_classes, image_size=image_size)
+    return AuthorsConvNet(model_builder(name).spec, channels=channels, num_classes=num_classes, image_size=image_size)
 
 
 def train_epochs(net, images, labels, *, epochs, lr, momentum, weight_decay, batch_size=256, decay_half=True):

@@ -191,8 +191,8 @@ def training_pack(config: TrainConfig, device: torch.device, use_compiled: bool)
 
 def pack_limit(pack: int | None, device: torch.device, batch: int) -> int:
     """How many networks to pack when scoring: ``pack`` if given; else up to 32 on CUDA, and on CPUs only for
-    batches of at most 32 images. Training always packs (results/bench/evaluate-quick.csv: 1.38x vs 1.25x
-    unpacked at 100 images); scoring packed networks in large CPU batches made NAS candidates slower."""
+    batches of at most 32 images: scoring packed networks in large CPU batches made NAS candidates slower.
+    Training decides separately (:func:`training_pack`)."""
     if pack is not None:
         return pack
     if device.type == "cuda" or batch <= CPU_PACK_MAX_BATCH:
