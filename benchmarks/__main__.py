@@ -3,6 +3,7 @@
     python -m benchmarks condense [--quick]     # DC seconds per outer iteration, 1 and 10 images per class
     python -m benchmarks candidate [--quick]    # seconds per NAS candidate (E=100, R=5, 10-ipc proxy)
     python -m benchmarks evaluate [--quick]     # evaluate: 20 models x 300 epochs on a 10-ipc proxy
+    python -m benchmarks evaluate --models 3 --arm bf16   # fewer models; only the baseline and these arms
     python -m benchmarks time-to-quality        # 10 ipc: fastest recipe vs the baseline for the same wall time
 
 Every arm runs in its own process (clean allocator, its own peak RSS). Results go to results/bench/*.csv
@@ -96,20 +97,28 @@ def _row(benchmark, setting, arm, metric, seconds, result, baseline_median=None,
     }
 
 
-def bench_condense(quick: bool, ipcs: list[int]) -> list[dict]:
+def _selected(arms: list[tuple], wanted: list[str] | None) -> list[tuple]:
+    """The baseline (first) arm, and the others whose key is in ``wanted`` (all when None)."""
+    unknown = set(wanted or ()) - {a[0] for a in arms[1:]}
+    if unknown:
+        raise SystemExit(f"unknown arm {', '.join(sorted(unknown))}; choose from {', '.join(a[0] for a in arms[1:])}")
+    return [a[1:] for i, a in enumerate(arms) if i == 0 or wanted is None or a[0] in wanted]
+
+
+def bench_condense(args: argparse.Namespace) -> list[dict]:
     rows = []
     # (ipc, outer iterations, evaluation models); the first iteration warms up (and compiles) and is not
     # counted: it is reported as first_iteration_seconds
-    settings = [s for s in [(1, 3 if quick else 6, 5), (10, 2, 0)] if s[0] in ipcs]
+    settings = [s for s in [(1, 3 if args.quick else 6, 5), (10, 2, 0)] if s[0] in (args.ipc or [1, 10])]
     for ipc, iterations, eval_models in settings:
         arms = [
-            ("baseline (authors' structure, glibc default)", "dc_baseline", False, {}),
-            ("baseline + nasproxy allocator", "dc_baseline", True, {}),
-            ("nasproxy fp32", "dc_nasproxy", True, {"precision": "fp32"}),
-            ("nasproxy bf16", "dc_nasproxy", True, {"precision": "bf16"}),
+            ("baseline", "baseline (authors' structure, glibc default)", "dc_baseline", False, {}),
+            ("allocator", "baseline + nasproxy allocator", "dc_baseline", True, {}),
+            ("fp32", "nasproxy fp32", "dc_nasproxy", True, {"precision": "fp32"}),
+            ("bf16", "nasproxy bf16", "dc_nasproxy", True, {"precision": "bf16"}),
         ]
         base = None
-        for label, arm, tuned, extra in arms:
+        for label, arm, tuned, extra in _selected(arms, args.arm):
             with tempfile.TemporaryDirectory() as tmp:
                 save = str(Path(tmp) / "syn.pt")
                 res = run_arm(arm, tuned_allocator=tuned, ipc=ipc, iterations=iterations, save_images=save, **extra)
@@ -133,17 +142,18 @@ def bench_condense(quick: bool, ipcs: list[int]) -> list[dict]:
     return rows
 
 
-def bench_candidate(quick: bool, ipcs: list[int]) -> list[dict]:
+def bench_candidate(args: argparse.Namespace) -> list[dict]:
     from nasproxy.spaces import load_space
 
     archs = [c.arch_id for c in load_space("paper720").sample(2, seed=PAPER720_SAMPLE_SEED)]
-    epochs, repeats = (20, 5) if quick else (100, 5)
+    epochs, repeats = (20, 5) if args.quick else (100, 5)
     rows, base = [], None
-    for label, arm, tuned, extra in [
-        ("naive loop (one model at a time, DataLoader, glibc default)", "candidate_naive", False, {}),
-        ("nasproxy fp32", "candidate_nasproxy", True, {"precision": "fp32"}),
-        ("nasproxy bf16", "candidate_nasproxy", True, {"precision": "bf16"}),
-    ]:
+    arms = [
+        ("naive", "naive loop (one model at a time, DataLoader, glibc default)", "candidate_naive", False, {}),
+        ("fp32", "nasproxy fp32", "candidate_nasproxy", True, {"precision": "fp32"}),
+        ("bf16", "nasproxy bf16", "candidate_nasproxy", True, {"precision": "bf16"}),
+    ]
+    for label, arm, tuned, extra in _selected(arms, args.arm):
         res = run_arm(arm, tuned_allocator=tuned, archs=archs, epochs=epochs, repeats=repeats, **extra)
         row = _row(
             "nas_candidate",
@@ -160,26 +170,27 @@ def bench_candidate(quick: bool, ipcs: list[int]) -> list[dict]:
     return rows
 
 
-def bench_evaluate(quick: bool, ipcs: list[int]) -> list[dict]:
+def bench_evaluate(args: argparse.Namespace) -> list[dict]:
     from nasproxy import condense
     from nasproxy.data import load_dataset
 
-    models, epochs = (2, 60) if quick else (3, 300)  # seconds scale linearly with the number of models
+    models, epochs = (2, 60) if args.quick else (args.models, 300)
     rows, base = [], None
+    arms = [
+        ("naive", "naive loop (one model at a time, DataLoader, glibc default)", "evaluate_naive", False, {}),
+        ("fp32", "nasproxy fp32 (compiled)", "evaluate_nasproxy", True, {"precision": "fp32"}),
+        ("bf16-eager", "nasproxy bf16, eager", "evaluate_nasproxy", True, {"precision": "bf16", "compile": False}),
+        ("bf16", "nasproxy bf16 (compiled)", "evaluate_nasproxy", True, {"precision": "bf16"}),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         proxy_file = str(Path(tmp) / "random10.pt")
         condense(load_dataset("fashion-mnist"), method="random", ipc=10, seed=0).save(proxy_file)
-        for label, arm, tuned, extra in [
-            ("naive loop (one model at a time, DataLoader, glibc default)", "evaluate_naive", False, {}),
-            ("nasproxy fp32 (compiled)", "evaluate_nasproxy", True, {"precision": "fp32"}),
-            ("nasproxy bf16, eager", "evaluate_nasproxy", True, {"precision": "bf16", "compile": False}),
-            ("nasproxy bf16 (compiled)", "evaluate_nasproxy", True, {"precision": "bf16"}),
-        ]:
+        for label, arm, tuned, extra in _selected(arms, args.arm):
             res = run_arm(arm, tuned_allocator=tuned, proxy_file=proxy_file, models=models, epochs=epochs, **extra)
             accs = res["accuracies"]
             row = _row(
                 "evaluate",
-                f"{models} models x {epochs} epochs, random 10-ipc proxy (x{20 / models:g} for 20 models)",
+                f"{models} models x {epochs} epochs, random 10-ipc proxy",
                 label,
                 "seconds per evaluation",
                 res["seconds"],
@@ -196,10 +207,10 @@ def bench_evaluate(quick: bool, ipcs: list[int]) -> list[dict]:
 TTQ_ITERATIONS = 20  # enough for nasproxy's recipe to reach 80 % at 10 ipc (80.05 %, results/bench)
 
 
-def bench_time_to_quality(quick: bool, ipcs: list[int]) -> list[dict]:
+def bench_time_to_quality(args: argparse.Namespace) -> list[dict]:
     """10 ipc: nasproxy's fastest recipe for K iterations, then the faithful baseline for the same wall time;
     both proxies evaluated by the same 300-epoch protocol (nasproxy's engine, fp32)."""
-    ipc, iterations, models = (10, 2, 2) if quick else (10, TTQ_ITERATIONS, 10)
+    ipc, iterations, models = (10, 2, 2) if args.quick else (10, TTQ_ITERATIONS, 10)
     recipe = {"precision": "bf16", "init": "real"}
     rows = []
     budget = None
@@ -250,6 +261,10 @@ def main() -> None:
     parser.add_argument(
         "--ipc", type=int, action="append", choices=[1, 10], help="condense: only these images per class (repeatable)"
     )
+    parser.add_argument("--models", type=int, default=20, help="evaluate: number of evaluation models (default 20)")
+    parser.add_argument(
+        "--arm", action="append", help="condense/candidate/evaluate: run only these arms and the baseline (repeatable)"
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(BENCHES))
     if unknown:
@@ -266,8 +281,10 @@ def main() -> None:
     import pandas as pd
 
     for name in args.names:
-        rows = [{**row, **stamp} for row in BENCHES[name](args.quick, args.ipc or [1, 10])]
+        rows = [{**row, **stamp} for row in BENCHES[name](args)]
         only = f"-ipc{'-'.join(map(str, args.ipc))}" if args.ipc and name == "condense" else ""
+        if name == "evaluate" and args.models != 20 and not args.quick:
+            only = f"-{args.models}models"
         path = OUT / f"{name}{only}{'-quick' if args.quick else ''}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
         print(f"[bench] wrote {path}")

@@ -110,10 +110,12 @@ def test_progress_counts_every_network_epoch_also_when_packed():
     assert sum(ticks) == 9
 
 
-def test_compiled_training_and_scoring_match_eager():
+# the max-pool net runs nasproxy's own max-pool autograd function through the compiler
+@pytest.mark.parametrize("arch", ["convnet-w8-d2-instance-relu-avg", "convnet-w8-d2-layer-leakyrelu-max"])
+def test_compiled_training_and_scoring_match_eager(arch):
     # n=40 with batch 16: full batches run compiled, the odd last batch of each epoch eagerly
     images, labels = _separable(40)
-    builder = partial(build_model, "convnet-w8-d2-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
+    builder = partial(build_model, arch, channels=1, num_classes=4, image_size=(28, 28))
     eager = train_from_scratch(builder, images, labels, TrainConfig(epochs=3, batch_size=16, compile=False), seeds=[0])
     fast = train_from_scratch(builder, images, labels, TrainConfig(epochs=3, batch_size=16, compile=True), seeds=[0])
     for a, b in zip(eager[0].parameters(), fast[0].parameters()):

@@ -69,3 +69,35 @@ def test_convnet_ids_round_trip_and_bad_specs_fail_clearly():
         build_model("convnet-w12", channels=1, num_classes=10, image_size=(28, 28))
     with pytest.raises(NasproxyError, match="use a smaller depth"):
         ConvNet(ConvNetSpec(depth=6), channels=1, num_classes=10, image_size=(28, 28))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fast_max_pool_equals_max_pool2d_values_and_gradients_even_with_ties(dtype):
+    from nasproxy.models._convnet import _MaxPool2x2
+
+    torch.manual_seed(0)
+    # small integers make many windows with tied maxima, where the gradient's position is a convention
+    x = torch.randint(-2, 3, (3, 4, 8, 10)).to(dtype).requires_grad_(True)
+    grad = torch.randn(3, 4, 4, 5).to(dtype)
+    fast, native = _MaxPool2x2()(x), F.max_pool2d(x, 2, 2)
+    assert torch.equal(fast, native)
+    assert torch.equal(torch.autograd.grad(fast, x, grad)[0], torch.autograd.grad(native, x, grad)[0])
+    with torch.no_grad():
+        assert torch.equal(_MaxPool2x2()(x), native)
+    # second order (gradient matching differentiates the gradient): same as max_pool2d's double backward
+    grad.requires_grad_(True)
+    weight = torch.randn_like(x)
+
+    def second_order(pool):
+        (first,) = torch.autograd.grad(pool(x), x, grad, create_graph=True)
+        return torch.autograd.grad((first * weight).sum(), grad)[0]
+
+    assert torch.equal(second_order(_MaxPool2x2()), second_order(lambda t: F.max_pool2d(t, 2, 2)))
+
+
+def test_fast_max_pool_falls_back_on_odd_sizes():
+    from nasproxy.models._convnet import _MaxPool2x2
+
+    x = torch.randn(2, 3, 7, 9, requires_grad=True)
+    torch.testing.assert_close(_MaxPool2x2()(x), F.max_pool2d(x, 2, 2), rtol=0, atol=0)
+    assert _MaxPool2x2()(x).shape == (2, 3, 3, 4)

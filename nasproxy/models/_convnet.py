@@ -63,6 +63,55 @@ class _LayerNorm(nn.Module):
         return F.group_norm(x, self.replicas, eps=1e-5) * self.weight + self.bias
 
 
+class _MaxPool2x2Function(torch.autograd.Function):
+    """2x2/stride-2 max pooling of an even-sized NCHW map as strided maxima, with max_pool2d's gradient
+    (the first maximum of each window in row-major order takes it).
+
+    ATen's CPU ``max_pool2d`` spends ~40 ms on a 100x128x32x32 map here (a branchy scalar loop);
+    this takes 17 ms forward and backward in fp32 and 30 ms in bf16, and 4 ms forward alone.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        left, right = x[..., 0::2], x[..., 1::2]
+        columns = torch.maximum(left, right).view(n, c, h // 2, 2, w // 2)
+        top, bottom = columns[:, :, :, 0], columns[:, :, :, 1]
+        if ctx.needs_input_grad[0]:
+            # strict comparisons: on a tie the left column and the top row win, as in max_pool2d
+            ctx.save_for_backward((right > left).to(x.dtype), (bottom > top).to(x.dtype))
+        return torch.maximum(top, bottom)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        right_wins, bottom_wins = ctx.saved_tensors
+        n, c, h2, w2 = grad.shape
+        if torch.is_grad_enabled():  # a double backward (gradient matching) differentiates this: no out= ops
+            bottom, right = bottom_wins.bool(), right_wins.bool()
+            rows = torch.stack([grad.where(~bottom, 0.0), grad.where(bottom, 0.0)], 3).view(n, c, 2 * h2, w2)
+            return torch.stack([rows.where(~right, 0.0), rows.where(right, 0.0)], -1).view(n, c, 2 * h2, 2 * w2)
+        rows = grad.new_empty(n, c, h2, 2, w2)
+        torch.mul(grad, bottom_wins, out=rows[:, :, :, 1])
+        torch.sub(grad, rows[:, :, :, 1], out=rows[:, :, :, 0])
+        rows = rows.view(n, c, 2 * h2, w2)
+        grad_x = grad.new_empty(n, c, 2 * h2, 2 * w2)
+        torch.mul(rows, right_wins, out=grad_x[..., 1::2])
+        torch.sub(rows, grad_x[..., 1::2], out=grad_x[..., 0::2])
+        return grad_x
+
+
+class _MaxPool2x2(nn.Module):
+    """``nn.MaxPool2d(2, 2)``; on CPUs, even-sized maps take :class:`_MaxPool2x2Function`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dim() == 4 and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0:
+            return _MaxPool2x2Function.apply(x.contiguous())
+        return F.max_pool2d(x, 2, 2)
+
+    def extra_repr(self) -> str:
+        return "kernel_size=2, stride=2"
+
+
 def _activation(name: str) -> nn.Module:
     if name == "relu":
         return nn.ReLU(inplace=True)
@@ -116,7 +165,7 @@ class ConvNet(nn.Module):
                         f"{spec.arch_id} pools a {h}x{wd} feature map at depth {d + 1}; use a smaller depth "
                         "or no pooling for these image sizes"
                     )
-                blocks.append(nn.MaxPool2d(2, 2) if spec.pool == "max" else nn.AvgPool2d(2, 2))
+                blocks.append(_MaxPool2x2() if spec.pool == "max" else nn.AvgPool2d(2, 2))
                 h, wd = h // 2, wd // 2
             in_ch = w
         self.features = nn.Sequential(*blocks)
