@@ -109,7 +109,7 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
     rows = []
     # (ipc, outer iterations, evaluation models); the first iteration warms up (and compiles) and is not
     # counted: it is reported as first_iteration_seconds
-    settings = [s for s in [(1, 3 if args.quick else 6, 5), (10, 2, 0)] if s[0] in (args.ipc or [1, 10])]
+    settings = [s for s in [(1, 3 if args.quick else 6, 5), (10, 2, 5)] if s[0] in (args.ipc or [1, 10])]
     for ipc, iterations, eval_models in settings:
         arms = [
             ("baseline", "baseline (authors' structure, glibc default)", "dc_baseline", False, {}),

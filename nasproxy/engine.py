@@ -4,10 +4,10 @@ Evaluation, NAS candidates, the early-stopping and full-data baselines and the c
 updates all go through :func:`fit` (train given modules in place) or :func:`train_from_scratch` (build
 seeded networks, train them, return them), and :func:`accuracy` for scoring.
 
-What makes it fast, each switchable: tensors stay in memory (no DataLoader); several ConvNets of one spec
-are packed into one replicated module (see ``models._convnet``) and trained (and, on CUDA, scored) together;
-when a training set
-fits into one batch every replica shares the same input, so the first conv is one dense conv; optional
+What makes it fast, each switchable: tensors stay in memory (no DataLoader); on CUDA several ConvNets of one
+spec are packed into one replicated module (see ``models._convnet``) and trained and scored together (on
+CPUs only small scoring batches pack, see :func:`training_pack`); when a training set fits into one batch
+every replica shares the same input, so the first conv is one dense conv; optional
 bf16 autocast; ``torch.compile`` of the network for long runs (it fuses the memory-bound normalisation,
 activation and pooling passes around the convolutions: 1.5x per bf16 step here, see :func:`use_compile`);
 scoring under ``inference_mode`` in large batches on GPUs (256 images on CPUs); and on Linux/glibc the
@@ -119,9 +119,12 @@ SCORE_BATCH_CUDA = 2048
 MAX_PACK = 32
 # A cold compile of the paper's ConvNet training step took 10-15 s on the 2-core development CPU and saved
 # ~40 ms per bf16 step of 100 images (136 -> 92 ms) and ~20 ms in fp32 (200 -> 177 ms): cold, it pays after
-# ~300 (bf16) to ~600 (fp32) steps; inductor's on-disk cache makes a repeat compile ~1.5 s.
-COMPILE_MIN_STEPS = 400  # network-steps of one fit() that pay for compiling it
-COMPILE_MIN_SCORED = 40_000  # images x networks of one accuracy() call that pay for compiling it
+# ~300 (bf16) to ~600 (fp32) steps; inductor's on-disk cache makes a repeat compile ~1.5 s. Other
+# architectures save less or lose (a bf16 step of W128 D2 without norm and with max-pooling: 120 ms eager,
+# 158 ms compiled), and every new architecture compiles cold: a NAS candidate (5 networks x 100 steps, 75,000
+# images scored) took 57 + 107 s compiled against 40 + 97 s eager (results/bench/candidate-compiled.csv).
+COMPILE_MIN_STEPS = 2_000  # network-steps of one fit() that pay for compiling it (evaluation: 20 x 300)
+COMPILE_MIN_SCORED = 150_000  # images x networks of one accuracy() call that pay for compiling it
 _DYNAMO_MAX_GRAPHS = 16  # distinct compiled networks kept before dynamo's caches are reset
 # dynamo's cache entries per code object (one per network, mode and input shape) before it silently runs
 # eager; the default (8) is too few for 16 networks
@@ -180,13 +183,14 @@ def compiled(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return forward
 
 
-def training_pack(config: TrainConfig, device: torch.device, use_compiled: bool) -> int:
-    """Networks packed per training module: ``config.pack`` if given; else 32, except compiled on a CPU,
-    where one compiled network at a time was faster than a compiled packed module (92 vs 97 ms per bf16
-    network-step of 100 images here)."""
+def training_pack(config: TrainConfig, device: torch.device) -> int:
+    """Networks packed per training module: ``config.pack`` if given; else 32 on CUDA and 1 on CPUs, where
+    packing was never faster (bf16, eager, 5 networks x 100 images, ms per network-step, one vs packed:
+    W128 D1 instance/max-pool 54.7 vs 59.3, W128 D2 layer/max 122.3 vs 149.9, the paper's ConvNet 139.5 vs
+    140.2, W64 D2 group/max 47.0 vs 47.2; compiled, 92 vs 97 for the paper's ConvNet)."""
     if config.pack is not None:
         return config.pack
-    return 1 if (use_compiled and device.type == "cpu") else MAX_PACK
+    return MAX_PACK if device.type == "cuda" else 1
 
 
 def pack_limit(pack: int | None, device: torch.device, batch: int) -> int:
@@ -237,7 +241,7 @@ def fit(
     if config.max_steps is not None:
         planned_steps = min(planned_steps, config.max_steps)
     use_compiled = use_compile(config.compile, planned_steps * len(modules), COMPILE_MIN_STEPS)
-    for group in _groups(modules, training_pack(config, images.device, use_compiled)):
+    for group in _groups(modules, training_pack(config, images.device)):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]
         steps, losses = _fit_one(

@@ -23,7 +23,6 @@ from nasproxy.condensers._base import Condenser, CondenseResult, RunContext, rea
 from nasproxy.condensers._matching import METRICS, ClassGradients, gradient_distance
 from nasproxy.data import Dataset
 from nasproxy.engine import (
-    COMPILE_MIN_STEPS,
     PRECISIONS,
     TrainConfig,
     build_seeded,
@@ -36,6 +35,8 @@ from nasproxy.models import model_builder
 # (outer_loop T, inner_loop) per images-per-class, from the paper's appendix / the authors' code
 PAPER_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
 BN_STATS_IMAGES = 16  # real images per class used to set BatchNorm statistics before matching
+# inner network steps of a whole run that pay for compiling them: one architecture, compiled once
+DC_COMPILE_MIN_STEPS = 400
 
 
 def paper_loops(ipc: int) -> tuple[int, int]:
@@ -110,9 +111,10 @@ class DatasetCondensation(Condenser):
         opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
         if state is not None:
             opt_img.load_state_dict(state["optimizer"])
-        # one compile serves every outer iteration (each builds a network of the same architecture)
+        # one compile serves every outer iteration (each builds a network of the same architecture); it pays
+        # after ~300-600 steps of the paper's ConvNet (see nasproxy.engine.COMPILE_MIN_STEPS)
         work = (cfg.iterations - (state["iteration"] if state else 0)) * max(outer_loop - 1, 0) * inner_loop
-        use_compiled = use_compile(cfg.compile, work, COMPILE_MIN_STEPS)
+        use_compiled = use_compile(cfg.compile, work, DC_COMPILE_MIN_STEPS)
         inner = TrainConfig(
             epochs=inner_loop,
             batch_size=cfg.syn_batch,

@@ -250,12 +250,15 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
     return plan, ctx
 
 
-def completed_architectures(study) -> dict[str, Any]:
-    """arch id -> its first completed trial (by trial number)."""
+def completed_architectures(study, trials: list | None = None) -> dict[str, Any]:
+    """arch id -> its first completed trial (by trial number); from ``trials`` where the caller has read them."""
     from optuna.trial import TrialState
 
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     done: dict[str, Any] = {}
-    for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number):
+    complete = (t for t in trials if t.state == TrialState.COMPLETE)
+    for t in sorted(complete, key=lambda t: t.number):
         arch = t.user_attrs.get("arch_id")
         if arch is not None and not t.user_attrs.get("duplicate_of"):
             done.setdefault(arch, t)
@@ -326,7 +329,7 @@ def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) ->
         trials = study.get_trials(deepcopy=False)
         _fail_stale(study, trials)
         now = time.time()
-        done = completed_architectures(study)
+        done = completed_architectures(study, trials)
         busy = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.RUNNING and _alive(t, now)}
         if ctx.request.sampler == "tpe":
             if len(done) + len(busy - set(done)) >= min(ctx.request.trials, len(ctx.space)):
