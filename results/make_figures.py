@@ -83,6 +83,27 @@ def time_to_quality_bars(csv: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def precision_points(csv: Path, out: Path) -> None:
+    """Validation accuracy of each seed in fp32 and bf16, per architecture, with the means."""
+    frame = pd.read_csv(csv)
+    archs = list(dict.fromkeys(frame["arch"]))
+    fig, axes = plt.subplots(1, len(archs), figsize=(3.6 * len(archs), 3.2), squeeze=False)
+    for ax, arch in zip(axes[0], archs):
+        for i, precision in enumerate(("fp32", "bf16")):
+            accs = 100 * frame[(frame["arch"] == arch) & (frame["precision"] == precision)]["val_accuracy"]
+            ax.scatter([i] * len(accs), accs, s=12, alpha=0.6)
+            ax.errorbar(i + 0.15, accs.mean(), yerr=accs.std(), fmt="o", color="black", capsize=4)
+            ax.text(i + 0.22, accs.mean(), f"{accs.mean():.2f}", fontsize=8, va="center")
+        ax.set_xticks([0, 1], ["fp32", "bf16"])
+        ax.set_xlim(-0.5, 1.8)
+        ax.set_ylabel("validation accuracy (%)")
+        ax.set_title(arch, fontsize=8)
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out.with_suffix(suffix), dpi=150)
+    plt.close(fig)
+
+
 def main() -> None:
     for name, title in (
         ("fidelity", "Fashion-MNIST, ConvNet evaluators: DC vs random real images"),
@@ -92,7 +113,8 @@ def main() -> None:
         if csv.exists():
             accuracy_bars(csv, csv.with_suffix(".png"), title)
     for csv in sorted((HERE / "bench").glob("*.csv")):
-        draw = time_to_quality_bars if csv.stem.startswith("time-to-quality") else bench_bars
+        special = {"time-to-quality": time_to_quality_bars, "candidate-precision": precision_points}
+        draw = next((f for prefix, f in special.items() if csv.stem.startswith(prefix)), bench_bars)
         draw(csv, csv.with_suffix(".png"))
 
 
