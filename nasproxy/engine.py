@@ -6,7 +6,7 @@ seeded networks, train them, return them), and :func:`accuracy` for scoring.
 
 What makes it fast, each switchable: tensors stay in memory (no DataLoader); on CUDA several ConvNets of one
 spec are packed into one replicated module (see ``models._convnet``) and trained and scored together (on
-CPUs only small scoring batches pack, see :func:`training_pack`); when a training set fits into one batch
+CPUs only small scoring batches pack, see :func:`pack_limit`); when a training set fits into one batch
 every replica shares the same input, so the first conv is one dense conv; optional
 bf16 autocast; ``torch.compile`` of the network for long runs (it fuses the memory-bound normalisation,
 activation and pooling passes around the convolutions: 1.5x per bf16 step here, see :func:`use_compile`);
@@ -122,7 +122,7 @@ MAX_PACK = 32
 # ~300 (bf16) to ~600 (fp32) steps; inductor's on-disk cache makes a repeat compile ~1.5 s. Other
 # architectures save less or lose (a bf16 step of W128 D2 without norm and with max-pooling: 120 ms eager,
 # 158 ms compiled), and every new architecture compiles cold: a NAS candidate (5 networks x 100 steps, 75,000
-# images scored) took 57 + 107 s compiled against 40 + 97 s eager (results/bench/candidate-compiled.csv).
+# images scored) took 57 + 107 s compiled (results/bench/candidate-compiled.csv), 38 + 84 s eager (candidate.csv).
 COMPILE_MIN_STEPS = 2_000  # network-steps of one fit() that pay for compiling it (evaluation: 20 x 300)
 COMPILE_MIN_SCORED = 150_000  # images x networks of one accuracy() call that pay for compiling it
 _DYNAMO_MAX_GRAPHS = 16  # distinct compiled networks kept before dynamo's caches are reset
