@@ -5,6 +5,7 @@
     python -m benchmarks evaluate [--quick]     # evaluate: 20 models x 300 epochs on a 10-ipc proxy
     python -m benchmarks evaluate --models 3 --arm bf16   # fewer models; only the baseline and these arms
     python -m benchmarks time-to-quality        # 10 ipc: fastest recipe vs the baseline for the same wall time
+    python -m benchmarks candidate-precision [--seeds N]  # not a timing: NAS candidates, fp32 vs bf16 over seeds
 
 Every arm runs in its own process (clean allocator, its own peak RSS). Results go to results/bench/*.csv
 with the machine, torch version, thread count and the command line.
@@ -28,6 +29,8 @@ import torch
 
 OUT = Path("results") / "bench"
 PAPER720_SAMPLE_SEED = 0
+EVALUATE_MODELS = 20  # the paper's evaluation protocol
+PRECISION_ARCHS = ["convnet-w128-d1-instance-leakyrelu-max", "convnet-w128-d2-layer-leakyrelu-max"]
 
 
 def _machine() -> str:
@@ -244,11 +247,38 @@ def bench_time_to_quality(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def bench_candidate_precision(args: argparse.Namespace) -> list[dict]:
+    """Not a timing: is bf16 training of NAS candidates the same as fp32 within seed noise? The candidate
+    protocol (100 epochs on a random 10-ipc proxy, 5,000 validation images), ``--seeds`` networks per
+    architecture and precision; one row per (architecture, seed, precision)."""
+    from functools import partial
+
+    from benchmarks.arms import _proxy_images
+    from nasproxy import TrainConfig
+    from nasproxy.engine import accuracy, train_from_scratch
+    from nasproxy.spaces import load_space
+
+    ds, proxy = _proxy_images(10)
+    space = load_space("paper720")
+    c, h, w = ds.image_shape
+    rows = []
+    for arch in PRECISION_ARCHS:
+        build = partial(space.build, space.get(arch).spec, channels=c, num_classes=ds.num_classes, image_size=(h, w))
+        for precision in ("fp32", "bf16"):
+            config = TrainConfig(epochs=20 if args.quick else 100, precision=precision)
+            nets = train_from_scratch(build, proxy.images, proxy.labels, config, seeds=range(args.seeds))
+            accs = accuracy(nets, ds.val_images, ds.val_labels, precision=precision)
+            print(f"[bench] {arch} {precision}: mean {sum(accs) / len(accs):.4f}", flush=True)
+            rows += [{"arch": arch, "seed": s, "precision": precision, "val_accuracy": a} for s, a in enumerate(accs)]
+    return rows
+
+
 BENCHES = {
     "condense": bench_condense,
     "candidate": bench_candidate,
     "evaluate": bench_evaluate,
     "time-to-quality": bench_time_to_quality,
+    "candidate-precision": bench_candidate_precision,
 }
 
 
@@ -261,7 +291,10 @@ def main() -> None:
     parser.add_argument(
         "--ipc", type=int, action="append", choices=[1, 10], help="condense: only these images per class (repeatable)"
     )
-    parser.add_argument("--models", type=int, default=20, help="evaluate: number of evaluation models (default 20)")
+    parser.add_argument(
+        "--models", type=int, default=EVALUATE_MODELS, help=f"evaluate: evaluation models (default {EVALUATE_MODELS})"
+    )
+    parser.add_argument("--seeds", type=int, default=10, help="candidate-precision: seeds per arm (default 10)")
     parser.add_argument(
         "--arm", action="append", help="condense/candidate/evaluate: run only these arms and the baseline (repeatable)"
     )
@@ -283,7 +316,7 @@ def main() -> None:
     for name in args.names:
         rows = [{**row, **stamp} for row in BENCHES[name](args)]
         only = f"-ipc{'-'.join(map(str, args.ipc))}" if args.ipc and name == "condense" else ""
-        if name == "evaluate" and args.models != 20 and not args.quick:
+        if name == "evaluate" and args.models != EVALUATE_MODELS and not args.quick:
             only = f"-{args.models}models"
         path = OUT / f"{name}{only}{'-quick' if args.quick else ''}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
