@@ -6,9 +6,10 @@
     python -m benchmarks evaluate --models 3 --arm bf16   # fewer models; only the baseline and these arms
     python -m benchmarks time-to-quality        # 10 ipc: fastest recipe vs the baseline for the same wall time
     python -m benchmarks candidate-precision [--seeds N]  # not a timing: NAS candidates, fp32 vs bf16 over seeds
+    python -m benchmarks --device cuda ...      # the same on a GPU; results/bench/cuda/*.csv
 
-Every arm runs in its own process (clean allocator, its own peak RSS). Results go to results/bench/*.csv
-with the machine, torch version, thread count and the command line.
+Every arm runs in its own process (clean allocator, its own peak RSS and GPU memory). Results go to
+results/bench/*.csv with the machine, torch version, device, thread count and the command line.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 
 OUT = Path("results") / "bench"
 PAPER720_SAMPLE_SEED = 0
+CANDIDATE_SAMPLE = 2  # paper720 architectures timed per run on a CPU (a naive candidate takes minutes there)
 EVALUATE_MODELS = 20  # the paper's evaluation protocol
 PRECISION_ARCHS = ["convnet-w128-d1-instance-leakyrelu-max", "convnet-w128-d2-layer-leakyrelu-max"]
 
@@ -46,9 +48,9 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{gpu}"
 
 
-def run_arm(arm: str, *, tuned_allocator: bool, **params) -> dict:
-    print(f"[bench] {arm} {params} tuned_allocator={tuned_allocator}", flush=True)
-    cmd = [sys.executable, "-m", "benchmarks.arms", arm, json.dumps(params)]
+def run_arm(arm: str, *, tuned_allocator: bool, device: str, **params) -> dict:
+    print(f"[bench] {arm} {params} tuned_allocator={tuned_allocator} device={device}", flush=True)
+    cmd = [sys.executable, "-m", "benchmarks.arms", arm, json.dumps({**params, "device": device})]
     with tempfile.TemporaryDirectory() as compile_cache:  # every arm compiles cold, as a first run would
         env = {
             **os.environ,
@@ -61,11 +63,12 @@ def run_arm(arm: str, *, tuned_allocator: bool, **params) -> dict:
         raise SystemExit(f"benchmark arm {arm} failed:\n{proc.stderr[-3000:]}")
     line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
     result = json.loads(line[len("RESULT ") :])
-    print(f"[bench]   -> {result['seconds']} (peak {result['peak_rss_mb']:.0f} MB)", flush=True)
+    gpu = f", GPU {result['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in result else ""
+    print(f"[bench]   -> {result['seconds']} (peak {result['peak_rss_mb']:.0f} MB{gpu})", flush=True)
     return result
 
 
-def _evaluate_images(path: str, models: int) -> tuple[float, float]:
+def _evaluate_images(path: str, models: int, device: str) -> tuple[float, float]:
     """Test accuracy of a saved synthetic set (nasproxy's engine, same for every arm)."""
     from nasproxy import Proxy, TrainConfig, evaluate_proxy
     from nasproxy.data import load_dataset
@@ -78,7 +81,7 @@ def _evaluate_images(path: str, models: int) -> tuple[float, float]:
         torch.arange(ds.num_classes).repeat_interleave(ipc),
         {"dataset": ds.name, "val_fingerprint": ds.val_fingerprint},
     )
-    result = evaluate_proxy(proxy, ds, num_models=models, config=TrainConfig())
+    result = evaluate_proxy(proxy, ds, num_models=models, config=TrainConfig(), device=torch.device(device))
     return result.mean, result.std
 
 
@@ -95,6 +98,7 @@ def _row(benchmark, setting, arm, metric, seconds, result, baseline_median=None,
         "runs": len(seconds),
         "speedup_vs_baseline": (baseline_median / med) if baseline_median else 1.0,
         "peak_rss_mb": round(result["peak_rss_mb"]),
+        **({"peak_gpu_mb": round(result["peak_gpu_mb"])} if "peak_gpu_mb" in result else {}),
         "threads": result["threads"],
         **extra,
     }
@@ -124,9 +128,17 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
         for label, arm, tuned, extra in _selected(arms, args.arm):
             with tempfile.TemporaryDirectory() as tmp:
                 save = str(Path(tmp) / "syn.pt")
-                res = run_arm(arm, tuned_allocator=tuned, ipc=ipc, iterations=iterations, save_images=save, **extra)
+                res = run_arm(
+                    arm,
+                    tuned_allocator=tuned,
+                    device=args.device,
+                    ipc=ipc,
+                    iterations=iterations,
+                    save_images=save,
+                    **extra,
+                )
                 secs = res["seconds"][1:]
-                acc = _evaluate_images(save, eval_models) if eval_models else (float("nan"), float("nan"))
+                acc = _evaluate_images(save, eval_models, args.device)
             row = _row(
                 "dc_outer_iteration",
                 f"ipc={ipc}, paper hyper-parameters, K={iterations}",
@@ -148,7 +160,7 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
 def bench_candidate(args: argparse.Namespace) -> list[dict]:
     from nasproxy.spaces import load_space
 
-    archs = [c.arch_id for c in load_space("paper720").sample(2, seed=PAPER720_SAMPLE_SEED)]
+    archs = [c.arch_id for c in load_space("paper720").sample(args.sample, seed=PAPER720_SAMPLE_SEED)]
     epochs, repeats = (20, 5) if args.quick else (100, 5)
     rows, base = [], None
     arms = [
@@ -157,7 +169,9 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
         ("bf16", "nasproxy bf16", "candidate_nasproxy", True, {"precision": "bf16"}),
     ]
     for label, arm, tuned, extra in _selected(arms, args.arm):
-        res = run_arm(arm, tuned_allocator=tuned, archs=archs, epochs=epochs, repeats=repeats, **extra)
+        res = run_arm(
+            arm, tuned_allocator=tuned, device=args.device, archs=archs, epochs=epochs, repeats=repeats, **extra
+        )
         row = _row(
             "nas_candidate",
             f"E={epochs}, R={repeats}, 10-ipc proxy, 5000 val images, archs={';'.join(archs)}",
@@ -167,6 +181,7 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
             res,
             base,
             val_mean=statistics.fmean(res["val_mean"]),
+            seconds_per_arch=json.dumps(dict(zip(archs, res["seconds"]))),
         )
         base = base or row["median"]
         rows.append(row)
@@ -182,6 +197,7 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
     arms = [
         ("naive", "naive loop (one model at a time, DataLoader, glibc default)", "evaluate_naive", False, {}),
         ("fp32", "nasproxy fp32 (compiled)", "evaluate_nasproxy", True, {"precision": "fp32"}),
+        ("fp32-eager", "nasproxy fp32, eager", "evaluate_nasproxy", True, {"precision": "fp32", "compile": False}),
         ("bf16-eager", "nasproxy bf16, eager", "evaluate_nasproxy", True, {"precision": "bf16", "compile": False}),
         ("bf16", "nasproxy bf16 (compiled)", "evaluate_nasproxy", True, {"precision": "bf16"}),
     ]
@@ -189,7 +205,15 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
         proxy_file = str(Path(tmp) / "random10.pt")
         condense(load_dataset("fashion-mnist"), method="random", ipc=10, seed=0).save(proxy_file)
         for label, arm, tuned, extra in _selected(arms, args.arm):
-            res = run_arm(arm, tuned_allocator=tuned, proxy_file=proxy_file, models=models, epochs=epochs, **extra)
+            res = run_arm(
+                arm,
+                tuned_allocator=tuned,
+                device=args.device,
+                proxy_file=proxy_file,
+                models=models,
+                epochs=epochs,
+                **extra,
+            )
             accs = res["accuracies"]
             row = _row(
                 "evaluate",
@@ -225,10 +249,18 @@ def bench_time_to_quality(args: argparse.Namespace) -> list[dict]:
             save = str(Path(tmp) / f"{arm}.pt")
             if budget is not None:
                 extra = {**extra, "seconds_budget": budget}
-            res = run_arm(arm, tuned_allocator=tuned, ipc=ipc, iterations=iterations, save_images=save, **extra)
+            res = run_arm(
+                arm,
+                tuned_allocator=tuned,
+                device=args.device,
+                ipc=ipc,
+                iterations=iterations,
+                save_images=save,
+                **extra,
+            )
             wall = sum(res["seconds"])
             budget = budget or wall
-            acc = _evaluate_images(save, models)
+            acc = _evaluate_images(save, models, args.device)
             print(f"[bench]   {label}: {wall:.0f} s, {len(res['seconds'])} iterations, accuracy {acc[0]:.4f}")
             rows.append(
                 {
@@ -259,6 +291,9 @@ def bench_candidate_precision(args: argparse.Namespace) -> list[dict]:
     from nasproxy.spaces import load_space
 
     ds, proxy = _proxy_images(10)
+    device = torch.device(args.device)
+    images, labels = proxy.images.to(device), proxy.labels.to(device)
+    val_images, val_labels = ds.val_images.to(device), ds.val_labels.to(device)
     space = load_space("paper720")
     c, h, w = ds.image_shape
     rows = []
@@ -266,8 +301,8 @@ def bench_candidate_precision(args: argparse.Namespace) -> list[dict]:
         build = partial(space.build, space.get(arch).spec, channels=c, num_classes=ds.num_classes, image_size=(h, w))
         for precision in ("fp32", "bf16"):
             config = TrainConfig(epochs=20 if args.quick else 100, precision=precision)
-            nets = train_from_scratch(build, proxy.images, proxy.labels, config, seeds=range(args.seeds))
-            accs = accuracy(nets, ds.val_images, ds.val_labels, precision=precision)
+            nets = train_from_scratch(build, images, labels, config, seeds=range(args.seeds))
+            accs = accuracy(nets, val_images, val_labels, precision=precision)
             print(f"[bench] {arch} {precision}: mean {sum(accs) / len(accs):.4f}", flush=True)
             rows += [{"arch": arch, "seed": s, "precision": precision, "val_accuracy": a} for s, a in enumerate(accs)]
     return rows
@@ -296,6 +331,14 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, default=10, help="candidate-precision: seeds per arm (default 10)")
     parser.add_argument(
+        "--sample",
+        type=int,
+        default=CANDIDATE_SAMPLE,
+        help=f"candidate: paper720 architectures timed (seeded sample, default {CANDIDATE_SAMPLE})",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    parser.add_argument("--out", type=Path, help="where the CSVs go (default results/bench, results/bench/cuda)")
+    parser.add_argument(
         "--arm", action="append", help="condense/candidate/evaluate: run only these arms and the baseline (repeatable)"
     )
     args = parser.parse_args()
@@ -303,11 +346,15 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
     args.names = args.names or list(BENCHES)
-    OUT.mkdir(parents=True, exist_ok=True)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA GPU is visible")
+    out = args.out or (OUT / "cuda" if device.type == "cuda" else OUT)
+    out.mkdir(parents=True, exist_ok=True)
     stamp = {
         "machine": _machine(),
         "torch": torch.__version__,
-        "device": "cpu",
+        "device": f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "cpu",
         "date": datetime.date.today().isoformat(),
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]),
     }
@@ -318,7 +365,9 @@ def main() -> None:
         only = f"-ipc{'-'.join(map(str, args.ipc))}" if args.ipc and name == "condense" else ""
         if name == "evaluate" and args.models != EVALUATE_MODELS and not args.quick:
             only = f"-{args.models}models"
-        path = OUT / f"{name}{only}{'-quick' if args.quick else ''}.csv"
+        if name == "candidate" and args.sample != CANDIDATE_SAMPLE:
+            only = f"-{args.sample}archs"
+        path = out / f"{name}{only}{'-quick' if args.quick else ''}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
         print(f"[bench] wrote {path}")
 

@@ -27,7 +27,9 @@ def _authors_builder(name, dataset):
     return partial(authors_convnet, name, channels=c, num_classes=dataset.num_classes, image_size=(h, w))
 
 
-def dc_baseline(ipc: int, iterations: int, seed: int = 0, seconds_budget: float | None = None, **_):
+def dc_baseline(
+    ipc: int, iterations: int, seed: int = 0, seconds_budget: float | None = None, device: str = "cpu", **_
+):
     from benchmarks.baseline import dc_iterations
 
     ds = _dataset()
@@ -40,12 +42,20 @@ def dc_baseline(ipc: int, iterations: int, seed: int = 0, seconds_budget: float 
         seed=seed,
         on_iteration=lambda it, s: times.append(s),
         seconds_budget=seconds_budget,
+        device=torch.device(device),
     )
     return {"seconds": times, "images": syn}
 
 
 def dc_nasproxy(
-    ipc: int, iterations: int, seed: int = 0, precision: str = "fp32", real_batch: int = 256, init: str = "noise", **_
+    ipc: int,
+    iterations: int,
+    seed: int = 0,
+    precision: str = "fp32",
+    real_batch: int = 256,
+    init: str = "noise",
+    device: str = "cpu",
+    **_,
 ):
     from nasproxy.condensers import CONDENSERS, RunContext
     from nasproxy.engine import resolve_device
@@ -53,7 +63,7 @@ def dc_nasproxy(
     ds = _dataset()
     times, last = [], [time.perf_counter()]
 
-    def tick(it, loss):
+    def tick(it, loss):  # the loss is a float: the device has finished the iteration
         now = time.perf_counter()
         times.append(now - last[0])
         last[0] = now
@@ -62,7 +72,7 @@ def dc_nasproxy(
         {"iterations": iterations, "precision": precision, "real_batch": real_batch, "init": init}
     )
     result = condenser.condense(
-        ds, ipc=ipc, seed=seed, context=RunContext(device=resolve_device("cpu"), progress=False, on_iteration=tick)
+        ds, ipc=ipc, seed=seed, context=RunContext(device=resolve_device(device), progress=False, on_iteration=tick)
     )
     return {"seconds": times, "images": result.images}
 
@@ -75,7 +85,7 @@ def _proxy_images(ipc: int, seed: int = 0):
     return ds, proxy
 
 
-def candidate_naive(archs: list[str], epochs: int, repeats: int, ipc: int = 10, **_):
+def candidate_naive(archs: list[str], epochs: int, repeats: int, ipc: int = 10, device: str = "cpu", **_):
     from benchmarks.baseline import test_accuracy, train_epochs
 
     ds, proxy = _proxy_images(ipc)
@@ -85,7 +95,7 @@ def candidate_naive(archs: list[str], epochs: int, repeats: int, ipc: int = 10, 
         val = []
         for r in range(repeats):
             torch.manual_seed(r)
-            net = _authors_builder(arch, ds)()
+            net = _authors_builder(arch, ds)().to(device)
             train_epochs(net, proxy.images, proxy.labels, epochs=epochs, lr=0.01, momentum=0.9, weight_decay=5e-4)
             val.append(test_accuracy(net, ds.val_images, ds.val_labels))
             test_accuracy(net, ds.test_images, ds.test_labels)
@@ -94,7 +104,9 @@ def candidate_naive(archs: list[str], epochs: int, repeats: int, ipc: int = 10, 
     return {"seconds": times, "val_mean": scores}
 
 
-def candidate_nasproxy(archs: list[str], epochs: int, repeats: int, ipc: int = 10, precision: str = "fp32", **_):
+def candidate_nasproxy(
+    archs: list[str], epochs: int, repeats: int, ipc: int = 10, precision: str = "fp32", device: str = "cpu", **_
+):
     from nasproxy.search._proxies import Protocol, _file_proxy
     from nasproxy.spaces import load_space
 
@@ -113,13 +125,13 @@ def candidate_nasproxy(archs: list[str], epochs: int, repeats: int, ipc: int = 1
     times, scores = [], []
     for arch in archs:
         start = time.perf_counter()
-        score = _file_proxy(space, space.get(arch), ds, protocol, proxy, torch.device("cpu"))
+        score = _file_proxy(space, space.get(arch), ds, protocol, proxy, torch.device(device))
         times.append(time.perf_counter() - start)
         scores.append(score.value)
     return {"seconds": times, "val_mean": scores}
 
 
-def evaluate_naive(proxy_file: str, models: int, epochs: int, **_):
+def evaluate_naive(proxy_file: str, models: int, epochs: int, device: str = "cpu", **_):
     from benchmarks.baseline import test_accuracy, train_epochs
     from nasproxy import Proxy
 
@@ -129,7 +141,7 @@ def evaluate_naive(proxy_file: str, models: int, epochs: int, **_):
     for m in range(models):
         start = time.perf_counter()
         torch.manual_seed(m)
-        net = _authors_builder("convnet", ds)()
+        net = _authors_builder("convnet", ds)().to(device)
         train_epochs(net, proxy.images, proxy.labels, epochs=epochs, lr=0.01, momentum=0.9, weight_decay=5e-4)
         accs.append(test_accuracy(net, ds.test_images, ds.test_labels))
         times.append(time.perf_counter() - start)
@@ -137,7 +149,13 @@ def evaluate_naive(proxy_file: str, models: int, epochs: int, **_):
 
 
 def evaluate_nasproxy(
-    proxy_file: str, models: int, epochs: int, precision: str = "fp32", compile: bool | None = None, **_
+    proxy_file: str,
+    models: int,
+    epochs: int,
+    precision: str = "fp32",
+    compile: bool | None = None,
+    device: str = "cpu",
+    **_,
 ):
     from nasproxy import Proxy, TrainConfig, evaluate_proxy
 
@@ -148,6 +166,7 @@ def evaluate_nasproxy(
         ds,
         num_models=models,
         config=TrainConfig(epochs=epochs, precision=precision, compile=compile),
+        device=torch.device(device),
     )
     return {"seconds": [time.perf_counter() - start], "accuracies": list(result.accuracies)}
 
@@ -176,5 +195,7 @@ if __name__ == "__main__":
     if images is not None and params.get("save_images"):
         torch.save(images, params["save_images"])
     out["peak_rss_mb"] = _peak_rss_mb()
+    if params.get("device", "cpu").startswith("cuda"):
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     out["threads"] = torch.get_num_threads()
     print("RESULT " + json.dumps(out))

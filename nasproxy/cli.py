@@ -66,7 +66,7 @@ _compile_option = click.option(
     "--compile/--no-compile",
     "compile_",
     default=None,
-    help="torch.compile the networks (default: when the run is long enough to pay for it; "
+    help="torch.compile the networks (default: on CPUs when the run is long enough to pay for it, never on CUDA; "
     "NASPROXY_COMPILE=0 turns that off).",
 )
 

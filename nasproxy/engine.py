@@ -5,14 +5,14 @@ updates all go through :func:`fit` (train given modules in place) or :func:`trai
 seeded networks, train them, return them), and :func:`accuracy` for scoring.
 
 What makes it fast, each switchable: tensors stay in memory (no DataLoader); on CUDA several ConvNets of one
-spec are packed into one replicated module (see ``models._convnet``) and trained and scored together (on
-CPUs only small scoring batches pack, see :func:`pack_limit`); when a training set fits into one batch
-every replica shares the same input, so the first conv is one dense conv; optional
-bf16 autocast; ``torch.compile`` of the network for long runs (it fuses the memory-bound normalisation,
+spec (all but the heaviest) are packed into one replicated module (see ``models._convnet``) and trained and
+scored together (on CPUs only small scoring batches pack, see :func:`pack_limit`); when a training set fits
+into one batch every replica shares the same input, so the first conv is one dense conv; optional bf16
+autocast; on CPUs ``torch.compile`` of the network for long runs (it fuses the memory-bound normalisation,
 activation and pooling passes around the convolutions: 1.5x per bf16 step here, see :func:`use_compile`);
 scoring under ``inference_mode`` in large batches on GPUs (256 images on CPUs); and on Linux/glibc the
 allocator is told to keep freed memory instead of returning it to the OS, which halves CPU step time here
-(see :func:`tune_allocator`).
+(see :func:`tune_allocator`). On CUDA, cuDNN is held to deterministic algorithms (:func:`prepare_device`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import ctypes
 import logging
 import math
 import os
+import platform
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def device_name(device: torch.device) -> str:
+    """What artifacts record as the device a result was computed on."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
 _ALLOCATOR_TUNED = False
 
 
@@ -103,6 +111,16 @@ def tune_allocator() -> bool:
     m_trim_threshold, m_mmap_max = -1, -4
     _ALLOCATOR_TUNED = bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
     return _ALLOCATOR_TUNED
+
+
+def prepare_device(device: torch.device) -> None:
+    """Process-wide settings the engine relies on: glibc keeps freed memory (CPUs, :func:`tune_allocator`);
+    cuDNN uses only deterministic algorithms (CUDA), so that a seed gives the same networks on every run (some of
+    its default weight-gradient algorithms add in a varying order). ``NASPROXY_DETERMINISTIC=0`` leaves cuDNN's
+    choice alone."""
+    tune_allocator()
+    if device.type == "cuda" and os.environ.get("NASPROXY_DETERMINISTIC", "1") != "0":
+        torch.backends.cudnn.deterministic = True
 
 
 def autocast(precision: str, device: torch.device):
@@ -131,15 +149,18 @@ _DYNAMO_MAX_GRAPHS = 16  # distinct compiled networks kept before dynamo's cache
 _DYNAMO_RECOMPILE_LIMIT = 64
 
 
-def use_compile(requested: bool | None, work: int, threshold: int) -> bool:
-    """Whether to ``torch.compile``: as requested, else (auto) when the work is big enough to pay for it.
-    ``NASPROXY_COMPILE=0`` turns auto off (``=1`` forces it on), e.g. on machines without a C++ compiler."""
+def use_compile(requested: bool | None, work: int, threshold: int, device: torch.device) -> bool:
+    """Whether to ``torch.compile``: as requested, else (auto) on CPUs when the work is big enough to pay for
+    it, and never on CUDA, where compiling was a loss: 20 packed networks x 300 epochs took 23.9 s compiled
+    against 12.5 s eager in fp32, 29.5 against 11.8 s in bf16 (H200, results/bench/cuda/evaluate.csv): the
+    cold compile costs more than a whole eager run. ``NASPROXY_COMPILE=0`` turns auto off (``=1`` forces it
+    on), e.g. on machines without a C++ compiler."""
     if requested is not None:
         return requested
     env = os.environ.get("NASPROXY_COMPILE", "auto")
     if env in ("0", "1"):
         return env == "1"
-    return work >= threshold
+    return device.type == "cpu" and work >= threshold
 
 
 _compiled_graphs: set = set()
@@ -183,23 +204,36 @@ def compiled(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return forward
 
 
-def training_pack(config: TrainConfig, device: torch.device) -> int:
-    """Networks packed per training module: ``config.pack`` if given; else 32 on CUDA and 1 on CPUs, where
-    packing was never faster (bf16, eager, 5 networks x 100 images, ms per network-step, one vs packed:
-    W128 D1 instance/max-pool 54.7 vs 59.3, W128 D2 layer/max 122.3 vs 149.9, the paper's ConvNet 139.5 vs
-    140.2, W64 D2 group/max 47.0 vs 47.2; compiled, 92 vs 97 for the paper's ConvNet)."""
+# Packed networks run as grouped convolutions, which cuDNN runs far below its dense rate. NAS candidates on an
+# H200 (5 networks x 100 steps + scoring, results/bench/cuda/candidate-20archs.csv, against the naive loop):
+# packed, networks of up to ~300 MFLOP per image forward ran 1.2-5.5x faster in fp32, those of 900-2,400
+# MFLOP 0.73-0.90x, i.e. slower than one at a time.
+CUDA_PACK_MAX_FLOPS = 500e6
+
+
+def _cuda_packs(net: nn.Module) -> bool:
+    return getattr(net, "flops_per_image", 0) <= CUDA_PACK_MAX_FLOPS
+
+
+def training_pack(config: TrainConfig, device: torch.device, net: nn.Module) -> int:
+    """Networks like ``net`` packed per training module: ``config.pack`` if given; else 32 on CUDA for all but
+    the heaviest networks (see ``CUDA_PACK_MAX_FLOPS``) and 1 on CPUs, where packing was never faster (bf16,
+    eager, 5 networks x 100 images, ms per network-step, one vs packed: W128 D1 instance/max-pool 54.7 vs
+    59.3, W128 D2 layer/max 122.3 vs 149.9, the paper's ConvNet 139.5 vs 140.2, W64 D2 group/max 47.0 vs
+    47.2; compiled, 92 vs 97 for the paper's ConvNet)."""
     if config.pack is not None:
         return config.pack
-    return MAX_PACK if device.type == "cuda" else 1
+    return MAX_PACK if device.type == "cuda" and _cuda_packs(net) else 1
 
 
-def pack_limit(pack: int | None, device: torch.device, batch: int) -> int:
-    """How many networks to pack when scoring: ``pack`` if given; else up to 32 on CUDA, and on CPUs only for
-    batches of at most 32 images: scoring packed networks in large CPU batches made NAS candidates slower.
-    Training decides separately (:func:`training_pack`)."""
+def pack_limit(pack: int | None, device: torch.device, batch: int, net: nn.Module) -> int:
+    """How many networks like ``net`` to pack when scoring: ``pack`` if given; else up to 32 on CUDA (not the
+    heaviest networks, as in training), and on CPUs only for batches of at most 32 images: scoring packed
+    networks in large CPU batches made NAS candidates slower. Training decides separately
+    (:func:`training_pack`)."""
     if pack is not None:
         return pack
-    if device.type == "cuda" or batch <= CPU_PACK_MAX_BATCH:
+    if (device.type == "cuda" and _cuda_packs(net)) or (device.type == "cpu" and batch <= CPU_PACK_MAX_BATCH):
         return MAX_PACK
     return 1
 
@@ -234,14 +268,14 @@ def fit(
     """
     if len(generators) != len(modules):
         raise ValueError("fit needs one generator per module")
-    tune_allocator()
+    prepare_device(images.device)
     stats = FitStats()
     n = len(images)
     planned_steps = config.epochs * math.ceil(n / min(config.batch_size, max(n, 1)))
     if config.max_steps is not None:
         planned_steps = min(planned_steps, config.max_steps)
-    use_compiled = use_compile(config.compile, planned_steps * len(modules), COMPILE_MIN_STEPS)
-    for group in _groups(modules, training_pack(config, images.device)):
+    use_compiled = use_compile(config.compile, planned_steps * len(modules), COMPILE_MIN_STEPS, images.device)
+    for group in _groups(modules, training_pack(config, images.device, modules[0])):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]
         steps, losses = _fit_one(
@@ -347,13 +381,13 @@ def accuracy(
 ) -> list[float]:
     """Top-1 accuracy of each module on ``images`` (eval mode; packed ConvNets share every batch of
     ``batch_size / number packed`` images; compiled when auto says the work pays for it)."""
-    tune_allocator()
     device = images.device
+    prepare_device(device)
     if batch_size is None:
         batch_size = SCORE_BATCH_CUDA if device.type == "cuda" else SCORE_BATCH_CPU
     result: list[float] = [0.0] * len(modules)
-    use_compiled = use_compile(compile, len(images) * len(modules), COMPILE_MIN_SCORED)
-    for group in _groups(modules, pack_limit(pack, device, batch_size)):
+    use_compiled = use_compile(compile, len(images) * len(modules), COMPILE_MIN_SCORED, device)
+    for group in _groups(modules, pack_limit(pack, device, batch_size, modules[0])):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]
         was_training = packed.training

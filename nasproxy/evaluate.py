@@ -15,7 +15,7 @@ from torch import nn
 from nasproxy._artifact import Proxy
 from nasproxy._errors import IncompatibleError
 from nasproxy.data import Dataset
-from nasproxy.engine import TrainConfig, accuracy, train_from_scratch
+from nasproxy.engine import TrainConfig, accuracy, device_name, train_from_scratch
 from nasproxy.models import model_builder
 
 
@@ -26,6 +26,7 @@ class EvalResult:
     seeds: tuple[int, ...]
     seconds: float
     config: TrainConfig
+    device: str  # where the networks were trained and tested (see nasproxy.engine.device_name)
 
     @property
     def mean(self) -> float:
@@ -43,6 +44,7 @@ class EvalResult:
             "accuracies": list(self.accuracies),
             "seeds": list(self.seeds),
             "seconds": self.seconds,
+            "device": self.device,
             "config": dataclasses.asdict(self.config),
         }
 
@@ -91,7 +93,7 @@ def evaluate_proxy(
         precision=config.precision,
         compile=config.compile,
     )
-    return EvalResult(model, tuple(accs), tuple(seeds), time.perf_counter() - start, config)
+    return EvalResult(model, tuple(accs), tuple(seeds), time.perf_counter() - start, config, device_name(device))
 
 
 def _bar(enabled: bool, total: int, desc: str):

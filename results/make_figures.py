@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -41,17 +43,40 @@ def accuracy_bars(csv: Path, out: Path, title: str) -> None:
 def bench_bars(csv: Path, out: Path) -> None:
     frame = pd.read_csv(csv)
     settings = list(dict.fromkeys(frame["setting"]))
-    fig, axes = plt.subplots(1, len(settings), figsize=(5 * len(settings), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 3.4), squeeze=False)
     for ax, setting in zip(axes[0], settings):
         rows = frame[frame["setting"] == setting]
         ax.barh(range(len(rows)), rows["median"], color="tab:blue")
         ax.set_yticks(range(len(rows)), [a.replace(" (", "\n(") for a in rows["arm"]], fontsize=7)
         for i, (m, s) in enumerate(zip(rows["median"], rows["speedup_vs_baseline"])):
-            ax.text(m, i, f" {m:.1f} s  ({s:.2f}x)", va="center", fontsize=7)
+            ax.text(m, i, f" {m:.3g} s  ({s:.2f}x)", va="center", fontsize=7)
         ax.invert_yaxis()
         ax.set_xlabel(rows["metric"].iloc[0])
-        ax.set_title(setting, fontsize=8)
+        ax.set_title(re.sub(r"archs=([^,]*)", lambda m: f"{m[1].count(';') + 1} paper720 archs", setting), fontsize=8)
         ax.set_xlim(0, rows["median"].max() * 1.45)
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out.with_suffix(suffix), dpi=150)
+    plt.close(fig)
+
+
+def candidate_speedup_by_flops(csv: Path, out: Path) -> None:
+    """Speed-up of each nasproxy arm over the baseline per architecture, against its forward FLOPs."""
+    from nasproxy.models import build_model
+
+    frame = pd.read_csv(csv)
+    per_arch = [json.loads(s) for s in frame["seconds_per_arch"]]
+    archs = list(per_arch[0])
+    flops = [build_model(a, channels=1, num_classes=10, image_size=(28, 28)).flops_per_image / 1e6 for a in archs]
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for arm, seconds, marker in zip(frame["arm"][1:], per_arch[1:], "os^v"):
+        ax.scatter(flops, [per_arch[0][a] / seconds[a] for a in archs], label=arm, marker=marker, s=18)
+    ax.axhline(1, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("forward MFLOP per image")
+    ax.set_ylabel("speed-up over the naive loop")
+    ax.set_title(f"NAS candidates ({frame['device'].iloc[0]}), one point per paper720 architecture", fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     for suffix in (".png", ".pdf"):
         fig.savefig(out.with_suffix(suffix), dpi=150)
@@ -112,10 +137,12 @@ def main() -> None:
         csv = HERE / "core" / f"{name}.csv"
         if csv.exists():
             accuracy_bars(csv, csv.with_suffix(".png"), title)
-    for csv in sorted((HERE / "bench").glob("*.csv")):
+    for csv in sorted((HERE / "bench").glob("*.csv")) + sorted((HERE / "bench" / "cuda").glob("*.csv")):
         special = {"time-to-quality": time_to_quality_bars, "candidate-precision": precision_points}
         draw = next((f for prefix, f in special.items() if csv.stem.startswith(prefix)), bench_bars)
         draw(csv, csv.with_suffix(".png"))
+        if csv.stem.startswith("candidate") and "seconds_per_arch" in pd.read_csv(csv, nrows=0).columns:
+            candidate_speedup_by_flops(csv, csv.with_name(csv.stem + "-by-flops.png"))
 
 
 if __name__ == "__main__":

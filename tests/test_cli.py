@@ -43,6 +43,7 @@ def test_condense_evaluate_show_info(run, tmp_path):
     assert r.exit_code == 0, r.output
     row = json.loads(r.output.strip().splitlines()[-1])
     assert len(row["accuracies"]) == 2 and 0 <= row["mean"] <= 1 and row["method"] == "random"
+    assert row["device"].split()[0] == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
     run("evaluate", out, *EVAL, "--csv", tmp_path / "evals.csv")
     assert len((tmp_path / "evals.csv").read_text().strip().splitlines()) == 3  # header + two appended rows
     r = run("show", out, "--out", tmp_path / "grid.png")

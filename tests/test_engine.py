@@ -94,12 +94,28 @@ def test_bad_config_is_rejected():
         TrainConfig(precision="fp8")
 
 
-def test_scoring_packs_on_cuda_and_for_small_cpu_batches_only():
-    from nasproxy.engine import pack_limit
+def test_packing_rules_by_device_batch_and_network_size():
+    from nasproxy.engine import CUDA_PACK_MAX_FLOPS, pack_limit, training_pack
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert pack_limit(None, cpu, 10) > 1 and pack_limit(None, cpu, 100) == 1 and pack_limit(None, cuda, 256) > 1
-    assert pack_limit(4, cpu, 256) == 4
+    paper = build_model("convnet", channels=1, num_classes=10, image_size=(28, 28))
+    heavy = build_model("convnet-w256-d3-none-relu-none", channels=1, num_classes=10, image_size=(28, 28))
+    assert paper.flops_per_image < CUDA_PACK_MAX_FLOPS < heavy.flops_per_image
+    assert pack_limit(None, cpu, 10, paper) > 1 and pack_limit(None, cpu, 100, paper) == 1
+    assert pack_limit(None, cuda, 256, paper) > 1 and pack_limit(None, cuda, 256, heavy) == 1
+    assert pack_limit(4, cpu, 256, paper) == 4
+    auto = TrainConfig()
+    assert training_pack(auto, cpu, paper) == 1 and training_pack(auto, cuda, heavy) == 1
+    assert training_pack(auto, cuda, paper) > 1 and training_pack(TrainConfig(pack=3), cpu, paper) == 3
+
+
+@pytest.mark.parametrize("arch", ["convnet", "convnet-w64-d2-batch-sigmoid-none", "convnet-w32-d1-layer-relu-avg"])
+def test_convnet_flops_per_image_match_the_flop_counter(arch):
+    from nasproxy.search._cost import forward_flops
+
+    build = partial(build_model, arch, channels=1, num_classes=10, image_size=(28, 28))
+    # the counter sees convolutions and matrix products only, as the analytic count does
+    assert build().flops_per_image == forward_flops(build, (1, 28, 28))
 
 
 def test_progress_counts_every_network_epoch_also_when_packed():
@@ -150,7 +166,9 @@ def test_compile_auto_rule(monkeypatch):
     from nasproxy.engine import use_compile
 
     monkeypatch.delenv("NASPROXY_COMPILE", raising=False)
-    assert use_compile(None, 400, 400) and not use_compile(None, 399, 400)
-    assert use_compile(True, 0, 400) and not use_compile(False, 10**9, 400)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert use_compile(None, 400, 400, cpu) and not use_compile(None, 399, 400, cpu)
+    assert not use_compile(None, 10**9, 400, cuda)  # measured a loss on a GPU
+    assert use_compile(True, 0, 400, cuda) and not use_compile(False, 10**9, 400, cpu)
     monkeypatch.setenv("NASPROXY_COMPILE", "0")
-    assert not use_compile(None, 10**9, 400)
+    assert not use_compile(None, 10**9, 400, cpu)

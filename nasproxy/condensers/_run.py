@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from nasproxy._artifact import Proxy
 from nasproxy._errors import NasproxyError
 from nasproxy.condensers._base import CONDENSERS, RunContext
 from nasproxy.data import Dataset
+from nasproxy.engine import device_name
 
 
 def condense(
@@ -52,16 +52,10 @@ def condense(
         "hyperparameters": dataclasses.asdict(condenser.config),
         "iterations_done": result.iterations_done,
         "wall_seconds": result.extra.pop("condense_seconds", time.perf_counter() - start),
-        "device": _device_name(device),
+        "device": device_name(device),
         "nasproxy_version": __version__,
         "torch_version": torch.__version__,
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **result.extra,
     }
     return Proxy(images=result.images, labels=result.labels, meta=meta)
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -27,7 +27,7 @@ from nasproxy.engine import (
     TrainConfig,
     build_seeded,
     fit,
-    tune_allocator,
+    prepare_device,
     use_compile,
 )
 from nasproxy.models import model_builder
@@ -79,8 +79,8 @@ class DatasetCondensation(Condenser):
 
     def condense(self, dataset: Dataset, *, ipc: int, seed: int, context: RunContext) -> CondenseResult:
         cfg = self.config
-        tune_allocator()
         device = context.device
+        prepare_device(device)
         k = dataset.num_classes
         outer_loop, inner_loop = paper_loops(ipc)
         outer_loop = cfg.outer_loop or outer_loop
@@ -114,7 +114,7 @@ class DatasetCondensation(Condenser):
         # one compile serves every outer iteration (each builds a network of the same architecture); it pays
         # after ~300-600 steps of the paper's ConvNet (see nasproxy.engine.COMPILE_MIN_STEPS)
         work = (cfg.iterations - (state["iteration"] if state else 0)) * max(outer_loop - 1, 0) * inner_loop
-        use_compiled = use_compile(cfg.compile, work, DC_COMPILE_MIN_STEPS)
+        use_compiled = use_compile(cfg.compile, work, DC_COMPILE_MIN_STEPS, device)
         inner = TrainConfig(
             epochs=inner_loop,
             batch_size=cfg.syn_batch,

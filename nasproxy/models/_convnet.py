@@ -148,8 +148,10 @@ class ConvNet(nn.Module):
         h, wd = h + 2 * self.input_pad, wd + 2 * self.input_pad
         blocks: list[nn.Module] = []
         in_ch = channels
+        flops = 0
         for d in range(spec.depth):
             blocks.append(nn.Conv2d(m * in_ch, m * w, kernel_size=3, padding=1, groups=m))
+            flops += 2 * 9 * in_ch * w * h * wd
             if spec.norm == "batch":
                 blocks.append(nn.BatchNorm2d(m * w))
             elif spec.norm == "instance":
@@ -170,6 +172,8 @@ class ConvNet(nn.Module):
             in_ch = w
         self.features = nn.Sequential(*blocks)
         self.feature_dim = w * h * wd
+        # multiply-adds x 2 of the convolutions and the classifier, one replica, one image
+        self.flops_per_image = flops + 2 * self.feature_dim * num_classes
         # replica r's classifier is rows r*K:(r+1)*K, so every parameter stacks along dim 0
         classifier = [nn.Linear(self.feature_dim, num_classes) for _ in range(m)]
         self.classifier_weight = nn.Parameter(torch.cat([c.weight.detach() for c in classifier]))

@@ -37,10 +37,10 @@ def measured_flops_per_second(
     device: torch.device, shape: tuple[int, int, int], num_classes: int, precision: str = "fp32"
 ) -> float:
     """Training FLOP/s of the paper's ConvNet here (3 x forward FLOPs per image per step)."""
-    from nasproxy.engine import autocast, tune_allocator
+    from nasproxy.engine import autocast, prepare_device
     from nasproxy.models import build_model
 
-    tune_allocator()
+    prepare_device(device)
     c, h, w = shape
     net = build_model("convnet", channels=c, num_classes=num_classes, image_size=(h, w)).to(device)
     x = torch.randn(128, c, h, w, device=device)

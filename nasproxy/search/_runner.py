@@ -242,10 +242,10 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
         for arch in priced:
             flops = ctx.flops(arch)
             estimate += scale * p.repeats * flops * (3 * train_images + scored) / speed
-    from nasproxy.condensers._run import _device_name
+    from nasproxy.engine import device_name
 
     plan = Plan(
-        request, ctx.study_name, ctx.storage_url, ctx.protocol, targets, total, done, estimate, _device_name(ctx.device)
+        request, ctx.study_name, ctx.storage_url, ctx.protocol, targets, total, done, estimate, device_name(ctx.device)
     )
     return plan, ctx
 

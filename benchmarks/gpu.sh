@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The CUDA tests and the benchmarks on a GPU, in one go with a time limit per stage, so that one call of a
+# lent GPU machine brings back whatever finished. Results: OUT/*.csv (copied to results/bench/cuda/ after),
+# OUT/log.txt, OUT/env.txt.
+#
+#   NASPROXY_DATA=DIR bash benchmarks/gpu.sh OUT [SECONDS_PER_STAGE...]
+#
+# The repository needs no install there (PYTHONPATH), only torch, pandas, scipy, click, tqdm, pyyaml; the
+# benchmarks use neither optuna nor the search runner.
+set -uo pipefail
+out=${1:?usage: gpu.sh OUT [limits]}
+shift
+limits=("${@:-90 200 120 120 80}")
+read -r -a limits <<<"${limits[*]}"
+mkdir -p "$out"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+py=${PYTHON:-python3}
+
+stage() {
+    local limit=$1
+    shift
+    echo "== $* (limit ${limit} s)" | tee -a "$out/log.txt"
+    local began=$SECONDS
+    timeout "$limit" "$@" 2>&1 | tee -a "$out/log.txt"
+    echo "== exit ${PIPESTATUS[0]} after $((SECONDS - began)) s" | tee -a "$out/log.txt"
+}
+
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
+    "$py" -c 'import torch, sys; print(sys.version.split()[0], torch.__version__, torch.version.cuda,
+torch.backends.cudnn.version(), torch.cuda.get_device_name(), torch.get_num_threads())'
+    nproc
+} >"$out/env.txt" 2>&1
+cat "$out/env.txt"
+
+stage "${limits[0]}" "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py
+stage "${limits[1]}" "$py" -m benchmarks evaluate --device cuda --out "$out"
+stage "${limits[2]}" "$py" -m benchmarks candidate --device cuda --sample 20 --out "$out"
+stage "${limits[3]}" "$py" -m benchmarks condense --device cuda --ipc 10 --arm fp32 --arm bf16 --out "$out"
+stage "${limits[4]}" "$py" -m benchmarks condense --device cuda --ipc 1 --arm fp32 --arm bf16 --out "$out"
+grep -h "^\[bench\] \|passed\|failed\|^== " "$out/log.txt" | tail -60

@@ -1,0 +1,134 @@
+"""The CUDA paths (packing, large scoring batches, packed class gradients, compile, bf16) compute what the CPU
+paths compute, and a seed gives the same result on the GPU every time. Skipped where no GPU is visible (CI);
+run with ``pytest tests/test_cuda.py`` on a GPU machine."""
+
+import json
+from functools import partial
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from nasproxy import Proxy, TrainConfig, accuracy, train_from_scratch
+from nasproxy.cli import main
+from nasproxy.condensers import CONDENSERS, RunContext
+from nasproxy.models import build_model
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+CUDA = torch.device("cuda")
+NET = "convnet-w16-d2-instance-relu-avg"
+
+
+@pytest.fixture
+def exact_fp32():
+    """cuDNN runs fp32 convolutions in TF32 by default (10-bit mantissa); comparisons with the CPU need fp32."""
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32 = before
+
+
+def _separable(n: int, classes: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % classes
+    images = torch.randn(n, 1, 28, 28, generator=g) * 0.3
+    for c in range(classes):
+        images[labels == c, :, 4 * c : 4 * c + 4, :] += 2.0
+    return images, labels
+
+
+def _builder(arch: str = NET):
+    return partial(build_model, arch, channels=1, num_classes=4, image_size=(28, 28))
+
+
+def _states_close(a, b, rtol, atol):
+    for na, nb in zip(a, b):
+        for pa, pb in zip(na.state_dict().values(), nb.state_dict().values()):
+            torch.testing.assert_close(pa.cpu(), pb.cpu(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("arch", [NET, "convnet-w16-d2-batch-relu-max", "convnet-w16-d2-layer-leakyrelu-max"])
+def test_cuda_training_and_scoring_equal_the_cpu(exact_fp32, arch):
+    images, labels = _separable(40)
+    cfg = TrainConfig(epochs=3, batch_size=16)  # several shuffled batches; packed on CUDA, one by one on CPUs
+    cpu = train_from_scratch(_builder(arch), images, labels, cfg, seeds=[0, 1, 2])
+    gpu = train_from_scratch(_builder(arch), images.to(CUDA), labels.to(CUDA), cfg, seeds=[0, 1, 2])
+    assert all(p.is_cuda for net in gpu for p in net.parameters())
+    _states_close(cpu, gpu, rtol=1e-3, atol=1e-4)
+    test_x, test_y = _separable(300, seed=1)
+    assert accuracy(gpu, test_x.to(CUDA), test_y.to(CUDA)) == pytest.approx(accuracy(cpu, test_x, test_y), abs=2 / 300)
+
+
+def test_cuda_training_is_reproducible_bit_for_bit():
+    images, labels = _separable(40)
+    images, labels = images.to(CUDA), labels.to(CUDA)
+    cfg = TrainConfig(epochs=5, batch_size=16)
+    first = train_from_scratch(_builder(), images, labels, cfg, seeds=[0, 1])
+    again = train_from_scratch(_builder(), images, labels, cfg, seeds=[0, 1])
+    for a, b in zip(first, again):
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            assert torch.equal(pa, pb)
+    assert accuracy(first, images, labels) == accuracy(again, images, labels)
+
+
+def test_cuda_compiled_training_matches_eager():
+    images, labels = _separable(32)
+    images, labels = images.to(CUDA), labels.to(CUDA)
+    arch = "convnet-w16-d2-layer-leakyrelu-max"
+    eager = train_from_scratch(_builder(arch), images, labels, TrainConfig(epochs=3, compile=False), seeds=[0, 1])
+    fast = train_from_scratch(_builder(arch), images, labels, TrainConfig(epochs=3, compile=True), seeds=[0, 1])
+    _states_close(eager, fast, rtol=1e-2, atol=1e-3)
+
+
+def test_cuda_bf16_trains_close_to_fp32():
+    images, labels = _separable(64)
+    images, labels = images.to(CUDA), labels.to(CUDA)
+    test_x, test_y = (t.to(CUDA) for t in _separable(200, seed=7))
+    accs = {
+        p: accuracy(
+            train_from_scratch(
+                _builder(), images, labels, TrainConfig(epochs=20, batch_size=32, lr=0.05, precision=p), seeds=[0]
+            ),
+            test_x,
+            test_y,
+            precision=p,
+        )[0]
+        for p in ("fp32", "bf16")
+    }
+    assert accs["fp32"] > 0.9 and accs["bf16"] == pytest.approx(accs["fp32"], abs=0.05)
+
+
+def _dc(dataset, device, **options):
+    condenser = CONDENSERS.get("dc").from_options(
+        {"model": NET, "real_batch": 8, "inner_loop": 2, "iterations": 2, **options}
+    )
+    return condenser.condense(dataset, ipc=2, seed=5, context=RunContext(device=device, progress=False))
+
+
+def test_cuda_condensation_equals_the_cpu_and_repeats_exactly(small_mnist, exact_fp32):
+    gpu = _dc(small_mnist, CUDA)  # class gradients packed into one pass on CUDA
+    assert not gpu.images.is_cuda  # results come back to the host for saving
+    torch.testing.assert_close(gpu.images, _dc(small_mnist, torch.device("cpu")).images, rtol=1e-2, atol=1e-2)
+    assert torch.equal(gpu.images, _dc(small_mnist, CUDA).images)
+    assert gpu.extra["loss_history"] == _dc(small_mnist, CUDA).extra["loss_history"]
+
+
+def test_cli_condenses_and_evaluates_on_cuda(idx_root, tmp_path):
+    out = tmp_path / "p.pt"
+    common = ["--dataset", "mnist", "--data-root", str(idx_root), "--holdout", "50"]
+    result = CliRunner().invoke(
+        main,
+        ["condense", *common, "--ipc", "1", "--iterations", "2", "--real-batch", "8", "--device", "cuda", "-q"]
+        + ["--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert Proxy.load(out).meta["device"].startswith("cuda")
+    result = CliRunner().invoke(
+        main,
+        ["evaluate", str(out), "--models", "2", "--epochs", "5", "--device", "cuda", "--json", "--csv", "", "-q"]
+        + ["--data-root", str(idx_root)],
+    )
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output.strip().splitlines()[-1])
+    assert row["device"].startswith("cuda") and len(row["accuracies"]) == 2
