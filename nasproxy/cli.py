@@ -426,6 +426,12 @@ def _apply(options):
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--score-test/--no-score-test",
+    default=None,
+    help="Also score each candidate on the test set (default: only --proxy full, the ground truth; ranking "
+    "needs only the validation images).",
+)
+@click.option(
     "--ipc",
     type=int,
     default=10,
@@ -464,6 +470,7 @@ def search(
     lr,
     precision,
     seed,
+    score_test,
     ipc,
     sample,
     sampler,
@@ -506,6 +513,7 @@ def search(
         lr=lr,
         precision=precision,
         seed=seed,
+        score_test=score_test,
         ipc=ipc,
         sample=sample,
         sampler=sampler,

@@ -59,7 +59,6 @@ def test_search_records_everything_and_resumes_without_redoing(search_env):
     for key in (
         "spec",
         "val_accs",
-        "test_accs",
         "seeds",
         "seconds",
         "params",
@@ -70,6 +69,7 @@ def test_search_records_everything_and_resumes_without_redoing(search_env):
     ):
         assert key in t.user_attrs
     assert len(t.user_attrs["val_accs"]) == 2 and t.value == pytest.approx(sum(t.user_attrs["val_accs"]) / 2)
+    assert "test_accs" not in t.user_attrs  # ranking needs the validation images only (the paper's protocol)
     frame = pd.read_csv(csv)
     assert len(frame) == 8 and frame["value"].is_monotonic_decreasing
     run_search(req, progress=False)  # nothing left: no new trials
@@ -165,6 +165,7 @@ def test_early_stopping_full_and_training_free_proxies(search_env):
         run_search(_request(search_env, proxy="full", repeats=1, epochs=1, proxy_file=None), progress=False)
     )
     assert len(full) == 8 and full["value"].between(0, 1).all()
+    assert full["test_mean"].between(0, 1).all()  # the ground truth scores the test set by default
     for name in ("synflow", "naswot", "snip", "grad-norm", "params"):
         frame = pd.read_csv(run_search(_request(search_env, proxy=name, proxy_file=None), progress=False))
         assert len(frame) == 8 and frame["value"].notna().all(), name
@@ -226,3 +227,13 @@ def _cached(study, arch):
         t.user_attrs.get("duplicate_of") is not None and t.user_attrs.get("arch_id") == arch
         for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     )
+
+
+def test_score_test_is_part_of_the_protocol(search_env):
+    plain, _ = plan_search(_request(search_env))
+    with_test = _request(search_env, score_test=True, only=("convnet-w16-d2-instance-relu-avg",))
+    plan, ctx = plan_search(with_test)
+    assert ctx.protocol.score_test and plan.study_name != plain.study_name  # never mixed into one study
+    run_search(with_test, progress=False)
+    trial = next(iter(completed_architectures(_study(plan)).values()))
+    assert len(trial.user_attrs["test_accs"]) == 2 and 0 <= trial.user_attrs["test_mean"] <= 1

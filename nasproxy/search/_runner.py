@@ -49,6 +49,7 @@ class SearchRequest:
     lr: float = 0.01
     precision: str = "fp32"
     seed: int = 0
+    score_test: bool | None = None  # None: the proxy's default (only full data scores the test set)
     ipc: int = 10  # early-stopping without a proxy file: the budget of a proxy of this many images per class
     sample: int | None = None  # a seeded random sample of this many architectures
     sample_seed: int = 0
@@ -139,6 +140,7 @@ class _Context:
             lr=request.lr,
             precision=request.precision,
             seed=request.seed,
+            score_test=request.score_test if request.score_test is not None else self.kind.scores_test,
         )
         if self.protocol.repeats < 1 or (self.kind.default_epochs and self.protocol.epochs < 1):
             raise NasproxyError("--repeats and --epochs must be at least 1")
@@ -238,7 +240,7 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
             train_images = p.epochs * len(ctx.dataset.train_images)
         else:
             train_images = p.epochs * p.proxy_images
-        scored = len(ctx.dataset.val_images) + len(ctx.dataset.test_images)
+        scored = len(ctx.dataset.val_images) + (len(ctx.dataset.test_images) if p.score_test else 0)
         for arch in priced:
             flops = ctx.flops(arch)
             estimate += scale * p.repeats * flops * (3 * train_images + scored) / speed
