@@ -15,6 +15,13 @@ import pandas as pd  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
+def _save(fig, out: Path) -> None:
+    """PNG and PDF, without the PDF's creation date, so that re-drawing unchanged data changes no file."""
+    fig.savefig(out.with_suffix(".png"), dpi=150)
+    fig.savefig(out.with_suffix(".pdf"), metadata={"CreationDate": None})
+    plt.close(fig)
+
+
 def accuracy_bars(csv: Path, out: Path, title: str) -> None:
     frame = pd.read_csv(csv)
     labels = [
@@ -35,9 +42,7 @@ def accuracy_bars(csv: Path, out: Path, title: str) -> None:
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out.with_suffix(suffix), dpi=150)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def bench_bars(csv: Path, out: Path) -> None:
@@ -55,9 +60,7 @@ def bench_bars(csv: Path, out: Path) -> None:
         ax.set_title(re.sub(r"archs=([^,]*)", lambda m: f"{m[1].count(';') + 1} paper720 archs", setting), fontsize=8)
         ax.set_xlim(0, rows["median"].max() * 1.45)
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out.with_suffix(suffix), dpi=150)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def candidate_speedup_by_flops(csv: Path, out: Path) -> None:
@@ -78,9 +81,7 @@ def candidate_speedup_by_flops(csv: Path, out: Path) -> None:
     ax.set_title(f"NAS candidates ({frame['device'].iloc[0]}), one point per paper720 architecture", fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out.with_suffix(suffix), dpi=150)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def time_to_quality_bars(csv: Path, out: Path) -> None:
@@ -103,9 +104,7 @@ def time_to_quality_bars(csv: Path, out: Path) -> None:
     ax.set_xlabel("test accuracy (%)")
     ax.set_title(frame["setting"].iloc[0], fontsize=8)
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out.with_suffix(suffix), dpi=150)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def precision_points(csv: Path, out: Path) -> None:
@@ -124,9 +123,7 @@ def precision_points(csv: Path, out: Path) -> None:
         ax.set_ylabel("validation accuracy (%)")
         ax.set_title(arch, fontsize=8)
     fig.tight_layout()
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out.with_suffix(suffix), dpi=150)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def main() -> None:
