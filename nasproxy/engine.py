@@ -140,7 +140,8 @@ MAX_PACK = 32
 # ~300 (bf16) to ~600 (fp32) steps; inductor's on-disk cache makes a repeat compile ~1.5 s. Other
 # architectures save less or lose (a bf16 step of W128 D2 without norm and with max-pooling: 120 ms eager,
 # 158 ms compiled), and every new architecture compiles cold: a NAS candidate (5 networks x 100 steps, 75,000
-# images scored) took 57 + 107 s compiled (results/bench/candidate-compiled.csv), 38 + 84 s eager (candidate-val-and-test.csv).
+# images scored) took 57 + 107 s compiled (results/bench/candidate-compiled.csv), 38 + 84 s eager
+# (candidate-val-and-test.csv).
 COMPILE_MIN_STEPS = 2_000  # network-steps of one fit() that pay for compiling it (evaluation: 20 x 300)
 COMPILE_MIN_SCORED = 150_000  # images x networks of one accuracy() call that pay for compiling it
 _DYNAMO_MAX_GRAPHS = 16  # distinct compiled networks kept before dynamo's caches are reset
