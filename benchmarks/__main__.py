@@ -168,20 +168,28 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
         ("fp32", "nasproxy fp32", "candidate_nasproxy", True, {"precision": "fp32"}),
         ("bf16", "nasproxy bf16", "candidate_nasproxy", True, {"precision": "bf16"}),
     ]
-    for label, arm, tuned, extra in _selected(arms, args.arm):
-        res = run_arm(
-            arm, tuned_allocator=tuned, device=args.device, archs=archs, epochs=epochs, repeats=repeats, **extra
-        )
+    selected = _selected(arms, args.arm)
+    # arms interleaved run by run, so that a drift of the machine's speed spreads over all of them
+    results: list[list[dict]] = [[] for _ in selected]
+    for _ in range(args.runs):
+        for i, (_label, arm, tuned, extra) in enumerate(selected):
+            results[i].append(
+                run_arm(
+                    arm, tuned_allocator=tuned, device=args.device, archs=archs, epochs=epochs, repeats=repeats, **extra
+                )
+            )
+    for (label, *_), runs in zip(selected, results):
+        per_arch = [statistics.median(r["seconds"][a] for r in runs) for a in range(len(archs))]
         row = _row(
             "nas_candidate",
             f"E={epochs}, R={repeats}, 10-ipc proxy, 5000 val images, archs={';'.join(archs)}",
             label,
-            "seconds per candidate",
-            res["seconds"],
-            res,
+            "seconds per candidate (median over architectures, then over runs)",
+            [statistics.median(r["seconds"]) for r in runs],
+            {**runs[0], "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)},
             base,
-            val_mean=statistics.fmean(res["val_mean"]),
-            seconds_per_arch=json.dumps(dict(zip(archs, res["seconds"]))),
+            val_mean=statistics.fmean(runs[0]["val_mean"]),
+            seconds_per_arch=json.dumps(dict(zip(archs, per_arch))),
         )
         base = base or row["median"]
         rows.append(row)
@@ -336,6 +344,7 @@ def main() -> None:
         default=CANDIDATE_SAMPLE,
         help=f"candidate: paper720 architectures timed (seeded sample, default {CANDIDATE_SAMPLE})",
     )
+    parser.add_argument("--runs", type=int, default=1, help="candidate: runs of every arm, interleaved (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--out", type=Path, help="where the CSVs go (default results/bench, results/bench/cuda)")
     parser.add_argument(
@@ -367,6 +376,8 @@ def main() -> None:
             only = f"-{args.models}models"
         if name == "candidate" and args.sample != CANDIDATE_SAMPLE:
             only = f"-{args.sample}archs"
+        if name == "candidate" and args.runs != 1:
+            only += f"-{args.runs}runs"
         path = out / f"{name}{only}{'-quick' if args.quick else ''}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
         print(f"[bench] wrote {path}")
