@@ -271,6 +271,8 @@ def fit(
         raise ValueError("fit needs one generator per module")
     prepare_device(images.device)
     stats = FitStats()
+    if not modules:
+        return stats
     n = len(images)
     planned_steps = config.epochs * math.ceil(n / min(config.batch_size, max(n, 1)))
     if config.max_steps is not None:
@@ -387,6 +389,8 @@ def accuracy(
     if batch_size is None:
         batch_size = SCORE_BATCH_CUDA if device.type == "cuda" else SCORE_BATCH_CPU
     result: list[float] = [0.0] * len(modules)
+    if not modules:
+        return result
     use_compiled = use_compile(compile, len(images) * len(modules), COMPILE_MIN_SCORED, device)
     for group in _groups(modules, pack_limit(pack, device, batch_size, modules[0])):
         members = [modules[i] for i in group]

@@ -172,3 +172,11 @@ def test_compile_auto_rule(monkeypatch):
     assert use_compile(True, 0, 400, cuda) and not use_compile(False, 10**9, 400, cpu)
     monkeypatch.setenv("NASPROXY_COMPILE", "0")
     assert not use_compile(None, 10**9, 400, cpu)
+
+
+def test_no_networks_is_no_work():
+    from nasproxy.engine import fit
+
+    images, labels = _separable(8)
+    assert accuracy([], images, labels) == []
+    assert fit([], images, labels, TrainConfig(), generators=[]).steps == 0
