@@ -113,12 +113,55 @@ def tune_allocator() -> bool:
     return _ALLOCATOR_TUNED
 
 
+_DENORMALS_FLUSHED = False
+
+
+def flush_denormals() -> bool:
+    """Make every intra-op CPU thread treat denormal floats as zero (x86's FTZ and DAZ flags).
+
+    A network that fits its 100 training images drives gradients into the denormal range, where each
+    operation falls into microcode: on a Xeon here, training 2 W128 D1 ConvNets for 100 epochs took 26.3 s,
+    13.4 s with denormals flushed, same accuracy. The flags live in each thread's control register and
+    ``torch.set_flush_denormal`` sets only the calling thread's, so OpenMP's workers (which threads
+    started later inherit) are visited with an empty parallel region. Off with ``NASPROXY_FLUSH_DENORMALS=0``.
+    """
+    global _DENORMALS_FLUSHED
+    if _DENORMALS_FLUSHED or os.environ.get("NASPROXY_FLUSH_DENORMALS", "1") == "0":
+        return _DENORMALS_FLUSHED
+    if not torch.set_flush_denormal(True):  # not an x86 or ARM CPU with these flags
+        return False
+    _DENORMALS_FLUSHED = True
+    gomp = _loaded_libgomp()
+    if gomp is not None:
+        region = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: torch.set_flush_denormal(True))
+        gomp.GOMP_parallel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+        gomp.GOMP_parallel(ctypes.cast(region, ctypes.c_void_p), None, torch.get_num_threads(), 0)
+    return True
+
+
+def _loaded_libgomp() -> ctypes.CDLL | None:
+    """The OpenMP runtime torch runs its parallel regions on, if it is GNU's and already loaded."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libgomp" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
 def prepare_device(device: torch.device) -> None:
     """Process-wide settings the engine relies on: glibc keeps freed memory (CPUs, :func:`tune_allocator`);
-    cuDNN uses only deterministic algorithms (CUDA), so that a seed gives the same networks on every run (some of
-    its default weight-gradient algorithms add in a varying order). ``NASPROXY_DETERMINISTIC=0`` leaves cuDNN's
-    choice alone."""
+    denormals are flushed to zero (CPUs, :func:`flush_denormals`); cuDNN uses only deterministic algorithms
+    (CUDA), so that a seed gives the same networks on every run (some of its default weight-gradient
+    algorithms add in a varying order). ``NASPROXY_DETERMINISTIC=0`` leaves cuDNN's choice alone."""
     tune_allocator()
+    if device.type == "cpu":
+        flush_denormals()
     if device.type == "cuda" and os.environ.get("NASPROXY_DETERMINISTIC", "1") != "0":
         torch.backends.cudnn.deterministic = True
 

@@ -22,11 +22,13 @@ def _save(fig, out: Path) -> None:
     plt.close(fig)
 
 
-def accuracy_bars(csv: Path, out: Path, title: str) -> None:
+def accuracy_bars(csv: Path, out: Path, title: str, *, label_by_file: bool = False) -> None:
     frame = pd.read_csv(csv)
     labels = [
         f"{m}\nipc={i}, K={k if k == k else '-'}" for m, i, k in zip(frame["method"], frame["ipc"], frame["iterations"])
     ]
+    if label_by_file:
+        labels = [f"{Path(p).stem}\n{t:.0f} s to condense" for p, t in zip(frame["proxy"], frame["condense_seconds"])]
     fig, ax = plt.subplots(figsize=(1.6 * len(frame) + 1.5, 3.2))
     ax.bar(
         range(len(frame)),
@@ -56,7 +58,7 @@ def bench_bars(csv: Path, out: Path) -> None:
         for i, (m, s) in enumerate(zip(rows["median"], rows["speedup_vs_baseline"])):
             ax.text(m, i, f" {m:.3g} s  ({s:.2f}x)", va="center", fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlabel(rows["metric"].iloc[0])
+        ax.set_xlabel(rows["metric"].iloc[0], fontsize=8)
         ax.set_title(re.sub(r"archs=([^,]*)", lambda m: f"{m[1].count(';') + 1} paper720 archs", setting), fontsize=8)
         ax.set_xlim(0, rows["median"].max() * 1.45)
     fig.tight_layout()
@@ -134,7 +136,12 @@ def main() -> None:
         csv = HERE / "core" / f"{name}.csv"
         if csv.exists():
             accuracy_bars(csv, csv.with_suffix(".png"), title)
-    for csv in sorted((HERE / "bench").glob("*.csv")) + sorted((HERE / "bench" / "cuda").glob("*.csv")):
+    ttq_xeon = HERE / "bench" / "xeon" / "ttq-ipc1.csv"
+    if ttq_xeon.exists():
+        title = "Fashion-MNIST, 1-ipc recipe on a Xeon (no AMX): fp32 vs bf16"
+        accuracy_bars(ttq_xeon, ttq_xeon.with_suffix(".png"), title, label_by_file=True)
+    benches = [csv for d in ("", "cuda", "xeon") for csv in sorted((HERE / "bench" / d).glob("*.csv"))]
+    for csv in (c for c in benches if c != ttq_xeon):
         special = {"time-to-quality": time_to_quality_bars, "candidate-precision": precision_points}
         draw = next((f for prefix, f in special.items() if csv.stem.startswith(prefix)), bench_bars)
         draw(csv, csv.with_suffix(".png"))

@@ -180,3 +180,12 @@ def test_no_networks_is_no_work():
     images, labels = _separable(8)
     assert accuracy([], images, labels) == []
     assert fit([], images, labels, TrainConfig(), generators=[]).steps == 0
+
+
+def test_denormals_are_flushed_on_every_thread():
+    from nasproxy.engine import flush_denormals
+
+    tiny = torch.full((1 << 20,), 1e-39)  # denormal in fp32; large enough for every intra-op thread to share
+    if not flush_denormals():
+        pytest.skip("no flush-to-zero flags on this CPU, or NASPROXY_FLUSH_DENORMALS=0")
+    assert torch.count_nonzero(tiny * 1.0) == 0
