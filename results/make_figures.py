@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -24,11 +25,13 @@ def _save(fig, out: Path) -> None:
 
 def accuracy_bars(csv: Path, out: Path, title: str, *, label_by_file: bool = False) -> None:
     frame = pd.read_csv(csv)
-    labels = [
-        f"{m}\nipc={i}, K={k if k == k else '-'}" for m, i, k in zip(frame["method"], frame["ipc"], frame["iterations"])
-    ]
     if label_by_file:
         labels = [f"{Path(p).stem}\n{t:.0f} s to condense" for p, t in zip(frame["proxy"], frame["condense_seconds"])]
+    else:
+        labels = [
+            f"{m}\nipc={i}, K={k if k == k else '-'}"
+            for m, i, k in zip(frame["method"], frame["ipc"], frame["iterations"])
+        ]
     fig, ax = plt.subplots(figsize=(1.6 * len(frame) + 1.5, 3.2))
     ax.bar(
         range(len(frame)),
@@ -136,13 +139,14 @@ def main() -> None:
         csv = HERE / "core" / f"{name}.csv"
         if csv.exists():
             accuracy_bars(csv, csv.with_suffix(".png"), title)
-    ttq_xeon = HERE / "bench" / "xeon" / "ttq-ipc1.csv"
-    if ttq_xeon.exists():
-        title = "Fashion-MNIST, 1-ipc recipe on a Xeon (no AMX): fp32 vs bf16"
-        accuracy_bars(ttq_xeon, ttq_xeon.with_suffix(".png"), title, label_by_file=True)
-    benches = [csv for d in ("", "cuda", "xeon") for csv in sorted((HERE / "bench" / d).glob("*.csv"))]
-    for csv in (c for c in benches if c != ttq_xeon):
-        special = {"time-to-quality": time_to_quality_bars, "candidate-precision": precision_points}
+    special = {
+        "time-to-quality": time_to_quality_bars,
+        "candidate-precision": precision_points,
+        "ttq-": partial(
+            accuracy_bars, title="Fashion-MNIST, 1-ipc recipe on a Xeon (no AMX): fp32 vs bf16", label_by_file=True
+        ),
+    }
+    for csv in (csv for d in ("", "cuda", "xeon") for csv in sorted((HERE / "bench" / d).glob("*.csv"))):
         draw = next((f for prefix, f in special.items() if csv.stem.startswith(prefix)), bench_bars)
         draw(csv, csv.with_suffix(".png"))
         if csv.stem.startswith("candidate") and "seconds_per_arch" in pd.read_csv(csv, nrows=0).columns:
