@@ -210,15 +210,18 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
 def bench_evaluate(args: argparse.Namespace) -> list[dict]:
     from nasproxy import condense
     from nasproxy.data import load_dataset
+    from nasproxy.engine import COMPILE_MIN_STEPS, use_compile
 
     models, epochs = (2, 60) if args.quick else (args.models, 300)
+    # the fp32 and bf16 arms leave compiling to the engine, which does it only for enough network-steps
+    auto = "compiled" if use_compile(None, models * epochs, COMPILE_MIN_STEPS, torch.device(args.device)) else "eager"
     rows, base = [], None
     arms = [
         ("naive", "naive loop (one model at a time, DataLoader, glibc default)", "evaluate_naive", False, {}),
-        ("fp32", "nasproxy fp32 (compiled)", "evaluate_nasproxy", True, {"precision": "fp32"}),
+        ("fp32", f"nasproxy fp32 ({auto})", "evaluate_nasproxy", True, {"precision": "fp32"}),
         ("fp32-eager", "nasproxy fp32, eager", "evaluate_nasproxy", True, {"precision": "fp32", "compile": False}),
         ("bf16-eager", "nasproxy bf16, eager", "evaluate_nasproxy", True, {"precision": "bf16", "compile": False}),
-        ("bf16", "nasproxy bf16 (compiled)", "evaluate_nasproxy", True, {"precision": "bf16"}),
+        ("bf16", f"nasproxy bf16 ({auto})", "evaluate_nasproxy", True, {"precision": "bf16"}),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         proxy_file = str(Path(tmp) / "random10.pt")

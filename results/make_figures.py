@@ -142,9 +142,7 @@ def main() -> None:
     special = {
         "time-to-quality": time_to_quality_bars,
         "candidate-precision": precision_points,
-        "ttq-": partial(
-            accuracy_bars, title="Fashion-MNIST, 1-ipc recipe on a Xeon (no AMX): fp32 vs bf16", label_by_file=True
-        ),
+        "ttq-": partial(accuracy_bars, title="Fashion-MNIST, 1-ipc recipe on a Xeon (no AMX)", label_by_file=True),
     }
     for csv in (csv for d in ("", "cuda", "xeon") for csv in sorted((HERE / "bench" / d).glob("*.csv"))):
         draw = next((f for prefix, f in special.items() if csv.stem.startswith(prefix)), bench_bars)
