@@ -213,7 +213,8 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
     from nasproxy.engine import COMPILE_MIN_STEPS, use_compile
 
     models, epochs = (2, 60) if args.quick else (args.models, 300)
-    # the fp32 and bf16 arms leave compiling to the engine, which does it only for enough network-steps
+    # the fp32 and bf16 arms leave compiling to the engine, which does it only for enough network-steps (the
+    # 100-image proxy is one step per epoch at the batch size of 256)
     auto = "compiled" if use_compile(None, models * epochs, COMPILE_MIN_STEPS, torch.device(args.device)) else "eager"
     rows, base = [], None
     arms = [
