@@ -32,6 +32,10 @@ OUT = Path("results") / "bench"
 PAPER720_SAMPLE_SEED = 0
 CANDIDATE_SAMPLE = 2  # paper720 architectures timed per run on a CPU (a naive candidate takes minutes there)
 EVALUATE_MODELS = 20  # the paper's evaluation protocol
+# arms that matter on CUDA alone (the engine never captures graphs or packs for training on CPUs): the
+# engine's CUDA defaults with one switch turned off each
+NO_GRAPHS = {"NASPROXY_CUDA_GRAPHS": "0"}
+NO_PACKING = {"NASPROXY_CUDA_PACK_MAX_FLOPS": "0"}
 PRECISION_ARCHS = ["convnet-w128-d1-instance-leakyrelu-max", "convnet-w128-d2-layer-leakyrelu-max"]
 
 
@@ -55,8 +59,10 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{gpu}"
 
 
-def run_arm(arm: str, *, tuned_allocator: bool, device: str, **params) -> dict:
-    print(f"[bench] {arm} {params} tuned_allocator={tuned_allocator} device={device}", flush=True)
+def run_arm(arm: str, *, tuned_allocator: bool, device: str, env: dict | None = None, **params) -> dict:
+    """Run one arm in a fresh process; ``env`` adds environment variables (the engine's switches)."""
+    shown = f" env={env}" if env else ""
+    print(f"[bench] {arm} {params} tuned_allocator={tuned_allocator} device={device}{shown}", flush=True)
     cmd = [sys.executable, "-m", "benchmarks.arms", arm, json.dumps({**params, "device": device})]
     with tempfile.TemporaryDirectory() as compile_cache:  # every arm compiles cold, as a first run would
         env = {
@@ -64,6 +70,7 @@ def run_arm(arm: str, *, tuned_allocator: bool, device: str, **params) -> dict:
             "NASPROXY_TUNE_ALLOCATOR": "1" if tuned_allocator else "0",
             "PYTHONUNBUFFERED": "1",
             "TORCHINDUCTOR_CACHE_DIR": compile_cache,
+            **(env or {}),
         }
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -131,6 +138,8 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
             ("fp32", "nasproxy fp32", "dc_nasproxy", True, {"precision": "fp32"}),
             ("bf16", "nasproxy bf16", "dc_nasproxy", True, {"precision": "bf16"}),
         ]
+        if args.device.startswith("cuda"):
+            arms.append(("fp32-nographs", "nasproxy fp32, no CUDA graphs", "dc_nasproxy", True, {"env": NO_GRAPHS}))
         base = None
         for label, arm, tuned, extra in _selected(arms, args.arm):
             with tempfile.TemporaryDirectory() as tmp:
@@ -175,6 +184,11 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
         ("fp32", "nasproxy fp32", "candidate_nasproxy", True, {"precision": "fp32"}),
         ("bf16", "nasproxy bf16", "candidate_nasproxy", True, {"precision": "bf16"}),
     ]
+    if args.device.startswith("cuda"):
+        arms += [
+            ("fp32-nographs", "nasproxy fp32, no CUDA graphs", "candidate_nasproxy", True, {"env": NO_GRAPHS}),
+            ("fp32-unpacked", "nasproxy fp32, no packing", "candidate_nasproxy", True, {"env": NO_PACKING}),
+        ]
     selected = _selected(arms, args.arm)
     # arms interleaved run by run, so that a drift of the machine's speed spreads over all of them
     results: list[list[dict]] = [[] for _ in selected]
@@ -210,12 +224,15 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
 def bench_evaluate(args: argparse.Namespace) -> list[dict]:
     from nasproxy import condense
     from nasproxy.data import load_dataset
-    from nasproxy.engine import COMPILE_MIN_STEPS, use_compile
+    from nasproxy.engine import COMPILE_MIN_STEPS, use_compile, use_cuda_graph
 
     models, epochs = (2, 60) if args.quick else (args.models, 300)
-    # the fp32 and bf16 arms leave compiling to the engine, which does it only for enough network-steps (the
-    # 100-image proxy is one step per epoch at the batch size of 256)
-    auto = "compiled" if use_compile(None, models * epochs, COMPILE_MIN_STEPS, torch.device(args.device)) else "eager"
+    # the fp32 and bf16 arms leave compiling and CUDA graphs to the engine, which decides by the network-steps
+    # (the 100-image proxy is one step per epoch at the batch size of 256)
+    device = torch.device(args.device)
+    compiles = use_compile(None, models * epochs, COMPILE_MIN_STEPS, device)
+    graphs = use_cuda_graph(None, epochs, device, compiles)
+    auto = "compiled" if compiles else "eager, CUDA graphs" if graphs else "eager"
     rows, base = [], None
     arms = [
         ("naive", "naive loop (one model at a time, DataLoader, glibc default)", "evaluate_naive", False, {}),
@@ -224,6 +241,18 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
         ("bf16-eager", "nasproxy bf16, eager", "evaluate_nasproxy", True, {"precision": "bf16", "compile": False}),
         ("bf16", f"nasproxy bf16 ({auto})", "evaluate_nasproxy", True, {"precision": "bf16"}),
     ]
+    if args.device.startswith("cuda"):
+        arms += [
+            ("fp32-nographs", "nasproxy fp32, no CUDA graphs", "evaluate_nasproxy", True, {"env": NO_GRAPHS}),
+            ("fp32-unpacked", "nasproxy fp32, no packing", "evaluate_nasproxy", True, {"env": NO_PACKING}),
+            (
+                "fp32-unpacked-nographs",
+                "nasproxy fp32, no packing, no CUDA graphs",
+                "evaluate_nasproxy",
+                True,
+                {"env": {**NO_GRAPHS, **NO_PACKING}},
+            ),
+        ]
     with tempfile.TemporaryDirectory() as tmp:
         proxy_file = str(Path(tmp) / "random10.pt")
         condense(load_dataset("fashion-mnist"), method="random", ipc=10, seed=0).save(proxy_file)

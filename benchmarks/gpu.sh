@@ -10,7 +10,7 @@
 set -uo pipefail
 out=${1:?usage: gpu.sh OUT [limits]}
 shift
-limits=("${@:-90 200 120 120 80}")
+limits=("${@:-70 150 190 100}")
 read -r -a limits <<<"${limits[*]}"
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
@@ -34,8 +34,10 @@ torch.backends.cudnn.version(), torch.cuda.get_device_name(), torch.get_num_thre
 cat "$out/env.txt"
 
 stage "${limits[0]}" "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py
-stage "${limits[1]}" "$py" -m benchmarks evaluate --device cuda --out "$out"
-stage "${limits[2]}" "$py" -m benchmarks candidate --device cuda --sample 20 --out "$out"
-stage "${limits[3]}" "$py" -m benchmarks condense --device cuda --ipc 10 --arm fp32 --arm bf16 --out "$out"
-stage "${limits[4]}" "$py" -m benchmarks condense --device cuda --ipc 1 --arm fp32 --arm bf16 --out "$out"
+# fp32 with the engine's CUDA defaults (CUDA graphs, packing light networks) against each switched off
+stage "${limits[1]}" "$py" -m benchmarks evaluate --device cuda --out "$out" \
+    --arm fp32 --arm fp32-nographs --arm fp32-unpacked --arm fp32-unpacked-nographs
+stage "${limits[2]}" "$py" -m benchmarks candidate --device cuda --sample 20 --out "$out" \
+    --arm fp32 --arm fp32-nographs --arm fp32-unpacked
+stage "${limits[3]}" "$py" -m benchmarks condense --device cuda --ipc 10 --arm fp32 --arm fp32-nographs --out "$out"
 grep -h "^\[bench\] \|passed\|failed\|^== " "$out/log.txt" | tail -60

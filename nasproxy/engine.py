@@ -12,7 +12,8 @@ autocast; on CPUs ``torch.compile`` of the network for long runs (it fuses the m
 activation and pooling passes around the convolutions: 1.5x per bf16 step here, see :func:`use_compile`);
 scoring under ``inference_mode`` in large batches on GPUs (256 images on CPUs); and on Linux/glibc the
 allocator is told to keep freed memory instead of returning it to the OS, which halves CPU step time here
-(see :func:`tune_allocator`). On CUDA, cuDNN is held to deterministic algorithms (:func:`prepare_device`).
+(see :func:`tune_allocator`). On CUDA, cuDNN is held to deterministic algorithms (:func:`prepare_device`),
+and long training calls replay each SGD step as a captured CUDA graph (:func:`use_cuda_graph`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast; weights and optimizer stay fp32)
     pack: int | None = None  # ConvNets of one spec trained as one packed module; None: auto (see training_pack)
     compile: bool | None = None  # torch.compile the network; None: auto (see use_compile)
+    cuda_graph: bool | None = None  # replay each SGD step as a captured CUDA graph; None: auto (use_cuda_graph)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -166,9 +168,11 @@ def prepare_device(device: torch.device) -> None:
         torch.backends.cudnn.deterministic = True
 
 
-def autocast(precision: str, device: torch.device):
+def autocast(precision: str, device: torch.device, *, cache: bool = True):
+    """bf16 autocast or nothing; ``cache=False`` where the step is captured into a CUDA graph, whose replays
+    would otherwise keep reading the weights' casts of the capture."""
     if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
@@ -196,15 +200,87 @@ _DYNAMO_RECOMPILE_LIMIT = 64
 def use_compile(requested: bool | None, work: int, threshold: int, device: torch.device) -> bool:
     """Whether to ``torch.compile``: as requested, else (auto) on CPUs when the work is big enough to pay for
     it, and never on CUDA, where compiling was a loss: 20 packed networks x 300 epochs took 23.9 s compiled
-    against 12.5 s eager in fp32, 29.5 against 11.8 s in bf16 (H200, results/bench/cuda/evaluate.csv): the
-    cold compile costs more than a whole eager run. ``NASPROXY_COMPILE=0`` turns auto off (``=1`` forces it
-    on), e.g. on machines without a C++ compiler."""
+    against 12.5 s eager in fp32, 29.5 against 11.8 s in bf16 (H200, results/bench/cuda/2026-11-26/
+    evaluate.csv): the cold compile costs more than a whole eager run. ``NASPROXY_COMPILE=0`` turns auto off
+    (``=1`` forces it on), e.g. on machines without a C++ compiler."""
     if requested is not None:
         return requested
     env = os.environ.get("NASPROXY_COMPILE", "auto")
     if env in ("0", "1"):
         return env == "1"
     return device.type == "cpu" and work >= threshold
+
+
+# An eager step of a small ConvNet on a GPU is launch-bound (~4 ms per step of the paper's ConvNet on 100
+# images on an H200, a few hundred kernels): replaying the whole step (forward, backward, SGD) as one captured
+# CUDA graph removes the launches. A capture costs about two eager steps plus the warm-up below.
+CUDA_GRAPH_MIN_STEPS = 20
+_CUDA_GRAPH_WARMUP = 2  # eager steps before the first capture: cuBLAS/cuDNN handles, momentum buffers
+
+
+def use_cuda_graph(requested: bool | None, steps: int, device: torch.device, compiled: bool) -> bool:
+    """Whether :func:`fit` replays its SGD steps as CUDA graphs: as requested on CUDA (never on CPUs, and never
+    for a compiled network, which has its own graphs), else (auto) for fits of at least
+    ``CUDA_GRAPH_MIN_STEPS`` steps. ``NASPROXY_CUDA_GRAPHS=0`` turns auto off (``=1`` forces it on)."""
+    if device.type != "cuda" or compiled:
+        return False
+    if requested is not None:
+        return requested
+    env = os.environ.get("NASPROXY_CUDA_GRAPHS", "auto")
+    if env in ("0", "1"):
+        return env == "1"
+    return steps >= CUDA_GRAPH_MIN_STEPS
+
+
+_graph_capture_broken = False
+
+
+class _GraphedStep:
+    """Runs ``step(idx)`` (one SGD step on the batch that ``idx`` selects, None: the whole set) eagerly for the
+    warm-up, then as a replayed CUDA graph: ``idx`` is copied into the graph's own index tensor, and the
+    returned loss is the graph's output tensor, overwritten by the next replay. Every ``idx`` must have the
+    shape of the first. Anything baked into the capture (the learning rate) changes only through
+    :meth:`reset`."""
+
+    def __init__(self, step: Callable[[torch.Tensor | None], torch.Tensor]):
+        self.step = step
+        self.warmup_left = _CUDA_GRAPH_WARMUP
+        self.side_stream: torch.cuda.Stream | None = None
+        self.captured: tuple[torch.cuda.CUDAGraph, torch.Tensor | None, torch.Tensor] | None = None
+
+    def reset(self) -> None:
+        self.captured = None
+
+    def __call__(self, idx: torch.Tensor | None) -> torch.Tensor:
+        global _graph_capture_broken
+        if _graph_capture_broken:
+            return self.step(idx)
+        if self.warmup_left > 0:
+            # on a side stream, as PyTorch's capture recipe asks, so that lazily created state is not tied to
+            # the default stream
+            self.warmup_left -= 1
+            self.side_stream = self.side_stream or torch.cuda.Stream()
+            self.side_stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.side_stream):
+                loss = self.step(idx)
+            torch.cuda.current_stream().wait_stream(self.side_stream)
+            return loss
+        if self.captured is None:
+            static_idx = None if idx is None else idx.clone()
+            graph = torch.cuda.CUDAGraph()
+            try:
+                with torch.cuda.graph(graph):
+                    static_loss = self.step(static_idx)
+            except Exception as exc:  # an operation that cannot be captured (e.g. a host sync in a custom model)
+                _graph_capture_broken = True
+                warnings.warn(f"CUDA graph capture failed ({type(exc).__name__}: {exc}); running eagerly", stacklevel=2)
+                return self.step(idx)
+            self.captured = (graph, static_idx, static_loss)
+        graph, static_idx, static_loss = self.captured
+        if static_idx is not None:
+            static_idx.copy_(idx)
+        graph.replay()
+        return static_loss
 
 
 _compiled_graphs: set = set()
@@ -249,14 +325,19 @@ def compiled(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 # Packed networks run as grouped convolutions, which cuDNN runs far below its dense rate. NAS candidates on an
-# H200 (5 networks x 100 steps + scoring, results/bench/cuda/candidate-20archs.csv, against the naive loop):
-# packed, networks of up to ~300 MFLOP per image forward ran 1.2-5.5x faster in fp32, those of 900-2,400
-# MFLOP 0.73-0.90x, i.e. slower than one at a time.
+# H200 (5 networks x 100 steps + scoring, against the naive loop, results/bench/cuda/2026-11-26/
+# candidate-20archs.csv): packed, networks of up to ~300 MFLOP per image forward ran 1.2-5.5x faster in fp32,
+# those of 900-2,400 MFLOP 0.73-0.90x, i.e. slower than one at a time. With CUDA graphs (2026-11-27, bench/
+# cuda/candidate-20archs.csv) packing still won over all 20 (24.9 against 26.9 s), though not for four
+# networks of one block or without pooling.
 CUDA_PACK_MAX_FLOPS = 500e6
 
 
 def _cuda_packs(net: nn.Module) -> bool:
-    return getattr(net, "flops_per_image", 0) <= CUDA_PACK_MAX_FLOPS
+    """Whether ConvNets like ``net`` are packed on CUDA; ``NASPROXY_CUDA_PACK_MAX_FLOPS`` moves the limit
+    (0: never pack), for benchmarks that compare the two."""
+    limit = float(os.environ.get("NASPROXY_CUDA_PACK_MAX_FLOPS", CUDA_PACK_MAX_FLOPS))
+    return getattr(net, "flops_per_image", 0) <= limit
 
 
 def training_pack(config: TrainConfig, device: torch.device, net: nn.Module) -> int:
@@ -321,11 +402,20 @@ def fit(
     if config.max_steps is not None:
         planned_steps = min(planned_steps, config.max_steps)
     use_compiled = use_compile(config.compile, planned_steps * len(modules), COMPILE_MIN_STEPS, images.device)
+    use_graph = use_cuda_graph(config.cuda_graph, planned_steps, images.device, use_compiled)
     for group in _groups(modules, training_pack(config, images.device, modules[0])):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]
         steps, losses = _fit_one(
-            packed, len(members), images, labels, config, [generators[i] for i in group], progress, use_compiled
+            packed,
+            len(members),
+            images,
+            labels,
+            config,
+            [generators[i] for i in group],
+            progress,
+            use_compiled=use_compiled,
+            use_graph=use_graph,
         )
         if len(members) > 1:
             for dst, src in zip(members, unstack_convnet(packed)):
@@ -343,11 +433,13 @@ def _fit_one(
     config: TrainConfig,
     generators: Sequence[torch.Generator],
     progress: Callable[[int], None] | None,
+    *,
     use_compiled: bool,
+    use_graph: bool,
 ) -> tuple[int, list[float]]:
     device = images.device
     module.train()
-    # the odd-sized last batch of an epoch runs eagerly rather than compiling a second graph for it
+    # the odd-sized last batch of an epoch runs eagerly rather than compiling (or capturing) a second graph
     fast = compiled(module) if use_compiled else module
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -355,6 +447,29 @@ def _fit_one(
     bs = min(config.batch_size, n)
     steps_per_epoch = math.ceil(n / bs)
     whole_set = steps_per_epoch == 1  # every batch is the whole set: order cannot change the mean gradient
+
+    def sgd_step(idx: torch.Tensor | None) -> torch.Tensor:
+        """One step on the images that ``idx`` [M, b] selects for each replica (None: all of them)."""
+        if idx is None:
+            x, y = images, labels.unsqueeze(1).expand(n, replicas)
+        else:
+            x = images[idx].transpose(0, 1).flatten(1, 2)  # [b, M*C, H, W]: replica m reads its own images
+            y = labels[idx].t()
+        with autocast(config.precision, device, cache=not use_graph):
+            out = fast(x) if len(x) == bs else module(x)
+        out = out.float().reshape(len(x), replicas, -1)
+        # sum over replicas of each replica's mean loss: each replica gets exactly its own gradient
+        per_sample = F.cross_entropy(out.flatten(0, 1), y.reshape(-1), reduction="none").view(-1, replicas)
+        loss = per_sample.mean(0)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        # detached: a live autograd graph would keep the parameters' gradient accumulators, and the stream
+        # they were made on, into the next step (a stream mismatch, which PyTorch warns about, when that step
+        # is the capture)
+        return loss.detach()
+
+    graphed = _GraphedStep(sgd_step) if use_graph else None
     decay_at = config.decay_steps(steps_per_epoch)
     step = 0
     loss = torch.zeros(replicas, device=device)
@@ -367,25 +482,17 @@ def _fit_one(
             if step in decay_at:
                 for g in opt.param_groups:
                     g["lr"] *= config.lr_decay
-            if whole_set:
-                x, y = images, labels.unsqueeze(1).expand(n, replicas)
+                if graphed is not None:
+                    graphed.reset()  # the captured steps hold the old learning rate
+            idx = None if whole_set else order[:, s * bs : (s + 1) * bs]
+            if graphed is not None and (idx is None or idx.shape[1] == bs):
+                loss = graphed(idx)
             else:
-                idx = order[:, s * bs : (s + 1) * bs]  # [M, b]
-                x = images[idx].transpose(0, 1).flatten(1, 2)  # [b, M*C, H, W]: replica m reads its own images
-                y = labels[idx].t()
-            with autocast(config.precision, device):
-                out = fast(x) if len(x) == bs else module(x)
-            out = out.float().reshape(len(x), replicas, -1)
-            # sum over replicas of each replica's mean loss: each replica gets exactly its own gradient
-            per_sample = F.cross_entropy(out.flatten(0, 1), y.reshape(-1), reduction="none").view(-1, replicas)
-            loss = per_sample.mean(0)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
+                loss = sgd_step(idx)
             step += 1
         if progress is not None:
             progress(replicas)  # one epoch of every packed network
-    return step, loss.detach().cpu().tolist()
+    return step, loss.cpu().tolist()
 
 
 def build_seeded(builder: Callable[[], nn.Module], seed: int, device: torch.device) -> nn.Module:

@@ -144,7 +144,8 @@ def main() -> None:
         "candidate-precision": precision_points,
         "ttq-": partial(accuracy_bars, title="Fashion-MNIST, 1-ipc recipe on a Xeon (no AMX)", label_by_file=True),
     }
-    for csv in (csv for d in ("", "cuda", "xeon") for csv in sorted((HERE / "bench" / d).glob("*.csv"))):
+    folders = ("", "cuda", "cuda/2026-11-26", "xeon")
+    for csv in (csv for d in folders for csv in sorted((HERE / "bench" / d).glob("*.csv"))):
         draw = next((f for prefix, f in special.items() if csv.stem.startswith(prefix)), bench_bars)
         draw(csv, csv.with_suffix(".png"))
         if csv.stem.startswith("candidate") and "seconds_per_arch" in pd.read_csv(csv, nrows=0).columns:

@@ -3,6 +3,7 @@ paths compute, and a seed gives the same result on the GPU every time. Skipped w
 run with ``pytest tests/test_cuda.py`` on a GPU machine."""
 
 import json
+from dataclasses import replace
 from functools import partial
 
 import pytest
@@ -79,6 +80,52 @@ def test_cuda_compiled_training_matches_eager():
     eager = train_from_scratch(_builder(arch), images, labels, TrainConfig(epochs=3, compile=False), seeds=[0, 1])
     fast = train_from_scratch(_builder(arch), images, labels, TrainConfig(epochs=3, compile=True), seeds=[0, 1])
     _states_close(eager, fast, rtol=1e-2, atol=1e-3)
+
+
+@pytest.fixture
+def replays(monkeypatch):
+    """Counts CUDA graph replays, so that a test knows the graphed path ran."""
+    count = [0]
+    original = torch.cuda.CUDAGraph.replay
+
+    def counting(self):
+        count[0] += 1
+        return original(self)
+
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", counting)
+    return count
+
+
+@pytest.mark.parametrize(
+    ("n", "batch", "precision"),
+    [(32, 256, "fp32"), (40, 16, "fp32"), (32, 256, "bf16")],  # whole set; shuffled batches, odd last; bf16
+)
+def test_cuda_graph_training_equals_eager(replays, n, batch, precision):
+    from nasproxy import engine
+
+    images, labels = _separable(n)
+    images, labels = images.to(CUDA), labels.to(CUDA)
+    arch = "convnet-w16-d2-batch-relu-max"  # batch norm: running statistics are updated inside the graph too
+    cfg = TrainConfig(epochs=12, batch_size=batch, precision=precision)  # the learning rate decays at epoch 6
+    eager = train_from_scratch(_builder(arch), images, labels, replace(cfg, cuda_graph=False), seeds=[0, 1, 2])
+    assert replays[0] == 0
+    graphed = train_from_scratch(_builder(arch), images, labels, replace(cfg, cuda_graph=True), seeds=[0, 1, 2])
+    assert not engine._graph_capture_broken
+    full_batches = 12 * (n // batch if n > batch else 1)  # the odd-sized last batch of an epoch runs eagerly
+    assert replays[0] == full_batches - 2  # all full-size steps but the two eager warm-up steps
+    for a, b in zip(eager, graphed):
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+            torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6, msg=name)
+    test_x, test_y = (t.to(CUDA) for t in _separable(200, seed=3))
+    assert accuracy(graphed, test_x, test_y) == accuracy(eager, test_x, test_y)
+
+
+def test_cuda_graph_condensation_equals_eager(small_mnist, monkeypatch):
+    monkeypatch.setenv("NASPROXY_CUDA_GRAPHS", "0")
+    eager = _dc(small_mnist, CUDA, inner_loop=4)
+    monkeypatch.setenv("NASPROXY_CUDA_GRAPHS", "1")
+    graphed = _dc(small_mnist, CUDA, inner_loop=4)
+    torch.testing.assert_close(graphed.images, eager.images, rtol=1e-4, atol=1e-5)
 
 
 def test_cuda_bf16_trains_close_to_fp32():

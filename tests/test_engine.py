@@ -174,6 +174,32 @@ def test_compile_auto_rule(monkeypatch):
     assert not use_compile(None, 10**9, 400, cpu)
 
 
+def test_cuda_graph_auto_rule(monkeypatch):
+    from nasproxy.engine import CUDA_GRAPH_MIN_STEPS, use_cuda_graph
+
+    monkeypatch.delenv("NASPROXY_CUDA_GRAPHS", raising=False)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not use_cuda_graph(True, 10**6, cpu, False)  # CPUs have no graphs to capture
+    assert use_cuda_graph(None, CUDA_GRAPH_MIN_STEPS, cuda, False)
+    assert not use_cuda_graph(None, CUDA_GRAPH_MIN_STEPS - 1, cuda, False)  # the capture would not pay
+    assert not use_cuda_graph(True, 10**6, cuda, True)  # a compiled network brings its own
+    assert use_cuda_graph(True, 1, cuda, False) and not use_cuda_graph(False, 10**6, cuda, False)
+    monkeypatch.setenv("NASPROXY_CUDA_GRAPHS", "0")
+    assert not use_cuda_graph(None, 10**6, cuda, False)
+    monkeypatch.setenv("NASPROXY_CUDA_GRAPHS", "1")
+    assert use_cuda_graph(None, 1, cuda, False)
+
+
+def test_cuda_packing_limit_can_be_moved_by_environment(monkeypatch):
+    from nasproxy.engine import training_pack
+
+    cuda = torch.device("cuda")
+    paper = build_model("convnet", channels=1, num_classes=10, image_size=(28, 28))
+    assert training_pack(TrainConfig(), cuda, paper) > 1
+    monkeypatch.setenv("NASPROXY_CUDA_PACK_MAX_FLOPS", "0")
+    assert training_pack(TrainConfig(), cuda, paper) == 1
+
+
 def test_no_networks_is_no_work():
     from nasproxy.engine import fit
 

@@ -148,6 +148,9 @@ class DatasetCondensation(Condenser):
                 loss.backward()
                 opt_img.step()
                 loss_sum += loss.detach()
+                # their autograd graph would keep the network's gradient accumulators alive into fit(), whose
+                # CUDA graph capture wants them made afresh on its own stream
+                del loss, g_syn
                 if ol == outer_loop - 1:
                     break
                 if inner_loop:  # fit() puts BatchNorm back in training mode, as the authors' inner loop does
