@@ -26,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 OUT = Path("results") / "bench"
@@ -57,6 +58,10 @@ def _machine() -> str:
             break
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{cpu}, {os.cpu_count()} cores{gpu}"
+
+
+def _out_folder(args: argparse.Namespace) -> Path:
+    return args.out or (OUT / "cuda" if args.device.startswith("cuda") else OUT)
 
 
 def run_arm(arm: str, *, tuned_allocator: bool, device: str, env: dict | None = None, **params) -> dict:
@@ -126,11 +131,41 @@ def _selected(arms: list[tuple], wanted: list[str] | None) -> list[tuple]:
     return [a[1:] for i, a in enumerate(arms) if i == 0 or wanted is None or a[0] in wanted]
 
 
+def _condense_settings(args: argparse.Namespace) -> list[tuple[int, int, int]]:
+    """(ipc, outer iterations, evaluation models); the first iteration warms up (and compiles) and is not
+    counted: it is reported as first_iteration_seconds."""
+    return [s for s in [(1, 3 if args.quick else 6, 5), (10, 2, 5)] if s[0] in (args.ipc or [1, 10])]
+
+
+def _condense_setting(ipc: int, iterations: int) -> str:
+    return f"ipc={ipc}, paper hyper-parameters, K={iterations}"
+
+
+def _candidate_setting(epochs: int, repeats: int, archs: list[str]) -> str:
+    return f"E={epochs}, R={repeats}, 10-ipc proxy, 5000 val images, archs={';'.join(archs)}"
+
+
+def _candidate_protocol(args: argparse.Namespace) -> tuple[int, int]:
+    return (20, 5) if args.quick else (100, 5)
+
+
+def _evaluate_protocol(args: argparse.Namespace) -> tuple[int, int]:
+    return (2, 60) if args.quick else (args.models, 300)
+
+
+def _evaluate_setting(models: int, epochs: int) -> str:
+    return f"{models} models x {epochs} epochs, random 10-ipc proxy"
+
+
+def _sampled_archs(n: int) -> list[str]:
+    from nasproxy.spaces import load_space
+
+    return [c.arch_id for c in load_space("paper720").sample(n, seed=PAPER720_SAMPLE_SEED)]
+
+
 def bench_condense(args: argparse.Namespace) -> list[dict]:
     rows = []
-    # (ipc, outer iterations, evaluation models); the first iteration warms up (and compiles) and is not
-    # counted: it is reported as first_iteration_seconds
-    settings = [s for s in [(1, 3 if args.quick else 6, 5), (10, 2, 5)] if s[0] in (args.ipc or [1, 10])]
+    settings = _condense_settings(args)
     for ipc, iterations, eval_models in settings:
         arms = [
             ("baseline", "baseline (authors' structure, glibc default)", "dc_baseline", False, {}),
@@ -157,7 +192,7 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
                 acc = _evaluate_images(save, eval_models, args.device)
             row = _row(
                 "dc_outer_iteration",
-                f"ipc={ipc}, paper hyper-parameters, K={iterations}",
+                _condense_setting(ipc, iterations),
                 label,
                 "seconds per outer iteration",
                 secs,
@@ -174,10 +209,8 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
 
 
 def bench_candidate(args: argparse.Namespace) -> list[dict]:
-    from nasproxy.spaces import load_space
-
-    archs = [c.arch_id for c in load_space("paper720").sample(args.sample, seed=PAPER720_SAMPLE_SEED)]
-    epochs, repeats = (20, 5) if args.quick else (100, 5)
+    archs = _sampled_archs(args.sample)
+    epochs, repeats = _candidate_protocol(args)
     rows, base, base_total = [], None, None
     arms = [
         ("naive", "naive loop (one model at a time, DataLoader, glibc default)", "candidate_naive", False, {}),
@@ -203,7 +236,7 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
         per_arch = [statistics.median(r["seconds"][a] for r in runs) for a in range(len(archs))]
         row = _row(
             "nas_candidate",
-            f"E={epochs}, R={repeats}, 10-ipc proxy, 5000 val images, archs={';'.join(archs)}",
+            _candidate_setting(epochs, repeats, archs),
             label,
             "seconds per candidate (median over architectures, then over runs)",
             [statistics.median(r["seconds"]) for r in runs],
@@ -226,7 +259,7 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
     from nasproxy.data import load_dataset
     from nasproxy.engine import COMPILE_MIN_STEPS, use_compile, use_cuda_graph
 
-    models, epochs = (2, 60) if args.quick else (args.models, 300)
+    models, epochs = _evaluate_protocol(args)
     # the fp32 and bf16 arms leave compiling and CUDA graphs to the engine, which decides by the network-steps
     # (the 100-image proxy is one step per epoch at the batch size of 256)
     device = torch.device(args.device)
@@ -269,7 +302,7 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
             accs = res["accuracies"]
             row = _row(
                 "evaluate",
-                f"{models} models x {epochs} epochs, random 10-ipc proxy",
+                _evaluate_setting(models, epochs),
                 label,
                 "seconds per evaluation",
                 res["seconds"],
@@ -360,12 +393,37 @@ def bench_candidate_precision(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def bench_ceiling(args: argparse.Namespace) -> list[dict]:
+    """Not a timing of nasproxy: each workload's convolution and matrix FLOPs against the device's measured
+    rates, joined with the measurements in the output folder (``benchmarks/ceiling.py``)."""
+    from benchmarks.ceiling import ceiling_rows
+
+    out = _out_folder(args)
+    models, epochs = _evaluate_protocol(args)
+    cand_epochs, repeats = _candidate_protocol(args)
+    # the samples measured in this folder, and the one --sample names
+    samples = {_candidate_setting(cand_epochs, repeats, _sampled_archs(args.sample))}
+    prefix = _candidate_setting(cand_epochs, repeats, [])
+    for csv in out.glob("candidate*.csv"):
+        frame = pd.read_csv(csv)
+        if "setting" in frame:
+            samples |= {s for s in frame["setting"] if s.startswith(prefix)}
+    return ceiling_rows(
+        out,
+        torch.device(args.device),
+        evaluate_setting=(_evaluate_setting(models, epochs), models, epochs),
+        condense_settings=[(_condense_setting(ipc, k), ipc) for ipc, k, _ in _condense_settings(args)],
+        candidate_settings=[(s, s[len(prefix) :].split(";"), cand_epochs, repeats) for s in sorted(samples)],
+    )
+
+
 BENCHES = {
     "condense": bench_condense,
     "candidate": bench_candidate,
     "evaluate": bench_evaluate,
     "time-to-quality": bench_time_to_quality,
     "candidate-precision": bench_candidate_precision,
+    "ceiling": bench_ceiling,
 }
 
 
@@ -402,7 +460,7 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA GPU is visible")
-    out = args.out or (OUT / "cuda" if device.type == "cuda" else OUT)
+    out = _out_folder(args)
     out.mkdir(parents=True, exist_ok=True)
     stamp = {
         "machine": _machine(),
@@ -411,8 +469,6 @@ def main() -> None:
         "date": datetime.date.today().isoformat(),
         "command": "python -m benchmarks " + shlex.join(sys.argv[1:]),
     }
-    import pandas as pd
-
     for name in args.names:
         rows = [{**row, **stamp} for row in BENCHES[name](args)]
         only = f"-ipc{'-'.join(map(str, args.ipc))}" if args.ipc and name == "condense" else ""

@@ -131,6 +131,31 @@ def precision_points(csv: Path, out: Path) -> None:
     _save(fig, out)
 
 
+def ceiling_bars(csv: Path, out: Path) -> None:
+    """Per measured workload: the baseline's and nasproxy's seconds against the least any implementation
+    needs for the same convolution and matrix FLOPs at the device's measured rates."""
+    frame = pd.read_csv(csv).dropna(subset=["baseline_seconds"])
+    fig, axes = plt.subplots(len(frame), 1, figsize=(7.5, 1.5 * len(frame) + 0.6), squeeze=False)
+    for ax, row in zip(axes[:, 0], frame.itertuples()):
+        bars = {
+            "baseline": row.baseline_seconds,
+            row.nasproxy_arm: row.nasproxy_seconds,
+            "bound at conv rate": row.min_seconds_at_conv_fp32,
+            "bound at GEMM peak": row.min_seconds_at_gemm_fp32,
+        }
+        ax.barh(range(4), list(bars.values()), color=["tab:gray", "tab:blue", "tab:orange", "tab:red"])
+        ax.set_yticks(range(4), list(bars), fontsize=7)
+        for i, v in enumerate(bars.values()):
+            ax.text(v, i, f" {v:.0f} s ({row.baseline_seconds / v:.2f}x)", va="center", fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, row.baseline_seconds * 1.3)
+        workload = re.sub(r"archs=(.*)", lambda m: f"{m[1].count(';') + 1} archs", row.setting)
+        ax.set_title(f"{row.benchmark}: {workload} ({row.tflop:.1f} TFLOP; {row.source})", fontsize=8)
+    axes[-1, 0].set_xlabel("seconds (speed-up over the baseline)", fontsize=8)
+    fig.tight_layout()
+    _save(fig, out)
+
+
 def main() -> None:
     for name, title in (
         ("fidelity", "Fashion-MNIST, ConvNet evaluators: DC vs random real images"),
@@ -142,6 +167,7 @@ def main() -> None:
     special = {
         "time-to-quality": time_to_quality_bars,
         "candidate-precision": precision_points,
+        "ceiling": ceiling_bars,
         "ttq-": partial(accuracy_bars, title="Fashion-MNIST, 1-ipc recipe on a Xeon (no AMX)", label_by_file=True),
     }
     folders = ("", "cuda", "cuda/2026-11-26", "xeon")

@@ -23,3 +23,49 @@ def test_authors_convnet_computes_nasproxys_convnet(arch):
     theirs.load_state_dict(state)
     x = torch.randn(4, 1, 28, 28)
     torch.testing.assert_close(theirs(x), ours(x), rtol=1e-4, atol=1e-5)
+
+
+def test_ceiling_counts_a_training_step_as_forward_plus_both_gradients():
+    from benchmarks.ceiling import score_flops_per_image, train_flops_per_image
+
+    cpu = torch.device("cpu")
+    forward = build_model("convnet", channels=1, num_classes=10, image_size=(28, 28)).flops_per_image
+    first_conv = 2 * 9 * 1 * 128 * 32 * 32  # its input gradient is never computed: the images need none
+    assert score_flops_per_image("convnet", cpu) == forward
+    assert train_flops_per_image("convnet", cpu) == 3 * forward - first_conv
+
+
+def test_ceiling_dc_iteration_adds_up_its_parts():
+    from benchmarks.ceiling import REAL_BATCH, dc_iteration_flops, train_flops_per_image
+
+    cpu = torch.device("cpu")
+    step = train_flops_per_image("convnet", cpu)
+    one_ipc = dc_iteration_flops(1, cpu)  # one matching step, no inner updates
+    real = 10 * REAL_BATCH * step
+    # the synthetic images' gradients with their graph, and the matching loss's backward through it, cost
+    # more than a plain training step of those 10 images but far less than the real images' gradients
+    assert real + 10 * step < one_ipc < 1.5 * real
+    ten_ipc = dc_iteration_flops(10, cpu)  # 10 matching steps, 9 x 50 inner updates on 100 images
+    assert ten_ipc > 10 * real + 9 * 50 * 100 * step
+
+
+def test_ceiling_joins_the_measurements_of_its_setting(tmp_path):
+    import pandas as pd
+
+    from benchmarks.ceiling import _measured
+
+    setting = "20 models x 300 epochs, random 10-ipc proxy"
+    pd.DataFrame(
+        {
+            "setting": [setting, setting, setting, "other"],
+            "arm": ["naive", "fast", "slow", "naive"],
+            "median": [100.0, 40.0, 60.0, 1.0],
+        }
+    ).to_csv(tmp_path / "evaluate.csv", index=False)
+    (found,) = _measured(tmp_path, "evaluate", setting, "median")
+    assert found == {
+        "source": "evaluate.csv",
+        "baseline_seconds": 100.0,
+        "nasproxy_arm": "fast",
+        "nasproxy_seconds": 40.0,
+    }
