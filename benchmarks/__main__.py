@@ -6,6 +6,7 @@
     python -m benchmarks evaluate --models 3 --arm bf16   # fewer models; only the baseline and these arms
     python -m benchmarks time-to-quality        # 10 ipc: fastest recipe vs the baseline for the same wall time
     python -m benchmarks candidate-precision [--seeds N]  # not a timing: NAS candidates, fp32 vs bf16 over seeds
+    python -m benchmarks ceiling [--out DIR]    # not a timing: each workload's FLOPs against the device's rates
     python -m benchmarks --device cuda ...      # the same on a GPU; results/bench/cuda/*.csv
 
 Every arm runs in its own process (clean allocator, its own peak RSS and GPU memory). Results go to
