@@ -169,8 +169,8 @@ def prepare_device(device: torch.device) -> None:
 
 
 def autocast(precision: str, device: torch.device, *, cache: bool = True):
-    """bf16 autocast or nothing; ``cache=False`` where the step is captured into a CUDA graph, whose replays
-    would otherwise keep reading the weights' casts of the capture."""
+    """bf16 autocast or nothing; ``cache=False`` where the step is captured into a CUDA graph, as PyTorch asks
+    of autocast around captured work (``torch.cuda.make_graphed_callables``)."""
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
@@ -220,8 +220,9 @@ _CUDA_GRAPH_WARMUP = 2  # eager steps before the first capture: cuBLAS/cuDNN han
 
 def use_cuda_graph(requested: bool | None, steps: int, device: torch.device, compiled: bool) -> bool:
     """Whether :func:`fit` replays its SGD steps as CUDA graphs: as requested on CUDA (never on CPUs, and never
-    for a compiled network, which has its own graphs), else (auto) for fits of at least
-    ``CUDA_GRAPH_MIN_STEPS`` steps. ``NASPROXY_CUDA_GRAPHS=0`` turns auto off (``=1`` forces it on)."""
+    for a compiled network, whose guards run Python on every call that a replay would skip), else (auto) for
+    fits of at least ``CUDA_GRAPH_MIN_STEPS`` steps. ``NASPROXY_CUDA_GRAPHS=0`` turns auto off (``=1`` forces
+    it on)."""
     if device.type != "cuda" or compiled:
         return False
     if requested is not None:
