@@ -78,7 +78,7 @@ def dc_iteration_flops(ipc: int, device: torch.device) -> float:
     per_image = train_flops_per_image("convnet", device)
     net = _net("convnet", device)
     grads = ClassGradients(CLASSES, packed=False)
-    x, y = _batch(CLASSES * ipc, device)
+    x, _ = _batch(CLASSES * ipc, device)
     syn = x.view(CLASSES, ipc, *IMAGE).clone().requires_grad_(True)
     labels = torch.arange(CLASSES, device=device)[:, None].expand(CLASSES, ipc)
     real = _batch(CLASSES * _COUNT_BATCH, device)[0].view(CLASSES, _COUNT_BATCH, *IMAGE)

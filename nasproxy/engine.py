@@ -197,17 +197,21 @@ _DYNAMO_MAX_GRAPHS = 16  # distinct compiled networks kept before dynamo's cache
 _DYNAMO_RECOMPILE_LIMIT = 64
 
 
+def _env_choice(name: str) -> bool | None:
+    """An automatic choice's override from the environment: ``0`` off, ``1`` on, anything else None (auto)."""
+    return {"0": False, "1": True}.get(os.environ.get(name, "auto"))
+
+
 def use_compile(requested: bool | None, work: int, threshold: int, device: torch.device) -> bool:
     """Whether to ``torch.compile``: as requested, else (auto) on CPUs when the work is big enough to pay for
     it, and never on CUDA, where compiling was a loss: 20 packed networks x 300 epochs took 23.9 s compiled
     against 12.5 s eager in fp32, 29.5 against 11.8 s in bf16 (H200, results/bench/cuda/2026-11-26/
     evaluate.csv): the cold compile costs more than a whole eager run. ``NASPROXY_COMPILE=0`` turns auto off
     (``=1`` forces it on), e.g. on machines without a C++ compiler."""
+    if requested is None:
+        requested = _env_choice("NASPROXY_COMPILE")
     if requested is not None:
         return requested
-    env = os.environ.get("NASPROXY_COMPILE", "auto")
-    if env in ("0", "1"):
-        return env == "1"
     return device.type == "cpu" and work >= threshold
 
 
@@ -225,11 +229,10 @@ def use_cuda_graph(requested: bool | None, steps: int, device: torch.device, com
     it on)."""
     if device.type != "cuda" or compiled:
         return False
+    if requested is None:
+        requested = _env_choice("NASPROXY_CUDA_GRAPHS")
     if requested is not None:
         return requested
-    env = os.environ.get("NASPROXY_CUDA_GRAPHS", "auto")
-    if env in ("0", "1"):
-        return env == "1"
     return steps >= CUDA_GRAPH_MIN_STEPS
 
 
