@@ -38,6 +38,9 @@ EVALUATE_MODELS = 20  # the paper's evaluation protocol
 # engine's CUDA defaults with one switch turned off each
 NO_GRAPHS = {"NASPROXY_CUDA_GRAPHS": "0"}
 NO_PACKING = {"NASPROXY_CUDA_PACK_MAX_FLOPS": "0"}
+# on CPUs: nasproxy with direct convolutions only, i.e. the baseline's arithmetic (the fp32 arm runs 3x3
+# convolutions past the first layer as Winograd F(4x4, 3x3), nasproxy/models/_winograd.py)
+DIRECT = {"NASPROXY_WINOGRAD": "0"}
 PRECISION_ARCHS = ["convnet-w128-d1-instance-leakyrelu-max", "convnet-w128-d2-layer-leakyrelu-max"]
 
 
@@ -176,6 +179,8 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
         ]
         if args.device.startswith("cuda"):
             arms.append(("fp32-nographs", "nasproxy fp32, no CUDA graphs", "dc_nasproxy", True, {"env": NO_GRAPHS}))
+        else:
+            arms.append(("fp32-direct", "nasproxy fp32, direct convolutions", "dc_nasproxy", True, {"env": DIRECT}))
         base = None
         for label, arm, tuned, extra in _selected(arms, args.arm):
             with tempfile.TemporaryDirectory() as tmp:
@@ -223,6 +228,8 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
             ("fp32-nographs", "nasproxy fp32, no CUDA graphs", "candidate_nasproxy", True, {"env": NO_GRAPHS}),
             ("fp32-unpacked", "nasproxy fp32, no packing", "candidate_nasproxy", True, {"env": NO_PACKING}),
         ]
+    else:
+        arms.append(("fp32-direct", "nasproxy fp32, direct convolutions", "candidate_nasproxy", True, {"env": DIRECT}))
     selected = _selected(arms, args.arm)
     # arms interleaved run by run, so that a drift of the machine's speed spreads over all of them
     results: list[list[dict]] = [[] for _ in selected]
@@ -287,6 +294,8 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
                 {"env": {**NO_GRAPHS, **NO_PACKING}},
             ),
         ]
+    else:
+        arms.append(("fp32-direct", "nasproxy fp32, direct convolutions", "evaluate_nasproxy", True, {"env": DIRECT}))
     with tempfile.TemporaryDirectory() as tmp:
         proxy_file = str(Path(tmp) / "random10.pt")
         condense(load_dataset("fashion-mnist"), method="random", ipc=10, seed=0).save(proxy_file)
@@ -463,6 +472,11 @@ def main() -> None:
         parser.error("--device cuda: no CUDA GPU is visible")
     out = _out_folder(args)
     out.mkdir(parents=True, exist_ok=True)
+    if device.type == "cpu":
+        # build the Winograd extension once, as on a user's first run; every arm then loads it from disk
+        from nasproxy.models._winograd import extension
+
+        extension()
     stamp = {
         "machine": _machine(),
         "torch": torch.__version__,

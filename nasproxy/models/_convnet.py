@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasproxy._errors import NasproxyError
+from nasproxy.models._winograd import Conv3x3
 
 NORMS = ("none", "batch", "layer", "instance", "group")
 ACTS = ("sigmoid", "relu", "leakyrelu")
@@ -196,7 +197,7 @@ class ConvNet(nn.Module):
         in_ch = channels
         flops = 0
         for d in range(spec.depth):
-            blocks.append(nn.Conv2d(m * in_ch, m * w, kernel_size=3, padding=1, groups=m))
+            blocks.append(Conv3x3(m * in_ch, m * w, kernel_size=3, padding=1, groups=m))
             flops += 2 * 9 * in_ch * w * h * wd
             if spec.norm == "batch":
                 blocks.append(nn.BatchNorm2d(m * w))

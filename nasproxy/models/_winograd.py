@@ -1,0 +1,423 @@
+"""3x3 convolutions (stride 1, padding 1) by Winograd's minimal filtering F(4x4, 3x3), on CPUs.
+
+A direct 3x3 convolution spends 9 multiply-adds per output value and input channel; F(4x4, 3x3) computes
+each 4x4 output tile from a 6x6 input tile with 36, a quarter (Lavin & Gray, 2016, "Fast Algorithms for
+Convolutional Neural Networks"). The work becomes 36 independent matrix products, one per position of
+the 6x6 tile, between transformed input tiles ``V = B^T d B`` and transformed filters ``U = G g G^T``; each
+product's 4x4 output is ``A^T m A``. The same holds for the backward pass: the input gradient is the
+adjoint transforms around the transposed products, the filter gradient a product of ``V`` with the
+transformed output gradient. On the development Xeon (2 cores) the convolutions of the paper's ConvNet
+run at oneDNN's direct rate already, so a quarter of the multiplications is the only way left to make
+them faster (results/README.md, "Winograd convolutions").
+
+The four tile transforms (input, output, and their adjoints) are small C++ loops, generated here from the
+transform matrices and compiled once per machine with ``torch.utils.cpp_extension`` (cached on disk like
+inductor's kernels); the matrix products are ``torch.bmm``. Each transform is a linear map whose backward
+is its adjoint, registered as a ``torch.library`` custom op with that adjoint as its gradient, so the
+convolution is differentiable to any order (DC's gradient matching differentiates it twice) and works
+under ``torch.compile``.
+
+Float rounding differs from a direct convolution: outputs agree to ~1e-5 relative in fp32 (the
+interpolation points 0, +-1, +-2 keep the transforms' coefficients small). It is never used in reduced
+precision, where that error would grow beyond noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import warnings
+from fractions import Fraction
+
+import torch
+
+# F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity
+_BT = [
+    [4, 0, -5, 0, 1, 0],
+    [0, -4, -4, 1, 1, 0],
+    [0, 4, -4, -1, 1, 0],
+    [0, -2, -1, 2, 1, 0],
+    [0, 2, -1, -2, 1, 0],
+    [0, 4, 0, -5, 0, 1],
+]
+_G = [
+    [Fraction(1, 4), 0, 0],
+    [Fraction(-1, 6), Fraction(-1, 6), Fraction(-1, 6)],
+    [Fraction(-1, 6), Fraction(1, 6), Fraction(-1, 6)],
+    [Fraction(1, 24), Fraction(1, 12), Fraction(1, 6)],
+    [Fraction(1, 24), Fraction(-1, 12), Fraction(1, 6)],
+    [0, 0, 1],
+]
+_AT = [
+    [1, 1, 1, 1, 1, 0],
+    [0, 1, -1, 2, -2, 0],
+    [0, 1, 1, 4, 4, 0],
+    [0, 1, -1, 8, -8, 1],
+]
+TILE = 4  # output tile side: maps must be multiples of it
+MIN_CHANNELS = 16  # narrower inputs (a first layer on grey or RGB images) stay direct: too little to gain
+
+
+def _transpose(m: list[list]) -> list[list]:
+    return [list(col) for col in zip(*m)]
+
+
+def _combination(coefficients: list, names: list[str]) -> str:
+    terms = []
+    for coefficient, name in zip(coefficients, names):
+        if coefficient == 0:
+            continue
+        sign = "-" if coefficient < 0 else "+"
+        magnitude = abs(coefficient)
+        terms.append(f" {sign} {name}" if magnitude == 1 else f" {sign} {float(magnitude)!r}f * {name}")
+    text = "".join(terms).strip()
+    return text[2:] if text.startswith("+ ") else text
+
+
+def _tile_transform(matrix: list[list], source: str, target: str) -> list[str]:
+    """Straight-line C++ for ``target = matrix @ source @ matrix^T`` on scalars named ``{source}{j}_{k}``."""
+    size_in = len(matrix[0])
+    lines = []
+    for p, row in enumerate(matrix):
+        for k in range(size_in):
+            names = [f"{source}{j}_{k}" for j in range(size_in)]
+            lines.append(f"const float t{p}_{k} = {_combination(row, names)};")
+    for p in range(len(matrix)):
+        for q, row in enumerate(matrix):
+            names = [f"t{p}_{k}" for k in range(size_in)]
+            lines.append(f"const float {target}{p}_{q} = {_combination(row, names)};")
+    return lines
+
+
+def _kernel(
+    name: str, matrix: list[list], load: str, store: str, *, tasks: str, setup: str, tile: str, epilogue: str = ""
+) -> str:
+    """One transform: a loop over tiles around a channel loop the compiler vectorises (one tile, all
+    channels: the transform's straight-line code with every value a scalar)."""
+    size_in, size_out = len(matrix[0]), len(matrix)
+    loads = [load.format(j=j, k=k, jk=j * size_in + k) for j in range(size_in) for k in range(size_in)]
+    stores = [store.format(p=p, q=q, pq=p * size_out + q) for p in range(size_out) for q in range(size_out)]
+    body = "\n          ".join(loads + _tile_transform(matrix, "s", "r") + stores)
+    return f"""
+torch::Tensor {name} {setup}
+  at::parallel_for(0, {tasks}, 1, [=](int64_t first, int64_t last) {{
+    std::vector<float> patch(36 * C);
+    for (int64_t item = first; item < last; ++item) {{
+      {tile}
+        #pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {{
+          {body}
+        }}{epilogue}
+      }}
+    }}
+  }});
+  return result;
+}}
+"""
+
+
+def _source() -> str:
+    """The C++ of the four transforms. Spatial tensors are channels-last ``[N, H, W, C]``, transformed ones
+    ``[36, N*T, C]`` (T tiles an image): each of the 36 positions is one matrix for ``torch.bmm``."""
+    header = """
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <vector>
+"""
+    # input tiles start one row and column before their output tile (padding 1); border tiles are gathered
+    # into a zeroed 6x6 patch first so that the vectorised body never tests bounds
+    gather = """
+      const int64_t n = item / th, ti = item % th;
+      for (int64_t tj = 0; tj < tw; ++tj) {
+        const bool inside = ti > 0 && tj > 0 && ti < th - 1 && tj < tw - 1;
+        const float* __restrict__ src;
+        int64_t row;
+        if (inside) {
+          src = x + ((n * H + 4 * ti - 1) * W + 4 * tj - 1) * C;
+          row = W * C;
+        } else {
+          std::fill(patch.begin(), patch.end(), 0.0f);
+          for (int64_t j = 0; j < 6; ++j) for (int64_t k = 0; k < 6; ++k) {
+            const int64_t h = 4 * ti - 1 + j, w = 4 * tj - 1 + k;
+            if (h >= 0 && h < H && w >= 0 && w < W)
+              std::copy_n(x + ((n * H + h) * W + w) * C, C, patch.data() + (j * 6 + k) * C);
+          }
+          src = patch.data();
+          row = 6 * C;
+        }
+        float* __restrict__ dst = out + (n * T + ti * tw + tj) * C;"""
+    input_setup = """(torch::Tensor input) {
+  const int64_t N = input.size(0), H = input.size(1), W = input.size(2), C = input.size(3);
+  const int64_t th = H / 4, tw = W / 4, T = th * tw, NTC = N * T * C;
+  auto result = torch::empty({36, N * T, C}, input.options());
+  const float* x = input.data_ptr<float>();
+  float* out = result.data_ptr<float>();"""
+    input_kernel = _kernel(
+        "input_transform",
+        _BT,
+        "const float s{j}_{k} = src[{j} * row + {k} * C + c];",
+        "dst[{pq} * NTC + c] = r{p}_{q};",
+        tasks="N * th",
+        setup=input_setup,
+        tile=gather,
+    )
+    # the adjoint scatters 6x6 tiles that overlap by two rows and columns: one image per task, its tiles in
+    # order, so no two threads add into the same values
+    scatter = """
+      const int64_t n = item;
+      for (int64_t ti = 0; ti < th; ++ti) for (int64_t tj = 0; tj < tw; ++tj) {
+        const float* __restrict__ src = in + (n * T + ti * tw + tj) * C;
+        float* __restrict__ dst = patch.data();"""
+    adjoint_setup = """(torch::Tensor grad, int64_t N, int64_t H, int64_t W) {
+  const int64_t C = grad.size(2), th = H / 4, tw = W / 4, T = th * tw, NTC = N * T * C;
+  auto result = torch::zeros({N, H, W, C}, grad.options());
+  const float* in = grad.data_ptr<float>();
+  float* x = result.data_ptr<float>();"""
+    input_adjoint = _kernel(
+        "input_adjoint",
+        _transpose(_BT),
+        "const float s{j}_{k} = src[{jk} * NTC + c];",
+        "dst[{pq} * C + c] = r{p}_{q};",
+        tasks="N",
+        setup=adjoint_setup,
+        tile=scatter,
+        epilogue="""
+        for (int64_t j = 0; j < 6; ++j) for (int64_t k = 0; k < 6; ++k) {
+          const int64_t h = 4 * ti - 1 + j, w = 4 * tj - 1 + k;
+          if (h < 0 || h >= H || w < 0 || w >= W) continue;
+          float* __restrict__ target = x + ((n * H + h) * W + w) * C;
+          const float* __restrict__ value = patch.data() + (j * 6 + k) * C;
+          #pragma omp simd
+          for (int64_t c = 0; c < C; ++c) target[c] += value[c];
+        }""",
+    )
+    per_tile = """
+      const int64_t n = item / th, ti = item % th;
+      for (int64_t tj = 0; tj < tw; ++tj) {"""
+    output_setup = """(torch::Tensor product, int64_t N, int64_t H, int64_t W) {
+  const int64_t C = product.size(2), th = H / 4, tw = W / 4, T = th * tw, NTC = N * T * C;
+  auto result = torch::empty({N, H, W, C}, product.options());
+  const float* in = product.data_ptr<float>();
+  float* y = result.data_ptr<float>();"""
+    output_kernel = _kernel(
+        "output_transform",
+        _AT,
+        "const float s{j}_{k} = src[{jk} * NTC + c];",
+        "dst[({p} * W + {q}) * C + c] = r{p}_{q};",
+        tasks="N * th",
+        setup=output_setup,
+        tile=per_tile
+        + """
+        const float* __restrict__ src = in + (n * T + ti * tw + tj) * C;
+        float* __restrict__ dst = y + ((n * H + 4 * ti) * W + 4 * tj) * C;""",
+    )
+    output_adjoint_setup = """(torch::Tensor grad) {
+  const int64_t N = grad.size(0), H = grad.size(1), W = grad.size(2), C = grad.size(3);
+  const int64_t th = H / 4, tw = W / 4, T = th * tw, NTC = N * T * C;
+  auto result = torch::empty({36, N * T, C}, grad.options());
+  const float* in = grad.data_ptr<float>();
+  float* out = result.data_ptr<float>();"""
+    output_adjoint = _kernel(
+        "output_adjoint",
+        _transpose(_AT),
+        "const float s{j}_{k} = src[({j} * W + {k}) * C + c];",
+        "dst[{pq} * NTC + c] = r{p}_{q};",
+        tasks="N * th",
+        setup=output_adjoint_setup,
+        tile=per_tile
+        + """
+        const float* __restrict__ src = in + ((n * H + 4 * ti) * W + 4 * tj) * C;
+        float* __restrict__ dst = out + (n * T + ti * tw + tj) * C;""",
+    )
+    return header + input_kernel + input_adjoint + output_kernel + output_adjoint
+
+
+_FUNCTIONS = ["input_transform", "input_adjoint", "output_transform", "output_adjoint"]
+_lock = threading.Lock()
+_extension = None
+_build_failed = False
+
+
+def _cpu_signature() -> str:
+    """What ``-march=native`` compiles for: a build is reused only on a CPU with the same features."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return line
+    except OSError:
+        pass
+    return ""
+
+
+def _build():
+    from torch.utils.cpp_extension import load_inline
+
+    source = _source()
+    digest = hashlib.sha256((source + _cpu_signature() + torch.__version__).encode()).hexdigest()[:12]
+    return load_inline(
+        name=f"nasproxy_winograd_{digest}",
+        cpp_sources=source,
+        functions=_FUNCTIONS,
+        extra_cflags=["-O3", "-march=native", "-fopenmp"],
+        extra_ldflags=["-fopenmp"],
+        verbose=False,
+    )
+
+
+def extension():
+    """The compiled transforms, built on first use; None (after one warning) where building fails."""
+    global _extension, _build_failed
+    if _extension is not None or _build_failed:
+        return _extension
+    with _lock:
+        if _extension is None and not _build_failed:
+            try:
+                _extension = _build()
+            except Exception as exc:  # no compiler, no headers, no OpenMP: direct convolutions still work
+                _build_failed = True
+                warnings.warn(
+                    f"Winograd convolutions unavailable ({type(exc).__name__}: {str(exc)[:200]}); "
+                    "using direct convolutions",
+                    stacklevel=3,
+                )
+    return _extension
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+@torch.library.custom_op("nasproxy::winograd_input", mutates_args=())
+def _input(x: torch.Tensor) -> torch.Tensor:
+    return extension().input_transform(_channels_last(x))
+
+
+@_input.register_fake
+def _(x):
+    n, c, h, w = x.shape
+    return x.new_empty(36, n * (h // TILE) * (w // TILE), c)
+
+
+@torch.library.custom_op("nasproxy::winograd_input_adjoint", mutates_args=())
+def _input_adjoint(grad: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+    return extension().input_adjoint(grad.contiguous(), n, h, w).permute(0, 3, 1, 2).contiguous()
+
+
+@_input_adjoint.register_fake
+def _(grad, n, h, w):
+    return grad.new_empty(n, grad.shape[2], h, w)
+
+
+@torch.library.custom_op("nasproxy::winograd_output", mutates_args=())
+def _output(product: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+    return extension().output_transform(product.contiguous(), n, h, w).permute(0, 3, 1, 2).contiguous()
+
+
+@_output.register_fake
+def _(product, n, h, w):
+    return product.new_empty(n, product.shape[2], h, w)
+
+
+@torch.library.custom_op("nasproxy::winograd_output_adjoint", mutates_args=())
+def _output_adjoint(grad: torch.Tensor) -> torch.Tensor:
+    return extension().output_adjoint(_channels_last(grad))
+
+
+@_output_adjoint.register_fake
+def _(grad):
+    n, c, h, w = grad.shape
+    return grad.new_empty(36, n * (h // TILE) * (w // TILE), c)
+
+
+# each transform is linear, so its gradient is its adjoint applied to the incoming gradient, and the
+# adjoint's gradient is the transform again: differentiable to any order without saving anything
+def _input_backward(ctx, grad):
+    return _input_adjoint(grad, *ctx.shape)
+
+
+def _spatial_setup(ctx, inputs, output):
+    n, _, h, w = inputs[0].shape
+    ctx.shape = (n, h, w)
+
+
+def _input_adjoint_backward(ctx, grad):
+    return _input(grad), None, None, None
+
+
+def _output_backward(ctx, grad):
+    return _output_adjoint(grad), None, None, None
+
+
+def _output_adjoint_backward(ctx, grad):
+    return _output(grad, *ctx.shape)
+
+
+_input.register_autograd(_input_backward, setup_context=_spatial_setup)
+_input_adjoint.register_autograd(_input_adjoint_backward)
+_output.register_autograd(_output_backward)
+_output_adjoint.register_autograd(_output_adjoint_backward, setup_context=_spatial_setup)
+
+_filter_matrix = {}
+
+
+def _filter_transform(device: torch.device) -> torch.Tensor:
+    """``G (x) G``, [36, 9]: the 3x3 filter ``g`` (flattened) to ``G g G^T`` (flattened)."""
+    if device not in _filter_matrix:
+        g = torch.tensor([[float(v) for v in row] for row in _G], dtype=torch.float64)
+        _filter_matrix[device] = torch.kron(g, g).to(device, torch.float32)
+    return _filter_matrix[device]
+
+
+def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=1)`` for a [N, C, H, W] fp32 ``x`` with H and W multiples of 4."""
+    n, c, h, w = x.shape
+    out_channels = weight.shape[0]
+    filters = weight.reshape(out_channels, c, 9).permute(2, 1, 0).reshape(9, c * out_channels)
+    transformed_filters = (_filter_transform(weight.device) @ filters).view(36, c, out_channels)
+    product = torch.bmm(_input(x), transformed_filters)
+    y = _output(product, n, h, w)
+    return y if bias is None else y + bias.view(1, -1, 1, 1)
+
+
+def _enabled() -> bool | None:
+    value = os.environ.get("NASPROXY_WINOGRAD", "auto")
+    if value not in ("0", "1", "auto"):
+        from nasproxy._errors import NasproxyError
+
+        raise NasproxyError(f"NASPROXY_WINOGRAD={value!r}: use 0, 1 or auto")
+    return None if value == "auto" else value == "1"
+
+
+def applies(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
+    """Whether ``conv(x)`` runs as :func:`winograd_conv3x3`: on by default for fp32 CPU tensors outside
+    autocast, where the extension builds; ``NASPROXY_WINOGRAD=0`` turns it off, ``=1`` also allows it
+    under autocast (it then still runs in fp32)."""
+    choice = _enabled()
+    if choice is False:
+        return False
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and (choice or not torch.is_autocast_enabled("cpu"))
+        and conv.groups == 1
+        and conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.in_channels >= MIN_CHANNELS
+        and x.dim() == 4
+        and x.shape[-2] % TILE == 0
+        and x.shape[-1] % TILE == 0
+        and extension() is not None
+    )
+
+
+class Conv3x3(torch.nn.Conv2d):
+    """``nn.Conv2d`` (same parameters and state dict) that runs as Winograd where :func:`applies` says."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if applies(x, self):
+            return winograd_conv3x3(x, self.weight, self.bias)
+        return super().forward(x)
