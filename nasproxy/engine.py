@@ -13,7 +13,9 @@ activation and pooling passes around the convolutions: 1.5x per bf16 step here, 
 scoring under ``inference_mode`` in large batches on GPUs (256 images on CPUs); and on Linux/glibc the
 allocator is told to keep freed memory instead of returning it to the OS, which halves CPU step time here
 (see :func:`tune_allocator`). On CUDA, cuDNN is held to deterministic algorithms (:func:`prepare_device`),
-and long training calls replay each SGD step as a captured CUDA graph (:func:`use_cuda_graph`).
+and long training calls replay each SGD step as a captured CUDA graph (:func:`use_cuda_graph`). The
+networks themselves add one more on CPUs: ConvNets run their 3x3 convolutions past the first layer as
+Winograd F(4x4, 3x3) in fp32, a quarter of the multiply-adds (``models._winograd``).
 """
 
 from __future__ import annotations

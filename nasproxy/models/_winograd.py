@@ -91,25 +91,40 @@ def _tile_transform(matrix: list[list], source: str, target: str) -> list[str]:
 
 
 def _kernel(
-    name: str, matrix: list[list], load: str, store: str, *, tasks: str, setup: str, tile: str, epilogue: str = ""
+    name: str,
+    matrix: list[list],
+    *,
+    arguments: str,
+    setup: str,
+    tasks: str,
+    buffer: str,
+    gather: str,
+    tiles: str,
+    load: str,
+    store: str,
+    scatter: str,
 ) -> str:
-    """One transform: a loop over tiles around a channel loop the compiler vectorises (one tile, all
-    channels: the transform's straight-line code with every value a scalar)."""
+    """One transform. Each task (an image, or a row of tiles) gathers its part of the NCHW tensor into a
+    channels-last buffer of its own, transforms every tile there with a channel loop the compiler
+    vectorises (the transform's straight-line code with every value a scalar), and scatters the results.
+    Transposing through a buffer that stays in cache saves the two passes over memory that converting whole
+    tensors between NCHW and channels-last would cost."""
     size_in, size_out = len(matrix[0]), len(matrix)
     loads = [load.format(j=j, k=k, jk=j * size_in + k) for j in range(size_in) for k in range(size_in)]
     stores = [store.format(p=p, q=q, pq=p * size_out + q) for p in range(size_out) for q in range(size_out)]
     body = "\n          ".join(loads + _tile_transform(matrix, "s", "r") + stores)
     return f"""
-torch::Tensor {name} {setup}
+torch::Tensor {name}({arguments}) {{{setup}
   at::parallel_for(0, {tasks}, 1, [=](int64_t first, int64_t last) {{
-    std::vector<float> patch(36 * C);
-    for (int64_t item = first; item < last; ++item) {{
-      {tile}
+    std::vector<float> buffer({buffer});
+    float* __restrict__ buf = buffer.data();
+    for (int64_t item = first; item < last; ++item) {{{gather}
+      {tiles} {{
         #pragma omp simd
         for (int64_t c = 0; c < C; ++c) {{
           {body}
-        }}{epilogue}
-      }}
+        }}
+      }}{scatter}
     }}
   }});
   return result;
@@ -118,117 +133,117 @@ torch::Tensor {name} {setup}
 
 
 def _source() -> str:
-    """The C++ of the four transforms. Spatial tensors are channels-last ``[N, H, W, C]``, transformed ones
-    ``[36, N*T, C]`` (T tiles an image): each of the 36 positions is one matrix for ``torch.bmm``."""
+    """The C++ of the four transforms. Spatial tensors are NCHW, transformed ones ``[36, N*T, C]`` (T tiles
+    an image): each of the 36 positions is one matrix for ``torch.bmm``."""
     header = """
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <algorithm>
 #include <vector>
 """
-    # input tiles start one row and column before their output tile (padding 1); border tiles are gathered
-    # into a zeroed 6x6 patch first so that the vectorised body never tests bounds
-    gather = """
-      const int64_t n = item / th, ti = item % th;
-      for (int64_t tj = 0; tj < tw; ++tj) {
-        const bool inside = ti > 0 && tj > 0 && ti < th - 1 && tj < tw - 1;
-        const float* __restrict__ src;
-        int64_t row;
-        if (inside) {
-          src = x + ((n * H + 4 * ti - 1) * W + 4 * tj - 1) * C;
-          row = W * C;
-        } else {
-          std::fill(patch.begin(), patch.end(), 0.0f);
-          for (int64_t j = 0; j < 6; ++j) for (int64_t k = 0; k < 6; ++k) {
-            const int64_t h = 4 * ti - 1 + j, w = 4 * tj - 1 + k;
-            if (h >= 0 && h < H && w >= 0 && w < W)
-              std::copy_n(x + ((n * H + h) * W + w) * C, C, patch.data() + (j * 6 + k) * C);
-          }
-          src = patch.data();
-          row = 6 * C;
-        }
-        float* __restrict__ dst = out + (n * T + ti * tw + tj) * C;"""
-    input_setup = """(torch::Tensor input) {
-  const int64_t N = input.size(0), H = input.size(1), W = input.size(2), C = input.size(3);
+    spatial = """
+  const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
   const int64_t th = H / 4, tw = W / 4, T = th * tw, NTC = N * T * C;
-  auto result = torch::empty({36, N * T, C}, input.options());
-  const float* x = input.data_ptr<float>();
-  float* out = result.data_ptr<float>();"""
+  const float* x = input.data_ptr<float>();"""
+    transformed = """
+  const int64_t C = input.size(2), th = H / 4, tw = W / 4, T = th * tw, NTC = N * T * C;
+  const float* x = input.data_ptr<float>();"""
+    row_of_tiles = """
+      const int64_t n = item / th, ti = item % th;"""
+    # input tiles start one row and column before their output tile (padding 1): the buffer holds the 6
+    # input rows of one row of tiles, a zero column on either side, zero rows outside the image
     input_kernel = _kernel(
         "input_transform",
         _BT,
-        "const float s{j}_{k} = src[{j} * row + {k} * C + c];",
-        "dst[{pq} * NTC + c] = r{p}_{q};",
+        arguments="torch::Tensor input",
+        setup=spatial
+        + """
+  auto result = torch::empty({36, N * T, C}, input.options());
+  float* out = result.data_ptr<float>();""",
         tasks="N * th",
-        setup=input_setup,
-        tile=gather,
+        buffer="6 * (W + 2) * C",
+        gather=row_of_tiles
+        + """
+      std::fill(buffer.begin(), buffer.end(), 0.0f);
+      for (int64_t c = 0; c < C; ++c) for (int64_t j = 0; j < 6; ++j) {
+        const int64_t h = 4 * ti - 1 + j;
+        if (h < 0 || h >= H) continue;
+        const float* __restrict__ from = x + ((n * C + c) * H + h) * W;
+        float* __restrict__ to = buf + (j * (W + 2) + 1) * C + c;
+        for (int64_t w = 0; w < W; ++w) to[w * C] = from[w];
+      }""",
+        tiles="for (int64_t tj = 0; tj < tw; ++tj)",
+        load="const float s{j}_{k} = buf[4 * tj * C + ({j} * (W + 2) + {k}) * C + c];",
+        store="out[{pq} * NTC + (n * T + ti * tw + tj) * C + c] = r{p}_{q};",
+        scatter="",
     )
-    # the adjoint scatters 6x6 tiles that overlap by two rows and columns: one image per task, its tiles in
-    # order, so no two threads add into the same values
-    scatter = """
-      const int64_t n = item;
-      for (int64_t ti = 0; ti < th; ++ti) for (int64_t tj = 0; tj < tw; ++tj) {
-        const float* __restrict__ src = in + (n * T + ti * tw + tj) * C;
-        float* __restrict__ dst = patch.data();"""
-    adjoint_setup = """(torch::Tensor grad, int64_t N, int64_t H, int64_t W) {
-  const int64_t C = grad.size(2), th = H / 4, tw = W / 4, T = th * tw, NTC = N * T * C;
-  auto result = torch::zeros({N, H, W, C}, grad.options());
-  const float* in = grad.data_ptr<float>();
-  float* x = result.data_ptr<float>();"""
+    # the adjoint adds 6x6 tiles that overlap by two rows and columns: one image per task, summed in a
+    # padded channels-last buffer (no bounds tests), whose inside is then written out as NCHW
     input_adjoint = _kernel(
         "input_adjoint",
         _transpose(_BT),
-        "const float s{j}_{k} = src[{jk} * NTC + c];",
-        "dst[{pq} * C + c] = r{p}_{q};",
+        arguments="torch::Tensor input, int64_t N, int64_t H, int64_t W",
+        setup=transformed
+        + """
+  auto result = torch::empty({N, C, H, W}, input.options());
+  float* out = result.data_ptr<float>();""",
         tasks="N",
-        setup=adjoint_setup,
-        tile=scatter,
-        epilogue="""
-        for (int64_t j = 0; j < 6; ++j) for (int64_t k = 0; k < 6; ++k) {
-          const int64_t h = 4 * ti - 1 + j, w = 4 * tj - 1 + k;
-          if (h < 0 || h >= H || w < 0 || w >= W) continue;
-          float* __restrict__ target = x + ((n * H + h) * W + w) * C;
-          const float* __restrict__ value = patch.data() + (j * 6 + k) * C;
-          #pragma omp simd
-          for (int64_t c = 0; c < C; ++c) target[c] += value[c];
-        }""",
+        buffer="(H + 2) * (W + 2) * C",
+        gather="""
+      const int64_t n = item;
+      std::fill(buffer.begin(), buffer.end(), 0.0f);""",
+        tiles="for (int64_t ti = 0; ti < th; ++ti) for (int64_t tj = 0; tj < tw; ++tj)",
+        load="const float s{j}_{k} = x[{jk} * NTC + (n * T + ti * tw + tj) * C + c];",
+        store="buf[((4 * ti + {p}) * (W + 2) + 4 * tj + {q}) * C + c] += r{p}_{q};",
+        scatter="""
+      for (int64_t c = 0; c < C; ++c) for (int64_t h = 0; h < H; ++h) {
+        const float* __restrict__ from = buf + ((h + 1) * (W + 2) + 1) * C + c;
+        float* __restrict__ to = out + ((n * C + c) * H + h) * W;
+        for (int64_t w = 0; w < W; ++w) to[w] = from[w * C];
+      }""",
     )
-    per_tile = """
-      const int64_t n = item / th, ti = item % th;
-      for (int64_t tj = 0; tj < tw; ++tj) {"""
-    output_setup = """(torch::Tensor product, int64_t N, int64_t H, int64_t W) {
-  const int64_t C = product.size(2), th = H / 4, tw = W / 4, T = th * tw, NTC = N * T * C;
-  auto result = torch::empty({N, H, W, C}, product.options());
-  const float* in = product.data_ptr<float>();
-  float* y = result.data_ptr<float>();"""
     output_kernel = _kernel(
         "output_transform",
         _AT,
-        "const float s{j}_{k} = src[{jk} * NTC + c];",
-        "dst[({p} * W + {q}) * C + c] = r{p}_{q};",
-        tasks="N * th",
-        setup=output_setup,
-        tile=per_tile
+        arguments="torch::Tensor input, int64_t N, int64_t H, int64_t W",
+        setup=transformed
         + """
-        const float* __restrict__ src = in + (n * T + ti * tw + tj) * C;
-        float* __restrict__ dst = y + ((n * H + 4 * ti) * W + 4 * tj) * C;""",
+  auto result = torch::empty({N, C, H, W}, input.options());
+  float* out = result.data_ptr<float>();""",
+        tasks="N * th",
+        buffer="4 * W * C",
+        gather=row_of_tiles,
+        tiles="for (int64_t tj = 0; tj < tw; ++tj)",
+        load="const float s{j}_{k} = x[{jk} * NTC + (n * T + ti * tw + tj) * C + c];",
+        store="buf[({p} * W + 4 * tj + {q}) * C + c] = r{p}_{q};",
+        scatter="""
+      for (int64_t c = 0; c < C; ++c) for (int64_t a = 0; a < 4; ++a) {
+        const float* __restrict__ from = buf + a * W * C + c;
+        float* __restrict__ to = out + ((n * C + c) * H + 4 * ti + a) * W;
+        for (int64_t w = 0; w < W; ++w) to[w] = from[w * C];
+      }""",
     )
-    output_adjoint_setup = """(torch::Tensor grad) {
-  const int64_t N = grad.size(0), H = grad.size(1), W = grad.size(2), C = grad.size(3);
-  const int64_t th = H / 4, tw = W / 4, T = th * tw, NTC = N * T * C;
-  auto result = torch::empty({36, N * T, C}, grad.options());
-  const float* in = grad.data_ptr<float>();
-  float* out = result.data_ptr<float>();"""
     output_adjoint = _kernel(
         "output_adjoint",
         _transpose(_AT),
-        "const float s{j}_{k} = src[({j} * W + {k}) * C + c];",
-        "dst[{pq} * NTC + c] = r{p}_{q};",
-        tasks="N * th",
-        setup=output_adjoint_setup,
-        tile=per_tile
+        arguments="torch::Tensor input",
+        setup=spatial
         + """
-        const float* __restrict__ src = in + ((n * H + 4 * ti) * W + 4 * tj) * C;
-        float* __restrict__ dst = out + (n * T + ti * tw + tj) * C;""",
+  auto result = torch::empty({36, N * T, C}, input.options());
+  float* out = result.data_ptr<float>();""",
+        tasks="N * th",
+        buffer="4 * W * C",
+        gather=row_of_tiles
+        + """
+      for (int64_t c = 0; c < C; ++c) for (int64_t a = 0; a < 4; ++a) {
+        const float* __restrict__ from = x + ((n * C + c) * H + 4 * ti + a) * W;
+        float* __restrict__ to = buf + a * W * C + c;
+        for (int64_t w = 0; w < W; ++w) to[w * C] = from[w];
+      }""",
+        tiles="for (int64_t tj = 0; tj < tw; ++tj)",
+        load="const float s{j}_{k} = buf[({j} * W + 4 * tj + {k}) * C + c];",
+        store="out[{pq} * NTC + (n * T + ti * tw + tj) * C + c] = r{p}_{q};",
+        scatter="",
     )
     return header + input_kernel + input_adjoint + output_kernel + output_adjoint
 
@@ -285,13 +300,9 @@ def extension():
     return _extension
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 2, 3, 1).contiguous()
-
-
 @torch.library.custom_op("nasproxy::winograd_input", mutates_args=())
 def _input(x: torch.Tensor) -> torch.Tensor:
-    return extension().input_transform(_channels_last(x))
+    return extension().input_transform(x.contiguous())
 
 
 @_input.register_fake
@@ -302,7 +313,7 @@ def _(x):
 
 @torch.library.custom_op("nasproxy::winograd_input_adjoint", mutates_args=())
 def _input_adjoint(grad: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
-    return extension().input_adjoint(grad.contiguous(), n, h, w).permute(0, 3, 1, 2).contiguous()
+    return extension().input_adjoint(grad.contiguous(), n, h, w)
 
 
 @_input_adjoint.register_fake
@@ -312,7 +323,7 @@ def _(grad, n, h, w):
 
 @torch.library.custom_op("nasproxy::winograd_output", mutates_args=())
 def _output(product: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
-    return extension().output_transform(product.contiguous(), n, h, w).permute(0, 3, 1, 2).contiguous()
+    return extension().output_transform(product.contiguous(), n, h, w)
 
 
 @_output.register_fake
@@ -322,7 +333,7 @@ def _(product, n, h, w):
 
 @torch.library.custom_op("nasproxy::winograd_output_adjoint", mutates_args=())
 def _output_adjoint(grad: torch.Tensor) -> torch.Tensor:
-    return extension().output_adjoint(_channels_last(grad))
+    return extension().output_adjoint(grad.contiguous())
 
 
 @_output_adjoint.register_fake
@@ -381,7 +392,7 @@ def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
-def _enabled() -> bool | None:
+def _setting() -> bool | None:
     value = os.environ.get("NASPROXY_WINOGRAD", "auto")
     if value not in ("0", "1", "auto"):
         from nasproxy._errors import NasproxyError
@@ -390,17 +401,20 @@ def _enabled() -> bool | None:
     return None if value == "auto" else value == "1"
 
 
+# a constant to torch.compile (read once per trace): traced, the lock and the build would break the graph
+@torch.compiler.assume_constant_result
+def _usable() -> bool:
+    return _setting() is not False and extension() is not None
+
+
 def applies(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
-    """Whether ``conv(x)`` runs as :func:`winograd_conv3x3`: on by default for fp32 CPU tensors outside
-    autocast, where the extension builds; ``NASPROXY_WINOGRAD=0`` turns it off, ``=1`` also allows it
-    under autocast (it then still runs in fp32)."""
-    choice = _enabled()
-    if choice is False:
-        return False
+    """Whether ``conv(x)`` runs as :func:`winograd_conv3x3`: for fp32 CPU tensors outside autocast, where
+    the extension builds. ``NASPROXY_WINOGRAD=0`` turns it off (``1`` and ``auto``, the default, leave it on:
+    no benchmark here has found a case where it is slower, results/README.md)."""
     return (
         x.device.type == "cpu"
         and x.dtype == torch.float32
-        and (choice or not torch.is_autocast_enabled("cpu"))
+        and not torch.is_autocast_enabled("cpu")
         and conv.groups == 1
         and conv.kernel_size == (3, 3)
         and conv.stride == (1, 1)
@@ -410,7 +424,7 @@ def applies(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
         and x.dim() == 4
         and x.shape[-2] % TILE == 0
         and x.shape[-1] % TILE == 0
-        and extension() is not None
+        and _usable()
     )
 
 
