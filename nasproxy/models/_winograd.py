@@ -32,6 +32,8 @@ from fractions import Fraction
 
 import torch
 
+from nasproxy._errors import NasproxyError
+
 # F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity
 _BT = [
     [4, 0, -5, 0, 1, 0],
@@ -392,25 +394,22 @@ def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
-def _setting() -> bool | None:
-    value = os.environ.get("NASPROXY_WINOGRAD", "auto")
+def _enabled() -> bool:
+    value = os.environ.get("NASPROXY_WINOGRAD", "1")
     if value not in ("0", "1", "auto"):
-        from nasproxy._errors import NasproxyError
-
-        raise NasproxyError(f"NASPROXY_WINOGRAD={value!r}: use 0, 1 or auto")
-    return None if value == "auto" else value == "1"
+        raise NasproxyError(f"NASPROXY_WINOGRAD={value!r} is not a setting; use 0 (off) or 1 (on, the default)")
+    return value != "0"
 
 
 # a constant to torch.compile (read once per trace): traced, the lock and the build would break the graph
 @torch.compiler.assume_constant_result
 def _usable() -> bool:
-    return _setting() is not False and extension() is not None
+    return _enabled() and extension() is not None
 
 
 def applies(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
     """Whether ``conv(x)`` runs as :func:`winograd_conv3x3`: for fp32 CPU tensors outside autocast, where
-    the extension builds. ``NASPROXY_WINOGRAD=0`` turns it off (``1`` and ``auto``, the default, leave it on:
-    no benchmark here has found a case where it is slower, results/README.md)."""
+    the extension builds. ``NASPROXY_WINOGRAD=0`` turns it off."""
     return (
         x.device.type == "cpu"
         and x.dtype == torch.float32
