@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import torch
@@ -43,16 +44,9 @@ CANDIDATE_VAL_ONLY_SINCE = "2026-11-26"
 
 
 def _flops(fn: Callable[[], object]) -> int:
-    previous = os.environ.get("NASPROXY_WINOGRAD")
-    os.environ["NASPROXY_WINOGRAD"] = "0"  # count the direct convolutions the baseline runs
-    try:
-        with FlopCounterMode(display=False) as counter:
-            fn()
-    finally:
-        if previous is None:
-            del os.environ["NASPROXY_WINOGRAD"]
-        else:
-            os.environ["NASPROXY_WINOGRAD"] = previous
+    # count the direct convolutions the baseline runs
+    with mock.patch.dict(os.environ, {"NASPROXY_WINOGRAD": "0"}), FlopCounterMode(display=False) as counter:
+        fn()
     return counter.get_total_flops()
 
 
