@@ -302,75 +302,40 @@ def extension():
     return _extension
 
 
-@torch.library.custom_op("nasproxy::winograd_input", mutates_args=())
-def _input(x: torch.Tensor) -> torch.Tensor:
-    return extension().input_transform(x.contiguous())
-
-
-@_input.register_fake
-def _(x):
-    n, c, h, w = x.shape
-    return x.new_empty(36, n * (h // TILE) * (w // TILE), c)
-
-
-@torch.library.custom_op("nasproxy::winograd_input_adjoint", mutates_args=())
-def _input_adjoint(grad: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
-    return extension().input_adjoint(grad.contiguous(), n, h, w)
-
-
-@_input_adjoint.register_fake
-def _(grad, n, h, w):
-    return grad.new_empty(n, grad.shape[2], h, w)
-
-
-@torch.library.custom_op("nasproxy::winograd_output", mutates_args=())
-def _output(product: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
-    return extension().output_transform(product.contiguous(), n, h, w)
-
-
-@_output.register_fake
-def _(product, n, h, w):
-    return product.new_empty(n, product.shape[2], h, w)
-
-
-@torch.library.custom_op("nasproxy::winograd_output_adjoint", mutates_args=())
-def _output_adjoint(grad: torch.Tensor) -> torch.Tensor:
-    return extension().output_adjoint(grad.contiguous())
-
-
-@_output_adjoint.register_fake
-def _(grad):
-    n, c, h, w = grad.shape
-    return grad.new_empty(36, n * (h // TILE) * (w // TILE), c)
-
-
-# each transform is linear, so its gradient is its adjoint applied to the incoming gradient, and the
-# adjoint's gradient is the transform again: differentiable to any order without saving anything
-def _input_backward(ctx, grad):
-    return _input_adjoint(grad, *ctx.shape)
-
-
 def _spatial_setup(ctx, inputs, output):
     n, _, h, w = inputs[0].shape
     ctx.shape = (n, h, w)
 
 
-def _input_adjoint_backward(ctx, grad):
-    return _input(grad), None, None, None
+def _tile_ops(name: str, to_tiles: str, from_tiles: str):
+    """Two custom ops over the extension's kernels ``to_tiles`` (NCHW to ``[36, N*T, C]``) and ``from_tiles``
+    (back), which are each other's adjoints. Each is linear, so its gradient is the other applied to the
+    incoming gradient: differentiable to any order without saving anything."""
+
+    @torch.library.custom_op(f"nasproxy::winograd_{name}_to_tiles", mutates_args=())
+    def to_op(x: torch.Tensor) -> torch.Tensor:
+        return getattr(extension(), to_tiles)(x.contiguous())
+
+    @to_op.register_fake
+    def _(x):
+        n, c, h, w = x.shape
+        return x.new_empty(36, n * (h // TILE) * (w // TILE), c)
+
+    @torch.library.custom_op(f"nasproxy::winograd_{name}_from_tiles", mutates_args=())
+    def from_op(tiles: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+        return getattr(extension(), from_tiles)(tiles.contiguous(), n, h, w)
+
+    @from_op.register_fake
+    def _(tiles, n, h, w):
+        return tiles.new_empty(n, tiles.shape[2], h, w)
+
+    to_op.register_autograd(lambda ctx, grad: from_op(grad, *ctx.shape), setup_context=_spatial_setup)
+    from_op.register_autograd(lambda ctx, grad: (to_op(grad), None, None, None))
+    return to_op, from_op
 
 
-def _output_backward(ctx, grad):
-    return _output_adjoint(grad), None, None, None
-
-
-def _output_adjoint_backward(ctx, grad):
-    return _output(grad, *ctx.shape)
-
-
-_input.register_autograd(_input_backward, setup_context=_spatial_setup)
-_input_adjoint.register_autograd(_input_adjoint_backward)
-_output.register_autograd(_output_backward)
-_output_adjoint.register_autograd(_output_adjoint_backward, setup_context=_spatial_setup)
+_input, _input_adjoint = _tile_ops("input", to_tiles="input_transform", from_tiles="input_adjoint")
+_output_adjoint, _output = _tile_ops("output", to_tiles="output_adjoint", from_tiles="output_transform")
 
 _filter_matrix = {}
 
