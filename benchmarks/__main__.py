@@ -38,9 +38,10 @@ EVALUATE_MODELS = 20  # the paper's evaluation protocol
 # engine's CUDA defaults with one switch turned off each
 NO_GRAPHS = {"NASPROXY_CUDA_GRAPHS": "0"}
 NO_PACKING = {"NASPROXY_CUDA_PACK_MAX_FLOPS": "0"}
-# on CPUs: nasproxy with direct convolutions only, i.e. the baseline's arithmetic (the fp32 arm runs 3x3
-# convolutions past the first layer as Winograd F(4x4, 3x3), nasproxy/models/_winograd.py)
-DIRECT = {"NASPROXY_WINOGRAD": "0"}
+# on CPUs: nasproxy with ATen's operators only, i.e. the baseline's arithmetic (the fp32 arm runs its own C++
+# kernels: the fused first block, nasproxy/models/_first_block.py, and 3x3 convolutions past the first layer as
+# Winograd F(4x4, 3x3), nasproxy/models/_winograd.py)
+ATEN = {"NASPROXY_WINOGRAD": "0", "NASPROXY_FUSED_BLOCK": "0"}
 PRECISION_ARCHS = ["convnet-w128-d1-instance-leakyrelu-max", "convnet-w128-d2-layer-leakyrelu-max"]
 
 
@@ -180,7 +181,7 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
         if args.device.startswith("cuda"):
             arms.append(("fp32-nographs", "nasproxy fp32, no CUDA graphs", "dc_nasproxy", True, {"env": NO_GRAPHS}))
         else:
-            arms.append(("fp32-direct", "nasproxy fp32, direct convolutions", "dc_nasproxy", True, {"env": DIRECT}))
+            arms.append(("fp32-aten", "nasproxy fp32, ATen operators only", "dc_nasproxy", True, {"env": ATEN}))
         base = None
         for label, arm, tuned, extra in _selected(arms, args.arm):
             with tempfile.TemporaryDirectory() as tmp:
@@ -229,7 +230,7 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
             ("fp32-unpacked", "nasproxy fp32, no packing", "candidate_nasproxy", True, {"env": NO_PACKING}),
         ]
     else:
-        arms.append(("fp32-direct", "nasproxy fp32, direct convolutions", "candidate_nasproxy", True, {"env": DIRECT}))
+        arms.append(("fp32-aten", "nasproxy fp32, ATen operators only", "candidate_nasproxy", True, {"env": ATEN}))
     selected = _selected(arms, args.arm)
     # arms interleaved run by run, so that a drift of the machine's speed spreads over all of them
     results: list[list[dict]] = [[] for _ in selected]
@@ -271,16 +272,19 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
     # the fp32 and bf16 arms leave compiling and CUDA graphs to the engine, which decides by the network-steps
     # (the 100-image proxy is one step per epoch at the batch size of 256)
     device = torch.device(args.device)
-    compiles = use_compile(None, models * epochs, COMPILE_MIN_STEPS, device)
-    graphs = use_cuda_graph(None, epochs, device, compiles)
-    auto = "compiled" if compiles else "eager, CUDA graphs" if graphs else "eager"
+
+    def auto(precision: str) -> str:
+        compiles = use_compile(None, models * epochs, COMPILE_MIN_STEPS, device, precision=precision)
+        graphs = use_cuda_graph(None, epochs, device, compiles)
+        return "compiled" if compiles else "eager, CUDA graphs" if graphs else "eager"
+
     rows, base = [], None
     arms = [
         ("naive", "naive loop (one model at a time, DataLoader, glibc default)", "evaluate_naive", False, {}),
-        ("fp32", f"nasproxy fp32 ({auto})", "evaluate_nasproxy", True, {"precision": "fp32"}),
+        ("fp32", f"nasproxy fp32 ({auto('fp32')})", "evaluate_nasproxy", True, {"precision": "fp32"}),
         ("fp32-eager", "nasproxy fp32, eager", "evaluate_nasproxy", True, {"precision": "fp32", "compile": False}),
         ("bf16-eager", "nasproxy bf16, eager", "evaluate_nasproxy", True, {"precision": "bf16", "compile": False}),
-        ("bf16", f"nasproxy bf16 ({auto})", "evaluate_nasproxy", True, {"precision": "bf16"}),
+        ("bf16", f"nasproxy bf16 ({auto('bf16')})", "evaluate_nasproxy", True, {"precision": "bf16"}),
     ]
     if args.device.startswith("cuda"):
         arms += [
@@ -295,7 +299,7 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
             ),
         ]
     else:
-        arms.append(("fp32-direct", "nasproxy fp32, direct convolutions", "evaluate_nasproxy", True, {"env": DIRECT}))
+        arms.append(("fp32-aten", "nasproxy fp32, ATen operators only", "evaluate_nasproxy", True, {"env": ATEN}))
     with tempfile.TemporaryDirectory() as tmp:
         proxy_file = str(Path(tmp) / "random10.pt")
         condense(load_dataset("fashion-mnist"), method="random", ipc=10, seed=0).save(proxy_file)
@@ -473,10 +477,11 @@ def main() -> None:
     out = _out_folder(args)
     out.mkdir(parents=True, exist_ok=True)
     if device.type == "cpu":
-        # build the Winograd extension once, as on a user's first run; every arm then loads it from disk
-        from nasproxy.models._winograd import extension
+        # build the C++ extensions once, as on a user's first run; every arm then loads them from disk
+        from nasproxy.models import _first_block, _winograd
 
-        extension()
+        _first_block.extension()
+        _winograd.extension()
     stamp = {
         "machine": _machine(),
         "torch": torch.__version__,

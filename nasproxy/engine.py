@@ -8,14 +8,17 @@ What makes it fast, each switchable: tensors stay in memory (no DataLoader); on 
 spec (all but the heaviest) are packed into one replicated module (see ``models._convnet``) and trained and
 scored together (on CPUs only small scoring batches pack, see :func:`pack_limit`); when a training set fits
 into one batch every replica shares the same input, so the first conv is one dense conv; optional bf16
-autocast; on CPUs ``torch.compile`` of the network for long runs (it fuses the memory-bound normalisation,
-activation and pooling passes around the convolutions: 1.5x per bf16 step here, see :func:`use_compile`);
+autocast; on CPUs in bf16 ``torch.compile`` of the network for long runs (it fuses the memory-bound
+normalisation, activation and pooling passes around the convolutions: 1.5x per bf16 step here, see
+:func:`use_compile`);
 scoring under ``inference_mode`` in large batches on GPUs (256 images on CPUs); and on Linux/glibc the
 allocator is told to keep freed memory instead of returning it to the OS, which halves CPU step time here
 (see :func:`tune_allocator`). On CUDA, cuDNN is held to deterministic algorithms (:func:`prepare_device`),
 and long training calls replay each SGD step as a captured CUDA graph (:func:`use_cuda_graph`). The
-networks themselves add one more on CPUs: ConvNets run their 3x3 convolutions past the first layer as
-Winograd F(4x4, 3x3) in fp32, a quarter of the multiply-adds (``models._winograd``).
+networks themselves add two more on CPUs in fp32: a ConvNet's first block (convolution, norm, activation,
+pooling) runs as a few fused C++ passes that store nothing at full resolution (``models._first_block``), and
+its 3x3 convolutions past the first layer as Winograd F(4x4, 3x3), a quarter of the multiply-adds
+(``models._winograd``).
 """
 
 from __future__ import annotations
@@ -204,17 +207,20 @@ def _env_choice(name: str) -> bool | None:
     return {"0": False, "1": True}.get(os.environ.get(name, "auto"))
 
 
-def use_compile(requested: bool | None, work: int, threshold: int, device: torch.device) -> bool:
-    """Whether to ``torch.compile``: as requested, else (auto) on CPUs when the work is big enough to pay for
-    it, and never on CUDA, where compiling was a loss: 20 packed networks x 300 epochs took 23.9 s compiled
-    against 12.5 s eager in fp32, 29.5 against 11.8 s in bf16 (H200, results/bench/cuda/2026-11-26/
-    evaluate.csv): the cold compile costs more than a whole eager run. ``NASPROXY_COMPILE=0`` turns auto off
-    (``=1`` forces it on), e.g. on machines without a C++ compiler."""
+def use_compile(requested: bool | None, work: int, threshold: int, device: torch.device, *, precision: str) -> bool:
+    """Whether to ``torch.compile``: as requested, else (auto) for bf16 on CPUs when the work is big enough to
+    pay for it. Not in fp32 on CPUs, where the networks' own C++ kernels (the fused first block and Winograd
+    convolutions, ``models._first_block``, ``models._winograd``) left the compiler nothing to gain: a training
+    step of the paper's ConvNet on 100 images took 81.5 ms eager and 89.7 ms compiled (Xeon here). Never on
+    CUDA, where compiling was a loss: 20 packed networks x 300 epochs took 23.9 s compiled against 12.5 s eager
+    in fp32, 29.5 against 11.8 s in bf16 (H200, results/bench/cuda/2026-11-26/evaluate.csv): the cold compile
+    costs more than a whole eager run. ``NASPROXY_COMPILE=0`` turns auto off (``=1`` forces it on), e.g. on
+    machines without a C++ compiler."""
     if requested is None:
         requested = _env_choice("NASPROXY_COMPILE")
     if requested is not None:
         return requested
-    return device.type == "cpu" and work >= threshold
+    return device.type == "cpu" and precision == "bf16" and work >= threshold
 
 
 # An eager step of a small ConvNet on a GPU is launch-bound (~4 ms per step of the paper's ConvNet on 100
@@ -407,7 +413,9 @@ def fit(
     planned_steps = config.epochs * math.ceil(n / min(config.batch_size, max(n, 1)))
     if config.max_steps is not None:
         planned_steps = min(planned_steps, config.max_steps)
-    use_compiled = use_compile(config.compile, planned_steps * len(modules), COMPILE_MIN_STEPS, images.device)
+    use_compiled = use_compile(
+        config.compile, planned_steps * len(modules), COMPILE_MIN_STEPS, images.device, precision=config.precision
+    )
     use_graph = use_cuda_graph(config.cuda_graph, planned_steps, images.device, use_compiled)
     for group in _groups(modules, training_pack(config, images.device, modules[0])):
         members = [modules[i] for i in group]
@@ -547,7 +555,7 @@ def accuracy(
     result: list[float] = [0.0] * len(modules)
     if not modules:
         return result
-    use_compiled = use_compile(compile, len(images) * len(modules), COMPILE_MIN_SCORED, device)
+    use_compiled = use_compile(compile, len(images) * len(modules), COMPILE_MIN_SCORED, device, precision=precision)
     for group in _groups(modules, pack_limit(pack, device, batch_size, modules[0])):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]

@@ -88,9 +88,11 @@ def test_resume_refuses_a_checkpoint_of_other_settings(small_mnist, tmp_path):
     ],
 )
 def test_packed_and_looped_class_gradients_condense_the_same(small_mnist, tmp_path, model, rtol, atol, monkeypatch):
-    # packed replicas run grouped convolutions, which are always direct; the looped network would otherwise run
-    # Winograd convolutions, whose different rounding the matching loss amplifies (tests/test_winograd.py)
+    # packed replicas run ATen's grouped convolutions; the looped network would otherwise run Winograd
+    # convolutions and the fused first block, whose different rounding the matching loss amplifies
+    # (tests/test_winograd.py, tests/test_first_block.py)
     monkeypatch.setenv("NASPROXY_WINOGRAD", "0")
+    monkeypatch.setenv("NASPROXY_FUSED_BLOCK", "0")
     a = _dc(small_mnist, tmp_path / "a", iterations=2, packed=True, model=model)
     b = _dc(small_mnist, tmp_path / "b", iterations=2, packed=False, model=model)
     torch.testing.assert_close(a.images, b.images, rtol=rtol, atol=atol)

@@ -167,11 +167,13 @@ def test_compile_auto_rule(monkeypatch):
 
     monkeypatch.delenv("NASPROXY_COMPILE", raising=False)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert use_compile(None, 400, 400, cpu) and not use_compile(None, 399, 400, cpu)
-    assert not use_compile(None, 10**9, 400, cuda)  # measured a loss on a GPU
-    assert use_compile(True, 0, 400, cuda) and not use_compile(False, 10**9, 400, cpu)
+    bf16, fp32 = {"precision": "bf16"}, {"precision": "fp32"}
+    assert use_compile(None, 400, 400, cpu, **bf16) and not use_compile(None, 399, 400, cpu, **bf16)
+    assert not use_compile(None, 10**9, 400, cpu, **fp32)  # the C++ kernels leave nothing to gain
+    assert not use_compile(None, 10**9, 400, cuda, **bf16)  # measured a loss on a GPU
+    assert use_compile(True, 0, 400, cuda, **fp32) and not use_compile(False, 10**9, 400, cpu, **bf16)
     monkeypatch.setenv("NASPROXY_COMPILE", "0")
-    assert not use_compile(None, 10**9, 400, cpu)
+    assert not use_compile(None, 10**9, 400, cpu, **bf16)
 
 
 def test_cuda_graph_auto_rule(monkeypatch):

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from nasproxy import TrainConfig, train_from_scratch
 from nasproxy.models import ConvNetSpec, _winograd, build_model, convnet_builder
+from nasproxy.models._cpp import CppExtension
 
 pytestmark = pytest.mark.skipif(_winograd.extension() is None, reason="the Winograd extension does not build here")
 
@@ -134,13 +135,12 @@ def test_training_with_it_matches_training_with_direct_convolutions(monkeypatch)
 
 
 def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
-    monkeypatch.setattr(_winograd, "_extension", None)
-    monkeypatch.setattr(_winograd, "_build_failed", False)
-
     def no_compiler():
         raise RuntimeError("no C++ compiler")
 
-    monkeypatch.setattr(_winograd, "_build", no_compiler)
+    unbuildable = CppExtension("winograd", _winograd._source, [], what="Winograd convolutions", fallback="direct")
+    monkeypatch.setattr(unbuildable, "build", no_compiler)
+    monkeypatch.setattr(_winograd, "_EXTENSION", unbuildable)
     monkeypatch.delenv("NASPROXY_WINOGRAD", raising=False)
     net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
     x = torch.randn(2, 1, 28, 28)

@@ -114,7 +114,7 @@ class DatasetCondensation(Condenser):
         # one compile serves every outer iteration (each builds a network of the same architecture); it pays
         # after ~300-600 steps of the paper's ConvNet (see nasproxy.engine.COMPILE_MIN_STEPS)
         work = (cfg.iterations - (state["iteration"] if state else 0)) * max(outer_loop - 1, 0) * inner_loop
-        use_compiled = use_compile(cfg.compile, work, DC_COMPILE_MIN_STEPS, device)
+        use_compiled = use_compile(cfg.compile, work, DC_COMPILE_MIN_STEPS, device, precision=cfg.precision)
         inner = TrainConfig(
             epochs=inner_loop,
             batch_size=cfg.syn_batch,

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasproxy._errors import NasproxyError
+from nasproxy.models import _first_block
 from nasproxy.models._winograd import Conv3x3
 
 NORMS = ("none", "batch", "layer", "instance", "group")
@@ -55,13 +56,14 @@ class _LayerNorm(nn.Module):
     def __init__(self, replicas: int, channels: int, height: int, width: int) -> None:
         super().__init__()
         self.replicas = replicas
+        self.eps = 1e-5
         self.weight = nn.Parameter(torch.ones(replicas * channels, height, width))
         self.bias = nn.Parameter(torch.zeros(replicas * channels, height, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.replicas == 1:  # the fused native kernel: several times faster than the broadcast affine below
-            return F.layer_norm(x, tuple(x.shape[1:]), self.weight, self.bias, eps=1e-5)
-        return F.group_norm(x, self.replicas, eps=1e-5) * self.weight + self.bias
+            return F.layer_norm(x, tuple(x.shape[1:]), self.weight, self.bias, eps=self.eps)
+        return F.group_norm(x, self.replicas, eps=self.eps) * self.weight + self.bias
 
 
 def _even_cpu_map(x: torch.Tensor) -> bool:
@@ -159,6 +161,14 @@ class _AvgPool2x2(nn.Module):
         return "kernel_size=2, stride=2"
 
 
+def _hooked(modules: nn.Module) -> bool:
+    """Whether a forward hook would see these modules' outputs (e.g. NASWOT's activation codes): the fused
+    first block does not call its modules, so hooked ones must run as themselves."""
+    if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
 def _activation(name: str) -> nn.Module:
     if name == "relu":
         return nn.ReLU(inplace=True)
@@ -224,6 +234,8 @@ class ConvNet(nn.Module):
             if spec.pool != "none":
                 h, wd = h // 2, wd // 2
             in_ch = w
+            if d == 0:
+                self.first_block_modules = len(blocks)
         self.features = nn.Sequential(*blocks)
         self.feature_dim = w * h * wd
         # multiply-adds x 2 of the convolutions and the classifier, one replica, one image
@@ -237,12 +249,23 @@ class ConvNet(nn.Module):
         first = self.features[0]
         if self.input_pad:
             x = F.pad(x, (self.input_pad,) * 4)
-        if x.shape[1] == self.channels and self.replicas > 1:
-            # shared input: one dense conv with all replicas' filters computes every replica's first layer
-            x = F.conv2d(x, first.weight, first.bias, padding=first.padding)
+        if (
+            self.replicas == 1
+            and _first_block.applies(x, first, self.spec.pool)
+            and not _hooked(self.features[: self.first_block_modules])
+        ):
+            norm = self.features[1] if self.spec.norm != "none" else None
+            x = _first_block.first_block(
+                x, first, norm, norm=self.spec.norm, groups=GROUPNORM_GROUPS, act=self.spec.act, pool=self.spec.pool
+            )
+            x = self.features[self.first_block_modules :](x)
         else:
-            x = first(x)
-        x = self.features[1:](x)
+            if x.shape[1] == self.channels and self.replicas > 1:
+                # shared input: one dense conv with all replicas' filters computes every replica's first layer
+                x = F.conv2d(x, first.weight, first.bias, padding=first.padding)
+            else:
+                x = first(x)
+            x = self.features[1:](x)
         if self.replicas == 1:
             return F.linear(x.flatten(1), self.classifier_weight, self.classifier_bias)
         m, k = self.replicas, self.num_classes

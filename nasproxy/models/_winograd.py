@@ -24,15 +24,13 @@ precision, where that error would grow beyond noise.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
-import warnings
 from fractions import Fraction
 
 import torch
 
 from nasproxy._errors import NasproxyError
+from nasproxy.models._cpp import CppExtension
 
 # F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity
 _BT = [
@@ -250,56 +248,18 @@ def _source() -> str:
     return header + input_kernel + input_adjoint + output_kernel + output_adjoint
 
 
-_FUNCTIONS = ["input_transform", "input_adjoint", "output_transform", "output_adjoint"]
-_lock = threading.Lock()
-_extension = None
-_build_failed = False
-
-
-def _cpu_signature() -> str:
-    """What ``-march=native`` compiles for: a build is reused only on a CPU with the same features."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return line
-    except OSError:
-        pass
-    return ""
-
-
-def _build():
-    from torch.utils.cpp_extension import load_inline
-
-    source = _source()
-    digest = hashlib.sha256((source + _cpu_signature() + torch.__version__).encode()).hexdigest()[:12]
-    return load_inline(
-        name=f"nasproxy_winograd_{digest}",
-        cpp_sources=source,
-        functions=_FUNCTIONS,
-        extra_cflags=["-O3", "-march=native", "-fopenmp"],
-        extra_ldflags=["-fopenmp"],
-        verbose=False,
-    )
+_EXTENSION = CppExtension(
+    "winograd",
+    _source,
+    ["input_transform", "input_adjoint", "output_transform", "output_adjoint"],
+    what="Winograd convolutions",
+    fallback="direct convolutions",
+)
 
 
 def extension():
     """The compiled transforms, built on first use; None (after one warning) where building fails."""
-    global _extension, _build_failed
-    if _extension is not None or _build_failed:
-        return _extension
-    with _lock:
-        if _extension is None and not _build_failed:
-            try:
-                _extension = _build()
-            except Exception as exc:  # no compiler, no headers, no OpenMP: direct convolutions still work
-                _build_failed = True
-                warnings.warn(
-                    f"Winograd convolutions unavailable ({type(exc).__name__}: {str(exc)[:200]}); "
-                    "using direct convolutions",
-                    stacklevel=3,
-                )
-    return _extension
+    return _EXTENSION.get()
 
 
 def _spatial_setup(ctx, inputs, output):

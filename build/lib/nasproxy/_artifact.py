@@ -1,0 +1,123 @@
+"""The proxy artifact: one file with the synthetic (or selected) images, their labels and full provenance."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nasproxy._errors import ArtifactError, IncompatibleError
+
+FORMAT = "nasproxy-proxy"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Proxy:
+    images: torch.Tensor  # [N, C, H, W], in the dataset's normalised space
+    labels: torch.Tensor  # [N] int64
+    meta: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable provenance
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta.get("num_classes", int(self.labels.max()) + 1))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        atomic_torch_save(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "images": self.images.detach().cpu().contiguous(),
+                "labels": self.labels.detach().cpu().long().contiguous(),
+                "meta_json": json.dumps(self.meta, sort_keys=True),
+            },
+            path,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Proxy:
+        path = Path(path)
+        if not path.exists():
+            raise ArtifactError(f"proxy file {path} does not exist; create one with `nasproxy condense`")
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - unreadable for any reason is the same to the user
+            raise ArtifactError(
+                f"{path} is not a readable nasproxy proxy ({exc.__class__.__name__}); "
+                "re-create it with `nasproxy condense`"
+            ) from None
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+            raise ArtifactError(f"{path} is not a nasproxy proxy file; create one with `nasproxy condense`")
+        if blob.get("format_version", 0) > FORMAT_VERSION:
+            raise ArtifactError(f"{path} was written by a newer nasproxy; upgrade nasproxy to read it")
+        images, labels = blob.get("images"), blob.get("labels")
+        if (
+            not (isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor))
+            or images.dim() != 4
+            or len(images) != len(labels)
+        ):
+            raise ArtifactError(f"{path} is damaged (images and labels do not match); re-create it")
+        try:
+            meta = json.loads(blob.get("meta_json", "{}"))
+        except json.JSONDecodeError:
+            raise ArtifactError(f"{path} has damaged metadata; re-create it") from None
+        return cls(images=images, labels=labels.long(), meta=meta)
+
+    def check_compatible(self, dataset) -> None:
+        """Raise unless this proxy was made from ``dataset`` with the same validation hold-out."""
+        if self.meta.get("dataset") not in (None, dataset.name):
+            raise IncompatibleError(
+                f"the proxy was made from {self.meta['dataset']!r}, not {dataset.name!r}; pass --dataset "
+                f"{self.meta['dataset']} or use a proxy of {dataset.name}"
+            )
+        if self.image_shape != dataset.image_shape:
+            raise IncompatibleError(
+                f"proxy images are {list(self.image_shape)} but {dataset.name} images are {list(dataset.image_shape)}"
+            )
+        fp = self.meta.get("val_fingerprint")
+        if fp is not None and fp != dataset.val_fingerprint:
+            raise IncompatibleError(
+                "the proxy was made with another validation hold-out "
+                f"(holdout={self.meta.get('holdout')}, split seed={self.meta.get('split_seed')}); "
+                "pass the same --holdout and --split-seed"
+            )
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write next to ``path`` and rename, so a crash never leaves a half-written file behind."""
+    with _atomic(path, "wb") as f:
+        torch.save(obj, f)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with _atomic(path, "w") as f:
+        f.write(text)
+
+
+@contextlib.contextmanager
+def _atomic(path: Path, mode: str):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shared results unreadable to others
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,586 @@
+"""The ``nasproxy`` command. It only parses options and calls the library; library errors become one-line
+messages and exit code 2. Imports of torch and friends happen inside the commands so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _friendly_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from nasproxy._errors import NasproxyError
+
+        try:
+            return fn(*args, **kwargs)
+        except NasproxyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            click.echo("interrupted; finished work is saved (re-run with --resume where offered)", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+def _data_options(fn):
+    fn = click.option(
+        "--data-root",
+        type=click.Path(file_okay=False),
+        envvar="NASPROXY_DATA",
+        help="Where datasets live (also $NASPROXY_DATA). Debian's /usr/share/datasets is searched too.",
+    )(fn)
+    fn = click.option("--download", is_flag=True, help="Allow downloading a missing dataset (needs internet).")(fn)
+    return fn
+
+
+def _split_options(fn):
+    fn = click.option(
+        "--holdout",
+        type=int,
+        default=5000,
+        show_default=True,
+        help="Training images held out for validation (class-balanced); condensation never sees them.",
+    )(fn)
+    fn = click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the hold-out draw.")(fn)
+    return fn
+
+
+_device_option = click.option(
+    "--device",
+    default="auto",
+    envvar="NASPROXY_DEVICE",
+    show_default=True,
+    help="auto (CUDA when available), cpu, cuda or cuda:N.",
+)
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+_compile_option = click.option(
+    "--compile/--no-compile",
+    "compile_",
+    default=None,
+    help="torch.compile the networks (default: on CPUs when the run is long enough to pay for it, never on CUDA; "
+    "NASPROXY_COMPILE=0 turns that off).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "NASPROXY"})
+@click.version_option(package_name="nasproxy")
+def main() -> None:
+    """Cheap neural architecture search on condensed dataset proxies."""
+
+
+@main.command()
+@click.option(
+    "--dataset",
+    default="fashion-mnist",
+    show_default=True,
+    help="Registered dataset, folder:PATH (ImageFolder) or tensors:FILE.pt.",
+)
+@click.option("--method", default="dc", show_default=True, help="Condensation method (see `nasproxy methods`).")
+@click.option("--ipc", type=int, default=10, show_default=True, help="Images per class.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Proxy file to write (.pt).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--iterations", type=int, help="Outer iterations K (paper: 1000). Fewer = faster, lower quality.")
+@click.option("--real-batch", type=int, help="Real images per class per matching step (paper: 256).")
+@click.option("--model", "net", help="Network whose gradients are matched (default convnet).")
+@click.option("--init", type=click.Choice(["noise", "real"]), help="Start from Gaussian noise (paper) or real images.")
+@click.option("--metric", type=click.Choice(["layerwise", "mse", "cos"]), help="Gradient distance (paper: layerwise).")
+@click.option("--lr-img", type=float, help="Step size of the synthetic images (paper: 0.1).")
+@click.option("--outer-loop", type=int, help="Matching steps per network (default: paper's value for --ipc).")
+@click.option("--inner-loop", type=int, help="Network epochs between matching steps (default: paper's).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="Arithmetic of the network passes.")
+@click.option("--checkpoint-every", type=int, help="Outer iterations between checkpoints.")
+@_compile_option
+@click.option(
+    "--resume/--restart",
+    default=None,
+    help="Continue an interrupted run from its checkpoint, or discard the checkpoint and start over.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@_split_options
+@_data_options
+@_device_option
+@_quiet_option
+@_friendly_errors
+def condense(
+    dataset,
+    method,
+    ipc,
+    out,
+    seed,
+    iterations,
+    real_batch,
+    net,
+    init,
+    metric,
+    lr_img,
+    outer_loop,
+    inner_loop,
+    precision,
+    checkpoint_every,
+    compile_,
+    resume,
+    force,
+    holdout,
+    split_seed,
+    data_root,
+    download,
+    device,
+    quiet,
+):
+    """Condense a dataset into a small proxy (gradient matching, or a coreset baseline)."""
+    from nasproxy._errors import NasproxyError
+    from nasproxy.condensers import CONDENSERS
+    from nasproxy.condensers._run import condense as run
+    from nasproxy.data import SplitSpec, load_dataset
+    from nasproxy.engine import resolve_device
+
+    out = Path(out)
+    checkpoint = out.with_name(out.name + ".ckpt")
+    if checkpoint.exists() and resume is None:
+        raise NasproxyError(
+            f"an interrupted run left {checkpoint}; pass --resume to continue it or --restart to start over"
+        )
+    if out.exists() and not (force or resume):
+        raise NasproxyError(f"{out} exists; pass --force to overwrite it (or --resume to extend its run)")
+    if ipc < 1:
+        raise NasproxyError(f"--ipc must be at least 1 image per class, got {ipc}")
+    options = {
+        "iterations": iterations,
+        "real_batch": real_batch,
+        "model": net,
+        "init": init,
+        "metric": metric,
+        "lr_img": lr_img,
+        "outer_loop": outer_loop,
+        "inner_loop": inner_loop,
+        "precision": precision,
+        "checkpoint_every": checkpoint_every,
+        "compile": compile_,
+    }
+    CONDENSERS.get(method).from_options(options)  # bad method or options fail before the data is loaded
+    dev = resolve_device(device)
+    data = load_dataset(
+        dataset, data_root=data_root, download=download, split=SplitSpec(holdout=holdout, seed=split_seed)
+    )
+    if resume is False:
+        checkpoint.unlink(missing_ok=True)
+    proxy = run(
+        data,
+        method=method,
+        ipc=ipc,
+        seed=seed,
+        options=options,
+        device=dev,
+        checkpoint=checkpoint,
+        resume=bool(resume),
+        progress=not quiet,
+    )
+    proxy.save(out)
+    checkpoint.unlink(missing_ok=True)
+    if not quiet:
+        click.echo(
+            f"wrote {out}: {len(proxy.images)} images, {proxy.meta['wall_seconds']:.0f} s on {proxy.meta['device']}"
+        )
+
+
+@main.command()
+@click.argument("proxy_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    default=["convnet"],
+    show_default=True,
+    help="Evaluator network; repeat for a cross-architecture table.",
+)
+@click.option("--models", "num_models", type=int, default=20, show_default=True, help="Networks trained per proxy.")
+@click.option("--epochs", type=int, default=300, show_default=True)
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Network i uses seed + i.")
+@_compile_option
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON lines.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    default="results/evaluations.csv",
+    show_default=True,
+    help="Append one row per (proxy, model) here; '' to skip.",
+)
+@_data_options
+@_device_option
+@_quiet_option
+@_friendly_errors
+def evaluate(
+    proxy_files,
+    models,
+    num_models,
+    epochs,
+    lr,
+    batch_size,
+    precision,
+    seed,
+    compile_,
+    as_json,
+    csv_path,
+    data_root,
+    download,
+    device,
+    quiet,
+):
+    """Train fresh networks on each proxy; report test accuracy (mean ± std)."""
+    from nasproxy._artifact import Proxy
+    from nasproxy._errors import NasproxyError
+    from nasproxy.data import SplitSpec, load_dataset
+    from nasproxy.engine import TrainConfig, resolve_device
+    from nasproxy.evaluate import evaluate_proxy
+
+    if num_models < 1 or epochs < 1:
+        raise NasproxyError("--models and --epochs must be at least 1")
+    dev = resolve_device(device)
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, compile=compile_)
+    proxies = [(Path(p), Proxy.load(p)) for p in proxy_files]
+    datasets = {}
+    for path, proxy in proxies:
+        meta = proxy.meta
+        key = (meta.get("dataset"), meta.get("holdout"), meta.get("split_seed"))
+        if key not in datasets:
+            datasets[key] = load_dataset(
+                meta["dataset"],
+                data_root=data_root,
+                download=download,
+                split=SplitSpec(holdout=meta.get("holdout", 5000), seed=meta.get("split_seed", 0)),
+            )
+        for model in models:
+            result = evaluate_proxy(
+                proxy,
+                datasets[key],
+                model=model,
+                num_models=num_models,
+                config=config,
+                seed=seed,
+                device=dev,
+                progress=not quiet,
+            )
+            row = {
+                "proxy": str(path),
+                "dataset": meta.get("dataset"),
+                "method": meta.get("method"),
+                "ipc": meta.get("ipc"),
+                "iterations": meta.get("iterations_done"),
+                "condense_seconds": meta.get("wall_seconds"),
+                "condense_device": meta.get("device"),
+                **result.as_dict(),
+            }
+            if as_json:
+                click.echo(json.dumps(row))
+            else:
+                click.echo(
+                    f"{path} · {model}: {100 * result.mean:.2f} ± {100 * result.std:.2f} % "
+                    f"({num_models} models, {result.seconds:.0f} s)"
+                )
+            if csv_path:
+                _append_csv(Path(csv_path), row)
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    import pandas as pd
+
+    from nasproxy._artifact import atomic_write_text
+
+    flat = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()}
+    frame = pd.DataFrame([flat])
+    if path.exists():
+        frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+@main.command()
+@click.argument("proxy_file", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Image to write (.png or .pdf).")
+@click.option("--max-per-class", type=int, default=10, show_default=True)
+@_friendly_errors
+def show(proxy_file, out, max_per_class):
+    """Draw a proxy's images as a class-by-row grid."""
+    from nasproxy._artifact import Proxy
+    from nasproxy._viz import proxy_grid, save_figure
+
+    proxy = Proxy.load(proxy_file)
+    save_figure(proxy_grid(proxy, max_per_class=max_per_class), out)
+    click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("proxy_file", type=click.Path(dir_okay=False))
+@_friendly_errors
+def info(proxy_file):
+    """Print a proxy's provenance as JSON."""
+    from nasproxy._artifact import Proxy
+
+    proxy = Proxy.load(proxy_file)
+    meta = {k: v for k, v in proxy.meta.items() if k != "loss_history"}
+    click.echo(json.dumps({"images": list(proxy.images.shape), **meta}, indent=2))
+
+
+@main.command("list")
+@click.argument("what", type=click.Choice(["datasets", "models", "methods", "proxies"]))
+def list_(what):
+    """List registered datasets, models, condensation methods or search proxies."""
+    if what == "proxies":
+        from nasproxy.search import PROXIES as registry
+    elif what == "datasets":
+        from nasproxy.data import DATASETS as registry
+    elif what == "models":
+        from nasproxy.models import MODELS as registry
+    else:
+        from nasproxy.condensers import CONDENSERS as registry
+    for name in registry.names():
+        click.echo(name)
+
+
+@main.group()
+def spaces():
+    """Built-in and user search spaces."""
+
+
+@spaces.command("list")
+def spaces_list():
+    """Every known space with its size."""
+    from nasproxy.spaces import list_spaces, load_space
+
+    for name in list_spaces():
+        click.echo(f"{name}\t{len(load_space(name))} architectures")
+
+
+@spaces.command("show")
+@click.argument("space")
+@click.option("--examples", type=int, default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_friendly_errors
+def spaces_show(space, examples, as_json):
+    """Axes, size and example architectures of SPACE (a name, a .yaml file or file.py:Class)."""
+    from nasproxy.spaces import load_space
+
+    sp = load_space(space)
+    info = {k: v for k, v in sp.describe().items() if k != "architectures"}
+    info["examples"] = [c.arch_id for c in sp.sample(examples, seed=0)]
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{sp.name}: {len(sp)} architectures")
+    for axis, values in info.get("axes", {}).items():
+        click.echo(f"  {axis}: {', '.join(map(str, values))}")
+    click.echo("examples:")
+    for example in info["examples"]:
+        click.echo(f"  {example}")
+
+
+_search_common = [
+    click.option(
+        "--space", required=True, help="Search space: a name (`nasproxy spaces list`), .yaml or file.py:Class."
+    ),
+    click.option(
+        "--proxy",
+        required=True,
+        help="ours, random, ... (a proxy file), early-stopping, full, or a "
+        "training-free score: synflow, naswot, snip, grad-norm, params.",
+    ),
+    click.option(
+        "--storage",
+        envvar="NASPROXY_STORAGE",
+        help="Optuna storage: a journal file path (default results/studies/<study>.journal) or a URL "
+        "(sqlite:///..., postgresql://user@host/db).",
+    ),
+    click.option("--study", help="Study name (default: dataset-space-proxy-protocolhash)."),
+]
+
+
+def _apply(options):
+    def deco(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return deco
+
+
+@main.command()
+@_apply(_search_common)
+@click.option("--proxy-file", type=click.Path(dir_okay=False), help="Proxy made by `nasproxy condense`.")
+@click.option("--dataset", default=None, help="Dataset (default: the proxy file's, else fashion-mnist).")
+@click.option("--epochs", type=int, help="Training epochs per candidate (paper: 100 on a proxy).")
+@click.option("--repeats", type=int, help="Networks trained per candidate (paper: 5).")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--score-test/--no-score-test",
+    default=None,
+    help="Also score each candidate on the test set (default: only --proxy full, the ground truth; ranking "
+    "needs only the validation images).",
+)
+@click.option(
+    "--ipc",
+    type=int,
+    default=10,
+    show_default=True,
+    help="early-stopping without --proxy-file: match the training budget of this many images per class.",
+)
+@click.option("--sample", type=int, help="Only a seeded random sample of this many architectures.")
+@click.option(
+    "--sampler",
+    type=click.Choice(["sweep", "tpe"]),
+    default="sweep",
+    show_default=True,
+    help="sweep: every architecture (of --sample/--only-top); tpe: Optuna's TPE searches a grid space.",
+)
+@click.option("--trials", type=int, default=50, show_default=True, help="With --sampler tpe: architectures to train.")
+@click.option("--sample-seed", type=int, default=0, show_default=True)
+@click.option("--only-top", type=int, help="Only the top-K architectures of the searches named by --from.")
+@click.option("--from", "from_", help="Comma-separated proxy names or CSV exports, for --only-top.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes on this machine.")
+@click.option("--dry-run", is_flag=True, help="Only print what the search would cost.")
+@_split_options
+@_data_options
+@_device_option
+@_quiet_option
+@_friendly_errors
+def search(
+    space,
+    proxy,
+    storage,
+    study,
+    proxy_file,
+    dataset,
+    epochs,
+    repeats,
+    batch_size,
+    lr,
+    precision,
+    seed,
+    score_test,
+    ipc,
+    sample,
+    sampler,
+    trials,
+    sample_seed,
+    only_top,
+    from_,
+    workers,
+    dry_run,
+    holdout,
+    split_seed,
+    data_root,
+    download,
+    device,
+    quiet,
+):
+    """Train (or score) every candidate of a space on a proxy; resumable, parallel, distributed."""
+    from nasproxy._errors import NasproxyError
+    from nasproxy.search import SearchRequest, plan_search, run_search, top_architectures
+
+    only = None
+    if only_top is not None:
+        if not from_:
+            raise NasproxyError("--only-top needs --from with the searches to take the top architectures of")
+        dataset_name = dataset or "fashion-mnist"
+        space_name = Path(space).stem if space.endswith((".yaml", ".yml")) else space
+        only = tuple(top_architectures(from_.split(","), only_top, dataset=dataset_name, space=space_name))
+    request = SearchRequest(
+        space=space,
+        proxy=proxy,
+        dataset=dataset,
+        proxy_file=proxy_file,
+        holdout=holdout,
+        split_seed=split_seed,
+        data_root=data_root,
+        download=download,
+        epochs=epochs,
+        repeats=repeats,
+        batch_size=batch_size,
+        lr=lr,
+        precision=precision,
+        seed=seed,
+        score_test=score_test,
+        ipc=ipc,
+        sample=sample,
+        sampler=sampler,
+        trials=trials,
+        sample_seed=sample_seed,
+        only=only,
+        storage=storage,
+        study=study,
+        device=device,
+    )
+    if request.dataset is None and not proxy_file:
+        request = SearchRequest(**{**request.__dict__, "dataset": "fashion-mnist"})
+    plan, ctx = plan_search(request)
+    left = plan.total - plan.done
+    if not quiet or dry_run:
+        click.echo(
+            f"study {plan.study_name} ({plan.storage_url}): {plan.total} architectures, {plan.done} done, "
+            f"{left} to run; estimated {_duration(plan.estimate_seconds)} on {plan.device_name}",
+            err=True,
+        )
+        if left and plan.estimate_seconds > 600:
+            click.echo(
+                "  to cut it: --sample N (a seeded subset), --repeats 1-2, fewer --epochs, a smaller space "
+                "(e.g. tiny), or more --workers / machines sharing a --storage URL",
+                err=True,
+            )
+    if dry_run:
+        return
+    out = run_search(request, workers=workers, progress=not quiet, plan=plan, ctx=ctx)
+    if not quiet:
+        click.echo(f"wrote {out}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@main.command()
+@click.option("--study", required=True, help="Study name (printed by `nasproxy search`).")
+@click.option(
+    "--storage", envvar="NASPROXY_STORAGE", help="Storage URL or journal path (default: the study's journal)."
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="CSV to write (default results/search/<study>.csv).")
+@_friendly_errors
+def export(study, storage, out):
+    """Re-write a study's results as CSV (one row per architecture) from its storage."""
+    import optuna
+
+    from nasproxy._errors import NasproxyError
+    from nasproxy.search._runner import EXPORT_DIR, export_study
+    from nasproxy.search._storage import open_storage, storage_url_for
+
+    url = storage_url_for(storage, study)
+    if "://" not in url and not Path(url).exists():
+        raise NasproxyError(f"no storage at {url}; pass --storage")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        loaded = optuna.load_study(study_name=study, storage=open_storage(url))
+    except KeyError:
+        raise NasproxyError(f"no study {study!r} in {url}") from None
+    path = export_study(loaded, Path(out) if out else EXPORT_DIR / f"{study}.csv")
+    click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Dataset Condensation with Gradient Matching (Zhao, Mopuri, Bilen, ICLR 2021), Algorithm 1.
+
+Each outer iteration draws a fresh randomly initialised network; for ``outer_loop`` steps it matches,
+class by class, the gradient of the synthetic images' loss to that of a batch of real images, updates the
+synthetic images, and trains the network on the synthetic images for ``inner_loop`` epochs.
+
+Randomness is derived from ``(seed, iteration)``, so a resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+
+from nasproxy._artifact import atomic_torch_save
+from nasproxy._errors import NasproxyError
+from nasproxy.condensers._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
+from nasproxy.condensers._matching import METRICS, ClassGradients, gradient_distance
+from nasproxy.data import Dataset
+from nasproxy.engine import (
+    PRECISIONS,
+    TrainConfig,
+    build_seeded,
+    fit,
+    prepare_device,
+    use_compile,
+)
+from nasproxy.models import model_builder
+
+# (outer_loop T, inner_loop) per images-per-class, from the paper's appendix / the authors' code
+PAPER_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
+BN_STATS_IMAGES = 16  # real images per class used to set BatchNorm statistics before matching
+# inner network steps of a whole run that pay for compiling them: one architecture, compiled once
+DC_COMPILE_MIN_STEPS = 400
+
+
+def paper_loops(ipc: int) -> tuple[int, int]:
+    return PAPER_LOOPS.get(ipc, (ipc, max(1, 500 // ipc)))
+
+
+@register_condenser
+class DatasetCondensation(Condenser):
+    name = "dc"
+
+    @dataclass(frozen=True)
+    class Config:
+        iterations: int = 1000  # outer iterations K (fresh network each)
+        model: str = "convnet"  # the network whose gradients are matched
+        lr_img: float = 0.1  # SGD step size of the synthetic images
+        momentum_img: float = 0.5
+        lr_net: float = 0.01  # SGD step size of the inner network updates
+        real_batch: int = 256  # real images per class per matching step
+        syn_batch: int = 256  # batch size of the inner network updates
+        outer_loop: int | None = None  # None: the paper's value for this ipc
+        inner_loop: int | None = None
+        metric: str = "layerwise"  # layerwise (eq. 10) | mse | cos
+        init: str = "noise"  # noise | real
+        precision: str = "fp32"  # fp32 | bf16 autocast for the network passes
+        packed: bool | None = None  # all class gradients in one packed pass (ConvNet only); None: on CUDA only,
+        # since grouped convolutions are slower than a class loop on CPUs (results/bench/condense.csv)
+        compile: bool | None = None  # torch.compile the first-order network passes; None: auto (long runs)
+        checkpoint_every: int = 1  # outer iterations between checkpoints (a few hundred KB each; 1 loses nothing)
+
+        def __post_init__(self) -> None:
+            if self.metric not in METRICS:
+                raise NasproxyError(f"unknown matching metric {self.metric!r}; choose one of {', '.join(METRICS)}")
+            if self.init not in ("noise", "real"):
+                raise NasproxyError(f"unknown init {self.init!r}; choose noise or real")
+            if self.precision not in PRECISIONS:
+                raise NasproxyError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+            if self.iterations < 0 or self.real_batch < 1:
+                raise NasproxyError("iterations must be >= 0 and real batch >= 1")
+            model_builder(self.model)  # an unknown model name fails now, not after loading the data
+
+    def condense(self, dataset: Dataset, *, ipc: int, seed: int, context: RunContext) -> CondenseResult:
+        cfg = self.config
+        device = context.device
+        prepare_device(device)
+        k = dataset.num_classes
+        outer_loop, inner_loop = paper_loops(ipc)
+        outer_loop = cfg.outer_loop or outer_loop
+        inner_loop = cfg.inner_loop if cfg.inner_loop is not None else inner_loop
+        build = model_builder(cfg.model)
+        c, h, w = dataset.image_shape
+
+        def make_net(iteration: int) -> nn.Module:
+            return build_seeded(
+                partial(build, channels=c, num_classes=k, image_size=(h, w)), _mix(seed, iteration, 1), device
+            )
+
+        by_class = [dataset.train_images[idx].to(device) for idx in dataset.class_indices()]
+        syn_labels = torch.arange(k, device=device).repeat_interleave(ipc)
+
+        state = self._load_checkpoint(context, seed, ipc, dataset) if context.resume else None
+        if state is None:
+            gen = torch.Generator().manual_seed(_mix(seed, 0, 2))
+            if cfg.init == "real":
+                init, _ = real_images_per_class(dataset, ipc, gen)
+            else:
+                init = torch.randn(k * ipc, c, h, w, generator=gen)
+            syn = init.to(device).requires_grad_(True)
+            start, history, elapsed = 0, [], 0.0
+        else:
+            syn = state["images"].to(device).requires_grad_(True)
+            start, history, elapsed = state["iteration"], list(state["history"]), state["elapsed"]
+        opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
+        if state is not None:
+            opt_img.load_state_dict(state["optimizer"])
+        # one compile serves every outer iteration (each builds a network of the same architecture); it pays
+        # after ~300-600 steps of the paper's ConvNet (see nasproxy.engine.COMPILE_MIN_STEPS)
+        work = (cfg.iterations - (state["iteration"] if state else 0)) * max(outer_loop - 1, 0) * inner_loop
+        use_compiled = use_compile(cfg.compile, work, DC_COMPILE_MIN_STEPS, device, precision=cfg.precision)
+        inner = TrainConfig(
+            epochs=inner_loop,
+            batch_size=cfg.syn_batch,
+            lr=cfg.lr_net,
+            momentum=0.0,
+            weight_decay=0.0,
+            lr_decay_epochs=(),
+            precision=cfg.precision,
+            compile=use_compiled,
+        )
+
+        packed = cfg.packed if cfg.packed is not None else device.type == "cuda"
+        grads = ClassGradients(k, packed=packed, precision=cfg.precision, compile=use_compiled)
+        bar = _progress(context.progress, total=cfg.iterations, initial=start)
+        t0 = time.perf_counter() - elapsed
+        for it in range(start, cfg.iterations):
+            net = make_net(it)
+            net.train()
+            gen = torch.Generator().manual_seed(_mix(seed, it, 3))
+            has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+            loss_sum = torch.zeros((), device=device)
+            for ol in range(outer_loop):
+                if has_bn:
+                    _freeze_batchnorm(net, by_class, gen)
+                real = torch.stack([x[torch.randperm(len(x), generator=gen)[: cfg.real_batch]] for x in by_class])
+                real_labels = torch.arange(k, device=device)[:, None].expand(k, real.shape[1])
+                g_real = [g.detach() for g in grads(net, real, real_labels, create_graph=False)]
+                g_syn = grads(net, syn.view(k, ipc, c, h, w), syn_labels.view(k, ipc), create_graph=True)
+                loss = gradient_distance(g_real, g_syn, cfg.metric)
+                opt_img.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_img.step()
+                loss_sum += loss.detach()
+                # their autograd graph would keep the network's gradient accumulators alive into fit(), whose
+                # CUDA graph capture wants them made afresh on its own stream
+                del loss, g_syn
+                if ol == outer_loop - 1:
+                    break
+                if inner_loop:  # fit() puts BatchNorm back in training mode, as the authors' inner loop does
+                    fit([net], syn.detach(), syn_labels, inner, generators=[gen])
+            mean_loss = float(loss_sum) / (k * outer_loop)  # one host sync per outer iteration
+            history.append(mean_loss)
+            bar.update(1)
+            bar.set_postfix(loss=f"{mean_loss:.4f}")
+            done = it + 1
+            if context.checkpoint is not None and (done % cfg.checkpoint_every == 0 or done == cfg.iterations):
+                self._save_checkpoint(
+                    context, seed, ipc, dataset, syn, opt_img, done, history, time.perf_counter() - t0
+                )
+            if context.on_iteration is not None:
+                context.on_iteration(it, mean_loss)
+        bar.close()
+        return CondenseResult(
+            images=syn.detach().cpu(),
+            labels=syn_labels.cpu(),
+            iterations_done=max(cfg.iterations, start),
+            extra={
+                "outer_loop": outer_loop,
+                "inner_loop": inner_loop,
+                "loss_history": history,
+                "condense_seconds": time.perf_counter() - t0,
+                "compiled": use_compiled,
+            },
+        )
+
+    def _identity(self, seed: int, ipc: int, dataset: Dataset) -> dict:
+        settings = dataclasses.asdict(self.config)
+        for volatile in ("iterations", "checkpoint_every"):  # resuming may extend a run or checkpoint more often
+            settings.pop(volatile)
+        return {"seed": seed, "ipc": ipc, "dataset": dataset.name, "val": dataset.val_fingerprint, **settings}
+
+    def _save_checkpoint(self, context, seed, ipc, dataset, syn, opt_img, done, history, elapsed) -> None:
+        atomic_torch_save(
+            {
+                "identity": self._identity(seed, ipc, dataset),
+                "images": syn.detach().cpu(),
+                "optimizer": opt_img.state_dict(),
+                "iteration": done,
+                "history": history,
+                "elapsed": elapsed,
+            },
+            context.checkpoint,
+        )
+
+    def _load_checkpoint(self, context: RunContext, seed: int, ipc: int, dataset: Dataset) -> dict | None:
+        path = context.checkpoint
+        if path is None or not path.exists():
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001
+            raise NasproxyError(f"checkpoint {path} is unreadable; delete it to start over") from None
+        if state.get("identity") != self._identity(seed, ipc, dataset):
+            raise NasproxyError(
+                f"checkpoint {path} belongs to a run with other settings; use the same options and seed, "
+                "or delete it to start over"
+            )
+        return state
+
+
+def _freeze_batchnorm(net: nn.Module, by_class: list[torch.Tensor], gen: torch.Generator) -> None:
+    """Set BatchNorm statistics from a few real images of every class, then freeze them (authors' code)."""
+    batch = torch.cat([x[torch.randperm(len(x), generator=gen)[:BN_STATS_IMAGES]] for x in by_class])
+    net.train()
+    with torch.no_grad():
+        net(batch)
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def _mix(seed: int, iteration: int, stream: int) -> int:
+    """A distinct 63-bit seed per (run seed, iteration, purpose)."""
+    x = (seed * 0x9E3779B97F4A7C15 + iteration * 0xBF58476D1CE4E5B9 + stream * 0x94D049BB133111EB) & (2**64 - 1)
+    x ^= x >> 31
+    return x & (2**63 - 1)
+
+
+def _progress(enabled: bool, *, total: int, initial: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, desc="condense", unit="it", dynamic_ncols=True)

@@ -1,0 +1,67 @@
+"""What a sweep will cost, from each architecture's FLOPs and this device's measured training speed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasproxy.spaces import Candidate, SearchSpace
+
+
+def forward_flops(build: Callable[[], nn.Module], shape: tuple[int, int, int]) -> int:
+    """FLOPs of one forward pass of one image, counted on shape-only tensors where the builder allows."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with torch.device("meta"):
+            net = build()
+            with FlopCounterMode(display=False) as counter:
+                net(torch.zeros(1, *shape))
+    except Exception:  # noqa: BLE001 - builders that cannot run on meta tensors
+        net = build()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            net(torch.zeros(1, *shape))
+    return int(counter.get_total_flops())
+
+
+def candidate_flops(space: SearchSpace, cand: Candidate, shape: tuple[int, int, int], num_classes: int) -> int:
+    c, h, w = shape
+    return forward_flops(lambda: space.build(cand.spec, channels=c, num_classes=num_classes, image_size=(h, w)), shape)
+
+
+def measured_flops_per_second(
+    device: torch.device, shape: tuple[int, int, int], num_classes: int, precision: str = "fp32"
+) -> float:
+    """Training FLOP/s of the paper's ConvNet here (3 x forward FLOPs per image per step)."""
+    from nasproxy.engine import autocast, prepare_device
+    from nasproxy.models import build_model
+
+    prepare_device(device)
+    c, h, w = shape
+    net = build_model("convnet", channels=c, num_classes=num_classes, image_size=(h, w)).to(device)
+    x = torch.randn(128, c, h, w, device=device)
+    y = torch.randint(0, num_classes, (128,), device=device)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+
+    def step():
+        with autocast(precision, device):
+            loss = F.cross_entropy(net(x).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(3):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = (time.perf_counter() - start) / 3
+    build = lambda: build_model("convnet", channels=c, num_classes=num_classes, image_size=(h, w))  # noqa: E731
+    return 3 * 128 * forward_flops(build, shape) / seconds

@@ -1,0 +1,252 @@
+"""Ways to score one architecture ("proxies"): train on a proxy file, early-stopped or full real-data
+training, or a training-free (zero-cost) score. Each registers itself in ``PROXIES``."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasproxy._artifact import Proxy
+from nasproxy._errors import NasproxyError
+from nasproxy._registry import Registry
+from nasproxy.data import Dataset
+from nasproxy.engine import TrainConfig, accuracy, build_seeded, train_from_scratch
+from nasproxy.spaces import Candidate, SearchSpace
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything that determines a trial's score. Its hash names the study, so changing any of it starts
+    a new study instead of mixing incomparable numbers."""
+
+    proxy: str  # a name in PROXIES
+    dataset: str
+    holdout: int
+    split_seed: int
+    val_fingerprint: str
+    proxy_file: str | None = None  # content hash of the proxy file, for file-based proxies
+    proxy_images: int = 0  # images in the proxy file (sets the early-stopping budget)
+    epochs: int = 100
+    repeats: int = 5
+    batch_size: int = 256
+    lr: float = 0.01
+    precision: str = "fp32"
+    seed: int = 0
+    zero_cost_batch: int = 64
+    # also score every trained network on the test set: the ground truth (full) needs it; ranking by a proxy
+    # needs only the validation images (the paper's protocol), and the test set is twice their size
+    score_test: bool = False
+
+    def train_config(self, **overrides) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, precision=self.precision, **overrides
+        )
+
+
+@dataclass
+class Score:
+    value: float  # what the search ranks by (validation accuracy, or the zero-cost score)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProxyKind:
+    score: Callable[[SearchSpace, Candidate, Dataset, Protocol, Proxy | None, torch.device], Score]
+    needs_file: bool = False
+    default_epochs: int = 100
+    default_repeats: int = 5
+    scores_test: bool = False  # the default of Protocol.score_test for this kind
+    description: str = ""
+
+
+PROXIES: Registry[ProxyKind] = Registry("proxy")
+FILE_PROXY_METHODS = {
+    "ours": "dc",
+    "dc": "dc",
+    "dsa": "dsa",
+    "dm": "dm",
+    "random": "random",
+    "herding": "herding",
+    "k-center": "k-center",
+    "forgetting": "forgetting",
+}
+
+
+def _builder(space: SearchSpace, cand: Candidate, dataset: Dataset):
+    c, h, w = dataset.image_shape
+    return lambda: space.build(cand.spec, channels=c, num_classes=dataset.num_classes, image_size=(h, w))
+
+
+def _train_and_score(space, cand, dataset, protocol, images, labels, config, device) -> Score:
+    seeds = [protocol.seed + r for r in range(protocol.repeats)]
+    start = time.perf_counter()
+    nets = train_from_scratch(_builder(space, cand, dataset), images.to(device), labels.to(device), config, seeds=seeds)
+    train_seconds = time.perf_counter() - start
+    score = partial(accuracy, nets, precision=protocol.precision, compile=config.compile)
+    val = score(dataset.val_images.to(device), dataset.val_labels.to(device))
+    mean = sum(val) / len(val)
+    std = math.sqrt(sum((v - mean) ** 2 for v in val) / len(val))
+    attrs = {"val_accs": val, "val_std": std, "seeds": seeds, "train_seconds": train_seconds}
+    if protocol.score_test:
+        test = score(dataset.test_images.to(device), dataset.test_labels.to(device))
+        attrs.update(test_accs=test, test_mean=sum(test) / len(test))
+    return Score(mean, attrs)
+
+
+def _file_proxy(space, cand, dataset, protocol, proxy, device) -> Score:
+    return _train_and_score(space, cand, dataset, protocol, proxy.images, proxy.labels, protocol.train_config(), device)
+
+
+def early_stopping_steps(protocol: Protocol) -> tuple[int, int]:
+    """(SGD steps, batch size) of proxy training, which early-stopping spends on the real training set."""
+    n = protocol.proxy_images
+    batch = min(protocol.batch_size, n)
+    return protocol.epochs * math.ceil(n / batch), batch
+
+
+def _early_stopping(space, cand, dataset, protocol, proxy, device) -> Score:
+    steps, batch = early_stopping_steps(protocol)
+    epochs = math.ceil(steps / math.ceil(len(dataset.train_images) / batch))
+    config = TrainConfig(epochs=epochs, batch_size=batch, lr=protocol.lr, precision=protocol.precision, max_steps=steps)
+    return _train_and_score(space, cand, dataset, protocol, dataset.train_images, dataset.train_labels, config, device)
+
+
+def _full(space, cand, dataset, protocol, proxy, device) -> Score:
+    return _train_and_score(
+        space, cand, dataset, protocol, dataset.train_images, dataset.train_labels, protocol.train_config(), device
+    )
+
+
+PROXIES.register(
+    "early-stopping",
+    ProxyKind(
+        _early_stopping,
+        default_epochs=100,
+        default_repeats=5,
+        description="the real training set for as many SGD steps (and batch size) as proxy training takes",
+    ),
+)
+PROXIES.register(
+    "full",
+    ProxyKind(
+        _full,
+        default_epochs=10,
+        default_repeats=1,
+        scores_test=True,
+        description="the whole real training set: the ground truth",
+    ),
+)
+for _name in FILE_PROXY_METHODS:
+    PROXIES.register(
+        _name,
+        ProxyKind(
+            _file_proxy,
+            needs_file=True,
+            description=f"train on a proxy file made by `nasproxy condense --method {FILE_PROXY_METHODS[_name]}`",
+        ),
+    )
+
+
+# --- training-free proxies, scored on one seeded minibatch of real training images --------------------------
+
+
+def _minibatch(dataset: Dataset, protocol: Protocol, device) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(protocol.seed)
+    idx = torch.randperm(len(dataset.train_images), generator=g)[: protocol.zero_cost_batch]
+    return dataset.train_images[idx].to(device), dataset.train_labels[idx].to(device)
+
+
+def _fresh(space, cand, dataset, protocol, device) -> nn.Module:
+    return build_seeded(_builder(space, cand, dataset), protocol.seed, device)
+
+
+def _zero_cost(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], float]):
+    def score(space, cand, dataset, protocol, proxy, device) -> Score:
+        net = _fresh(space, cand, dataset, protocol, device)
+        x, y = _minibatch(dataset, protocol, device)
+        start = time.perf_counter()
+        value = float(fn(net, x, y))
+        if not math.isfinite(value):
+            value = -1e30  # degenerate networks (e.g. all-dead units) rank last
+        return Score(value, {"train_seconds": time.perf_counter() - start, "seeds": [protocol.seed]})
+
+    return score
+
+
+def _grad_norm(net, x, y):
+    net.train()
+    loss = F.cross_entropy(net(x), y)
+    grads = torch.autograd.grad(loss, [p for p in net.parameters() if p.requires_grad], allow_unused=True)
+    return sum(g.norm() for g in grads if g is not None).item()
+
+
+def _snip(net, x, y):
+    net.train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(F.cross_entropy(net(x), y), params, allow_unused=True)
+    return sum((g * p).abs().sum() for g, p in zip(grads, params) if g is not None).item()
+
+
+def _synflow(net, x, y):
+    """Tanaka et al. 2020: |theta| weights, an all-ones input, double precision; sum of theta * dR/dtheta."""
+    net = net.double().eval()
+    with torch.no_grad():
+        signs = [p.sign() for p in net.parameters()]
+        for p in net.parameters():
+            p.abs_()
+    out = net(torch.ones_like(x[:1], dtype=torch.float64)).sum()
+    params = list(net.parameters())
+    grads = torch.autograd.grad(out, params, allow_unused=True)
+    value = sum((g * p).sum() for g, p in zip(grads, params) if g is not None).item()
+    with torch.no_grad():
+        for p, s in zip(params, signs):
+            p.mul_(s)
+    return value
+
+
+_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.GELU, nn.ELU, nn.SiLU, nn.Tanh)
+
+
+def _naswot(net, x, y):
+    """Mellor et al. 2021: log-determinant of the Hamming-similarity kernel of binary activation codes."""
+    codes: list[torch.Tensor] = []
+    threshold = {nn.Sigmoid: 0.5, nn.Tanh: 0.0}
+
+    def hook(module, inputs, output):
+        cut = threshold.get(type(module), 0.0)
+        codes.append((output.detach().flatten(1) > cut).double())
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, _ACTIVATIONS)]
+    try:
+        with torch.no_grad():
+            net.train()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if not codes:
+        raise NasproxyError("naswot needs a network with activation modules (nn.ReLU, nn.Sigmoid, ...)")
+    c = torch.cat(codes, dim=1)
+    kernel = c @ c.t() + (1 - c) @ (1 - c).t()
+    return torch.linalg.slogdet(kernel).logabsdet.item()
+
+
+def _params(net, x, y):
+    return sum(p.numel() for p in net.parameters())
+
+
+for _name, _fn, _desc in (
+    ("synflow", _synflow, "SynFlow (Tanaka et al. 2020), training-free"),
+    ("naswot", _naswot, "NASWOT activation-pattern score (Mellor et al. 2021), training-free"),
+    ("snip", _snip, "SNIP saliency (Lee et al. 2019), training-free"),
+    ("grad-norm", _grad_norm, "gradient norm at initialisation, training-free"),
+    ("params", _params, "parameter count, training-free"),
+):
+    PROXIES.register(_name, ProxyKind(_zero_cost(_fn), default_epochs=0, default_repeats=1, description=_desc))

@@ -1,0 +1,129 @@
+"""Search-space registry: built-in spaces, YAML grid files and Python spaces (``file.py:Name``,
+``package.module:Name`` or an installed ``nasproxy.spaces`` entry point)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from nasproxy._errors import NasproxyError
+from nasproxy._registry import Registry
+from nasproxy.models._convnet import ACTS, NORMS, POOLS
+from nasproxy.spaces._base import Candidate, GridSpace, SearchSpace
+from nasproxy.spaces._families import FAMILIES, Family
+
+SPACES: Registry = Registry("search space")  # name -> zero-argument factory of a SearchSpace
+
+SPACES.register(
+    "paper720",
+    lambda: GridSpace(
+        "paper720",
+        family="convnet",
+        axes={
+            "width": [32, 64, 128, 256],
+            "depth": [1, 2, 3, 4],
+            "norm": list(NORMS),
+            "act": list(ACTS),
+            "pool": list(POOLS),
+        },
+    ),
+)
+SPACES.register(
+    "tiny",
+    lambda: GridSpace(
+        "tiny",
+        family="convnet",
+        axes={"width": [16, 32], "depth": [1, 2], "norm": ["none", "instance"], "act": ["relu"], "pool": ["avg"]},
+    ),
+)
+
+BUILTIN_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+
+
+def load_space(ref: str) -> SearchSpace:
+    """A registered name, a YAML file (path, or a name in ``search_spaces/``), ``path.py:Name``,
+    ``package.module:Name`` or an entry point in the ``nasproxy.spaces`` group."""
+    if ref in SPACES:
+        return SPACES.get(ref)()
+    if ref.endswith((".yaml", ".yml")) or (BUILTIN_DIR / f"{ref}.yaml").exists():
+        path = Path(ref) if ref.endswith((".yaml", ".yml")) else BUILTIN_DIR / f"{ref}.yaml"
+        return _load_yaml(path)
+    if ":" in ref:
+        return _load_python(ref)
+    for ep in entry_points(group="nasproxy.spaces"):
+        if ep.name == ref:
+            return _instantiate(ep.load(), ref)
+    raise NasproxyError(
+        f"unknown search space {ref!r}; use one of {', '.join(list_spaces())}, a .yaml file, or path.py:ClassName"
+    )
+
+
+def list_spaces() -> list[str]:
+    names = set(SPACES.names())
+    if BUILTIN_DIR.is_dir():
+        names |= {p.stem for p in BUILTIN_DIR.glob("*.yaml")}
+    names |= {ep.name for ep in entry_points(group="nasproxy.spaces")}
+    return sorted(names)
+
+
+def _load_yaml(path: Path) -> GridSpace:
+    import yaml
+
+    if not path.exists():
+        raise NasproxyError(f"search-space file {path} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise NasproxyError(f"{path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("axes"), dict):
+        raise NasproxyError(
+            f"{path} needs a mapping 'axes: {{axis: [values, ...]}}' (and optionally 'family', 'fixed')"
+        )
+    extra = sorted(set(doc) - {"name", "family", "axes", "fixed", "description"})
+    if extra:
+        raise NasproxyError(f"{path}: unknown keys {', '.join(extra)}; allowed: name, family, axes, fixed, description")
+    for axis, values in doc["axes"].items():
+        if not isinstance(values, list):
+            raise NasproxyError(f"{path}: axis {axis!r} must be a list of values")
+    return GridSpace(
+        doc.get("name", path.stem), family=doc.get("family", "convnet"), axes=doc["axes"], fixed=doc.get("fixed")
+    )
+
+
+def _load_python(ref: str) -> SearchSpace:
+    target, _, attr = ref.rpartition(":")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.exists():
+            raise NasproxyError(f"search-space file {path} does not exist")
+        module_name = f"nasproxy_user_space_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # lets worker processes and pickling find the classes
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - user code
+            raise NasproxyError(f"{path} failed to import: {exc.__class__.__name__}: {exc}") from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise NasproxyError(f"cannot import {target!r} ({exc})") from None
+    if not hasattr(module, attr):
+        raise NasproxyError(f"{target} defines no {attr!r}")
+    return _instantiate(getattr(module, attr), ref)
+
+
+def _instantiate(obj, ref: str) -> SearchSpace:
+    space = obj() if isinstance(obj, type) or (callable(obj) and not isinstance(obj, SearchSpace)) else obj
+    if not isinstance(space, SearchSpace):
+        raise NasproxyError(f"{ref} is not a nasproxy.SearchSpace (subclass it and implement architectures and build)")
+    if space.name == "unnamed":
+        space.name = ref
+    return space
+
+
+__all__ = ["FAMILIES", "SPACES", "Candidate", "Family", "GridSpace", "SearchSpace", "list_spaces", "load_space"]

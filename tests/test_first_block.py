@@ -1,0 +1,170 @@
+"""The fused first block against the same block made of ATen's operators: same outputs, same gradients of
+every parameter, same batch-norm running statistics, for every norm, activation and pooling of the ConvNet
+family; and the rules for when it is used."""
+
+import itertools
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasproxy.engine import TrainConfig, train_from_scratch
+from nasproxy.models import ConvNetSpec, _first_block, build_model, convnet_builder, stack_convnets
+from nasproxy.models._convnet import ACTS, NORMS, POOLS, ConvNet
+from nasproxy.models._cpp import CppExtension
+
+pytestmark = pytest.mark.skipif(_first_block.extension() is None, reason="the fused-block extension does not build")
+
+COMBINATIONS = list(itertools.product(NORMS, ACTS, POOLS))
+
+
+def _block(spec: ConvNetSpec, channels: int, seed: int) -> tuple[ConvNet, list[nn.Module]]:
+    torch.manual_seed(seed)
+    net = ConvNet(spec, channels=channels, num_classes=10, image_size=(32, 32))
+    return net, list(net.features[: net.first_block_modules])
+
+
+def _randomise(modules: list[nn.Module], seed: int) -> None:
+    """Norm weights away from their initial ones and zeros, so that their gradients are tested too."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in modules[1:]:
+            for p in m.parameters():
+                p.add_(0.3 * torch.randn(p.shape, generator=g))
+
+
+def _close(got: torch.Tensor, want: torch.Tensor, name: str, scale: torch.Tensor | None = None) -> None:
+    """Equal up to float rounding relative to ``scale`` (default: the tensor's own)."""
+    scale = want.abs().max().clamp_min(1e-6) if scale is None else scale
+    torch.testing.assert_close(got / scale, want / scale, rtol=0, atol=2e-5, msg=name)
+
+
+@pytest.mark.parametrize(("norm", "act", "pool"), COMBINATIONS)
+def test_fused_block_matches_aten(norm, act, pool):
+    spec = ConvNetSpec(width=8, depth=1, norm=norm, act=act, pool=pool)
+    channels = 3 if norm == "group" else 1  # several input channels for one of each
+    net, modules = _block(spec, channels, seed=0)
+    _randomise(modules, seed=1)
+    reference = _block(spec, channels, seed=0)[1]
+    for ref, m in zip(reference, modules):
+        ref.load_state_dict(m.state_dict())
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(5, channels, 32, 32, generator=g)
+    assert _first_block.applies(x, modules[0], pool)
+    norm_module = modules[1] if norm != "none" else None
+    out = _first_block.first_block(x, modules[0], norm_module, norm=norm, groups=4, act=act, pool=pool)
+    want = nn.Sequential(*reference)(x)
+    _close(out, want, "output")
+    upstream = torch.randn(want.shape, generator=g)
+    (out * upstream).sum().backward()
+    (want * upstream).sum().backward()
+    # a conv bias before a norm that subtracts the mean has a zero gradient: only rounding, so the scale is
+    # the largest gradient of the block
+    scale = max(q.grad.abs().max() for q in nn.Sequential(*reference).parameters())
+    for (name, p), q in zip(nn.Sequential(*modules).named_parameters(), nn.Sequential(*reference).parameters()):
+        _close(p.grad, q.grad, f"gradient of {name}", scale)
+    for (name, b), c in zip(nn.Sequential(*modules).named_buffers(), nn.Sequential(*reference).buffers()):
+        torch.testing.assert_close(b, c, rtol=1e-5, atol=1e-6, msg=name)  # batch norm's running statistics
+
+
+def test_batch_norm_in_eval_mode_uses_running_statistics():
+    spec = ConvNetSpec(width=8, depth=1, norm="batch", pool="max")
+    _, modules = _block(spec, 1, seed=0)
+    bn = modules[1]
+    bn.running_mean.uniform_(-0.5, 0.5)
+    bn.running_var.uniform_(0.5, 2.0)
+    for m in modules:
+        m.eval()
+    x = torch.randn(4, 1, 32, 32)
+    with torch.inference_mode():
+        out = _first_block.first_block(x, modules[0], bn, norm="batch", groups=4, act="relu", pool="max")
+        want = nn.Sequential(*modules)(x)
+    _close(out, want, "output")
+
+
+def test_without_conv_bias_or_norm_affine():
+    conv = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+    norm = nn.GroupNorm(8, 8, affine=False)
+    x = torch.randn(3, 1, 16, 16)
+    out = _first_block.first_block(x, conv, norm, norm="instance", groups=4, act="relu", pool="avg")
+    want = F.avg_pool2d(torch.relu(norm(conv(x))), 2)
+    _close(out, want, "output")
+    grad = torch.autograd.grad(out.square().sum(), conv.weight)[0]
+    _close(grad, torch.autograd.grad(want.square().sum(), conv.weight)[0], "weight gradient")
+
+
+@pytest.mark.parametrize("arch", ["convnet-w16-d3-instance-relu-avg", "convnet-w16-d2-layer-relu-max"])
+def test_whole_network_and_training_match(monkeypatch, arch):
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(48, 1, 28, 28, generator=g), torch.arange(48) % 4
+    spec = build_model(arch, channels=1, num_classes=4, image_size=(28, 28)).spec
+    builder = convnet_builder(spec)
+    cfg = TrainConfig(epochs=5, batch_size=16, compile=False)
+
+    def train(setting):
+        monkeypatch.setenv("NASPROXY_FUSED_BLOCK", setting)
+        (net,) = train_from_scratch(
+            lambda: builder(channels=1, num_classes=4, image_size=(28, 28)), images, labels, cfg, seeds=[7]
+        )
+        return net.state_dict()
+
+    fused, aten, again = train("1"), train("0"), train("1")
+    for name in aten:
+        torch.testing.assert_close(fused[name], aten[name], rtol=1e-3, atol=1e-4, msg=name)
+        assert torch.equal(fused[name], again[name]), f"{name}: same seed, different result"
+
+
+def test_where_it_applies(monkeypatch):
+    calls = []
+    real = _first_block.first_block
+    monkeypatch.setattr(_first_block, "first_block", lambda *a, **k: calls.append(1) or real(*a, **k))
+    net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
+    x = torch.randn(2, 1, 28, 28)
+    net(x)
+    assert len(calls) == 1
+    net(x.clone().requires_grad_())  # DC's synthetic images: differentiated twice, so ATen's operators
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        net(x)
+    stack_convnets([net, net])(x)  # packed replicas
+    build_model("convnet-w16-d2-instance-relu-avg", channels=5, num_classes=10, image_size=(28, 28))(
+        torch.randn(2, 5, 28, 28)
+    )  # too many input channels to recompute
+    build_model("convnet-w16-d1-instance-relu-max", channels=1, num_classes=10, image_size=(27, 27))(
+        torch.randn(2, 1, 27, 27)
+    )  # an odd map to pool
+    handle = net.features[2].register_forward_hook(lambda *args: None)  # NASWOT reads activations so
+    net(x)
+    handle.remove()
+    monkeypatch.setenv("NASPROXY_FUSED_BLOCK", "0")
+    net(x)
+    assert len(calls) == 1
+
+
+def test_a_bad_setting_is_named(monkeypatch):
+    from nasproxy import NasproxyError
+
+    monkeypatch.setenv("NASPROXY_FUSED_BLOCK", "fast")
+    net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
+    with pytest.raises(NasproxyError, match="NASPROXY_FUSED_BLOCK"):
+        net(torch.randn(2, 1, 28, 28))
+
+
+def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
+    def no_compiler():
+        raise RuntimeError("no C++ compiler")
+
+    unbuildable = CppExtension("first_block", lambda: "", [], what="fused first blocks", fallback="ATen's operators")
+    monkeypatch.setattr(unbuildable, "build", no_compiler)
+    monkeypatch.setattr(_first_block, "_EXTENSION", unbuildable)
+    monkeypatch.delenv("NASPROXY_FUSED_BLOCK", raising=False)
+    net = build_model("convnet-w16-d1-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
+    x = torch.randn(2, 1, 28, 28)
+    with pytest.warns(UserWarning, match="fused first blocks unavailable.*no C\\+\\+ compiler"):
+        y = net(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net(x)  # no second warning
+    monkeypatch.setenv("NASPROXY_FUSED_BLOCK", "0")
+    torch.testing.assert_close(y, net(x))
