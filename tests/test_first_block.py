@@ -23,7 +23,7 @@ COMBINATIONS = list(itertools.product(NORMS, ACTS, POOLS))
 def _block(spec: ConvNetSpec, channels: int, seed: int) -> tuple[ConvNet, list[nn.Module]]:
     torch.manual_seed(seed)
     net = ConvNet(spec, channels=channels, num_classes=10, image_size=(32, 32))
-    return net, list(net.features[: net.first_block_modules])
+    return net, list(net.features[: net.block_starts[1]])
 
 
 def _randomise(modules: list[nn.Module], seed: int) -> None:
@@ -67,6 +67,23 @@ def test_fused_block_matches_aten(norm, act, pool):
         _close(p.grad, q.grad, f"gradient of {name}", scale)
     for (name, b), c in zip(nn.Sequential(*modules).named_buffers(), nn.Sequential(*reference).buffers()):
         torch.testing.assert_close(b, c, rtol=1e-5, atol=1e-6, msg=name)  # batch norm's running statistics
+
+
+@pytest.mark.parametrize(("act", "pool"), list(itertools.product(ACTS, POOLS)))
+def test_fused_instance_norm_after_a_later_convolution_matches_aten(act, pool):
+    net, _ = _block(ConvNetSpec(width=8, depth=2, norm="instance", act=act, pool=pool), 1, seed=0)
+    tail = net.features[net.block_starts[1] + 1 : net.block_starts[2]]  # norm, activation, pooling
+    _randomise([None, *tail], seed=1)
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(5, 8, 16, 16, generator=g, requires_grad=True)
+    out = _first_block.instance_tail(z, tail[0], act=act, pool=pool)
+    want = tail(z)
+    _close(out, want, "output")
+    upstream = torch.randn(want.shape, generator=g)
+    got = torch.autograd.grad((out * upstream).sum(), [z, *tail.parameters()])
+    expected = torch.autograd.grad((want * upstream).sum(), [z, *tail.parameters()])
+    for name, a, b in zip(["z", "gamma", "beta"], got, expected):
+        _close(a, b, f"gradient of {name}")
 
 
 def test_batch_norm_in_eval_mode_uses_running_statistics():
@@ -117,13 +134,14 @@ def test_whole_network_and_training_match(monkeypatch, arch):
 
 
 def test_where_it_applies(monkeypatch):
-    calls = []
-    real = _first_block.first_block
+    calls, tails = [], []
+    real, real_tail = _first_block.first_block, _first_block.instance_tail
     monkeypatch.setattr(_first_block, "first_block", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(_first_block, "instance_tail", lambda *a, **k: tails.append(1) or real_tail(*a, **k))
     net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
     x = torch.randn(2, 1, 28, 28)
     net(x)
-    assert len(calls) == 1
+    assert len(calls) == 1 and len(tails) == 1
     net(x.clone().requires_grad_())  # DC's synthetic images: differentiated twice, so ATen's operators
     with torch.autocast("cpu", dtype=torch.bfloat16):
         net(x)
@@ -137,9 +155,17 @@ def test_where_it_applies(monkeypatch):
     handle = net.features[2].register_forward_hook(lambda *args: None)  # NASWOT reads activations so
     net(x)
     handle.remove()
+    build_model("convnet-w16-d2-layer-relu-avg", channels=1, num_classes=10, image_size=(28, 28))(
+        x
+    )  # tail: instance only
+    build_model("convnet-w16-d3-instance-relu-max", channels=1, num_classes=10, image_size=(20, 20))(
+        torch.randn(2, 1, 20, 20)
+    )  # the third block's 5x5 map cannot be pooled in pairs: only the second block's tail is fused
     monkeypatch.setenv("NASPROXY_FUSED_BLOCK", "0")
     net(x)
-    assert len(calls) == 1
+    # first blocks: the plain net, the layer-norm net, the 20x20 net; tails: the plain net, the 5-channel net
+    # and the hooked one (later blocks recompute nothing), the 20x20 net's second block
+    assert len(calls) == 3 and len(tails) == 4
 
 
 def test_a_bad_setting_is_named(monkeypatch):

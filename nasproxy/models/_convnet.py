@@ -204,6 +204,7 @@ class ConvNet(nn.Module):
         self.input_pad = 2 if (channels == 1 and h == 28) else 0
         h, wd = h + 2 * self.input_pad, wd + 2 * self.input_pad
         blocks: list[nn.Module] = []
+        self.block_starts = [0]  # features[block_starts[d]:block_starts[d + 1]] is block d
         in_ch = channels
         flops = 0
         for d in range(spec.depth):
@@ -234,8 +235,7 @@ class ConvNet(nn.Module):
             if spec.pool != "none":
                 h, wd = h // 2, wd // 2
             in_ch = w
-            if d == 0:
-                self.first_block_modules = len(blocks)
+            self.block_starts.append(len(blocks))
         self.features = nn.Sequential(*blocks)
         self.feature_dim = w * h * wd
         # multiply-adds x 2 of the convolutions and the classifier, one replica, one image
@@ -249,23 +249,26 @@ class ConvNet(nn.Module):
         first = self.features[0]
         if self.input_pad:
             x = F.pad(x, (self.input_pad,) * 4)
-        if (
-            self.replicas == 1
-            and _first_block.applies(x, first, self.spec.pool)
-            and not _hooked(self.features[: self.first_block_modules])
-        ):
-            norm = self.features[1] if self.spec.norm != "none" else None
+        spec = self.spec
+        fusable = self.replicas == 1 and _first_block.network_input_fusable(x)
+        if fusable and _first_block.applies(x, first, spec.pool) and not _hooked(self.features[: self.block_starts[1]]):
+            norm = self.features[1] if spec.norm != "none" else None
             x = _first_block.first_block(
-                x, first, norm, norm=self.spec.norm, groups=GROUPNORM_GROUPS, act=self.spec.act, pool=self.spec.pool
+                x, first, norm, norm=spec.norm, groups=GROUPNORM_GROUPS, act=spec.act, pool=spec.pool
             )
-            x = self.features[self.first_block_modules :](x)
         else:
             if x.shape[1] == self.channels and self.replicas > 1:
                 # shared input: one dense conv with all replicas' filters computes every replica's first layer
                 x = F.conv2d(x, first.weight, first.bias, padding=first.padding)
             else:
                 x = first(x)
-            x = self.features[1:](x)
+            x = self.features[1 : self.block_starts[1]](x)
+        for start, end in zip(self.block_starts[1:-1], self.block_starts[2:]):
+            block = self.features[start:end]
+            if fusable and spec.norm == "instance" and _first_block.poolable(x, spec.pool) and not _hooked(block[1:]):
+                x = _first_block.instance_tail(block[0](x), block[1], act=spec.act, pool=spec.pool)
+            else:
+                x = block(x)
         if self.replicas == 1:
             return F.linear(x.flatten(1), self.classifier_weight, self.classifier_bias)
         m, k = self.replicas, self.num_classes

@@ -1,10 +1,9 @@
 """C++ kernels compiled on first use with ``torch.utils.cpp_extension`` and cached on disk.
 
 Each extension is built for the CPU it runs on (``-march=native``, OpenMP); its name hashes the source, the
-compiler flags, the CPU's features and the torch version, so a changed kernel or flag, another CPU or another
-torch rebuilds instead of
-loading a stale library. A failed build (no compiler, no headers) warns once and reports None, so callers
-fall back to ATen's operators.
+exported functions, the compiler flags, the CPU's features and the torch version, so a changed kernel, list
+or flag, another CPU or another torch rebuilds instead of loading a stale library. A failed build (no
+compiler, no headers) warns once and reports None, so callers fall back to ATen's operators.
 """
 
 from __future__ import annotations
@@ -48,7 +47,8 @@ class CppExtension:
         from torch.utils.cpp_extension import load_inline
 
         source = self.source()
-        digest = hashlib.sha256((source + " ".join(_FLAGS) + _cpu_signature() + torch.__version__).encode())
+        identity = [source, *_FLAGS, *self.functions, _cpu_signature(), torch.__version__]
+        digest = hashlib.sha256("\n".join(identity).encode())
         digest = digest.hexdigest()[:12]
         return load_inline(
             name=f"nasproxy_{self.name}_{digest}",

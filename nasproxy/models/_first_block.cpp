@@ -491,3 +491,92 @@ std::vector<torch::Tensor> instance_backward(torch::Tensor grad, torch::Tensor x
   });
   return {dweight, dbias, dgamma, dbeta};
 }
+
+// The same instance norm, activation and pooling after a convolution computed elsewhere (the later blocks,
+// whose convolutions are too costly to recompute): z is that convolution's output [N, C, H, W]. One pass each
+// way instead of ATen's separate norm, activation and pooling passes and their backward passes.
+std::vector<torch::Tensor> instance_tail_forward(torch::Tensor z, torch::Tensor gamma, torch::Tensor beta, double eps,
+                                                 int64_t act, double slope, int64_t pool) {
+  TORCH_CHECK(z.is_contiguous() && z.scalar_type() == torch::kFloat32, "instance tail: contiguous fp32 input");
+  const int64_t N = z.size(0), C = z.size(1), H = z.size(2), W = z.size(3), HW = H * W;
+  const Block k{N, 0, C, H, W, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, static_cast<float>(slope)};
+  const int64_t Ho = pooled(H, pool), Wo = pooled(W, pool);
+  auto result = torch::empty({N, C, Ho, Wo}, z.options());
+  auto stats = torch::empty({N, C, 2}, z.options());
+  float *out = result.data_ptr<float>(), *st = stats.data_ptr<float>();
+  const float *in = z.data_ptr<float>(), *ga = optional_data(gamma), *be = optional_data(beta);
+  dispatch(act, pool, false, [&](auto a, auto p, auto) {
+    at::parallel_for(0, C, 1, [&](int64_t first, int64_t last) {
+      std::vector<float> plane(HW);
+      float* y = plane.data();
+      for (int64_t c = first; c < last; ++c)
+        for (int64_t n = 0; n < N; ++n) {
+          const float* __restrict__ zp = in + (n * C + c) * HW;
+          float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t i = 0; i < HW; ++i) sum += zp[i];
+          const float mean = sum / HW;
+          float squares = 0.0f;
+#pragma omp simd reduction(+ : squares)
+          for (int64_t i = 0; i < HW; ++i) squares += (zp[i] - mean) * (zp[i] - mean);
+          const float rstd = 1.0f / std::sqrt(squares / HW + static_cast<float>(eps));
+          const float scale = (ga ? ga[c] : 1.0f) * rstd, shift = (be ? be[c] : 0.0f) - scale * mean;
+#pragma omp simd
+          for (int64_t i = 0; i < HW; ++i) y[i] = scale * zp[i] + shift;
+          activate_and_pool<decltype(a)::value, decltype(p)::value>(k, y, out + (n * C + c) * Ho * Wo);
+          st[(n * C + c) * 2] = mean;
+          st[(n * C + c) * 2 + 1] = rstd;
+        }
+    });
+  });
+  return {result, stats};
+}
+
+// Gradients of z, gamma and beta.
+std::vector<torch::Tensor> instance_tail_backward(torch::Tensor grad, torch::Tensor z, torch::Tensor gamma,
+                                                  torch::Tensor beta, torch::Tensor stats, int64_t act, double slope,
+                                                  int64_t pool) {
+  TORCH_CHECK(grad.is_contiguous() && z.is_contiguous(), "instance tail: contiguous tensors expected");
+  const int64_t N = z.size(0), C = z.size(1), H = z.size(2), W = z.size(3), HW = H * W;
+  const Block k{N, 0, C, H, W, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, static_cast<float>(slope)};
+  const int64_t Ho = pooled(H, pool), Wo = pooled(W, pool);
+  auto dz = torch::empty_like(z);
+  auto dgamma = torch::empty({C}, z.options()), dbeta = torch::empty({C}, z.options());
+  const float *g = grad.data_ptr<float>(), *in = z.data_ptr<float>(), *st = stats.data_ptr<float>(),
+              *ga = optional_data(gamma), *be = optional_data(beta);
+  float *dzp = dz.data_ptr<float>(), *dga = dgamma.data_ptr<float>(), *dbe = dbeta.data_ptr<float>();
+  dispatch(act, pool, false, [&](auto a, auto p, auto) {
+    at::parallel_for(0, C, 1, [&](int64_t first, int64_t last) {
+      std::vector<float> planes(2 * HW);
+      float *y = planes.data(), *dy = y + HW;
+      for (int64_t c = first; c < last; ++c) {
+        const float gain = ga ? ga[c] : 1.0f, offset = be ? be[c] : 0.0f;
+        float gamma_sum = 0.0f, beta_sum = 0.0f;
+        for (int64_t n = 0; n < N; ++n) {
+          const float* __restrict__ zp = in + (n * C + c) * HW;
+          const float mean = st[(n * C + c) * 2], rstd = st[(n * C + c) * 2 + 1];
+          const float scale = gain * rstd, shift = offset - scale * mean;
+#pragma omp simd
+          for (int64_t i = 0; i < HW; ++i) y[i] = scale * zp[i] + shift;
+          backprop_activation<decltype(a)::value, decltype(p)::value>(k, g + (n * C + c) * Ho * Wo, y, dy);
+          float sum = 0.0f, dot = 0.0f;
+#pragma omp simd reduction(+ : sum, dot)
+          for (int64_t i = 0; i < HW; ++i) {
+            sum += dy[i];
+            dot += dy[i] * (zp[i] - mean) * rstd;
+          }
+          gamma_sum += dot;
+          beta_sum += sum;
+          const float mean_dy = gain * sum / HW, mean_dy_xhat = gain * dot / HW;
+          const float bd = -rstd * mean_dy_xhat * rstd, cd = -rstd * (mean_dy - mean_dy_xhat * rstd * mean);
+          float* __restrict__ out = dzp + (n * C + c) * HW;
+#pragma omp simd
+          for (int64_t i = 0; i < HW; ++i) out[i] = scale * dy[i] + bd * zp[i] + cd;
+        }
+        dga[c] = gamma_sum;
+        dbe[c] = beta_sum;
+      }
+    });
+  });
+  return {dz, dgamma, dbeta};
+}

@@ -15,10 +15,15 @@ image for layer norm, of a channel across images for batch norm; Chan et al.'s p
 output; backward, per-plane sums, then the filter gradient with the norm's gradient folded into three
 numbers per plane. Batch norm's running statistics are updated as ``nn.BatchNorm2d`` does.
 
+The later blocks' convolutions are too costly to recompute, but after one an instance norm, activation and
+pooling also run as one C++ pass each way over the stored convolution output (:func:`instance_tail`), in place
+of ATen's three passes and their backward passes.
+
 Used only where it is exact to float rounding and first-order: CPU fp32 tensors outside autocast, one
-network (not packed replicas), a first convolution of at most four input channels, and inputs that do not
-need a gradient (DC's synthetic images do, and their gradient matching differentiates twice: those run
-ATen's operators). ``NASPROXY_FUSED_BLOCK=0`` turns it off.
+network (not packed replicas), a first convolution of at most four input channels, modules without forward
+hooks, maps that pool in pairs, and network inputs that do not need a gradient (DC's synthetic images do,
+and their gradient matching differentiates twice: those run ATen's operators). ``NASPROXY_FUSED_BLOCK=0``
+turns it all off.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ _EXTENSION = CppExtension(
         "block_backward_conv",
         "instance_forward",
         "instance_backward",
+        "instance_tail_forward",
+        "instance_tail_backward",
     ],
     what="fused first blocks",
     fallback="ATen's operators",
@@ -71,22 +78,34 @@ def _usable() -> bool:
     return _enabled() and extension() is not None
 
 
-def applies(x: torch.Tensor, conv: torch.nn.Conv2d, pool: str) -> bool:
-    """Whether the block whose convolution is ``conv`` runs fused on ``x`` (see the module's docstring)."""
+def network_input_fusable(x: torch.Tensor) -> bool:
+    """Whether a network's blocks may run fused on input ``x``: CPU fp32 outside autocast, and an input that
+    needs no gradient (where it does, as DC's synthetic images, a second derivative may follow)."""
     return (
         x.device.type == "cpu"
         and x.dtype == torch.float32
         and x.dim() == 4
         and not torch.is_autocast_enabled("cpu")
         and not (x.requires_grad and torch.is_grad_enabled())
+        and _usable()
+    )
+
+
+def poolable(x: torch.Tensor, pool: str) -> bool:
+    return pool == "none" or (x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0)
+
+
+def applies(x: torch.Tensor, conv: torch.nn.Conv2d, pool: str) -> bool:
+    """Whether the block whose convolution is ``conv`` runs fused on the network input ``x``."""
+    return (
+        network_input_fusable(x)
         and conv.groups == 1
         and conv.in_channels <= MAX_IN_CHANNELS
         and conv.kernel_size == (3, 3)
         and conv.stride == (1, 1)
         and conv.padding == (1, 1)
         and conv.dilation == (1, 1)
-        and (pool == "none" or (x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0))
-        and _usable()
+        and poolable(x, pool)
     )
 
 
@@ -202,6 +221,37 @@ class _FusedInstanceBlock(torch.autograd.Function):
         grads = extension().instance_backward(grad.contiguous(), *args, stats, *modes)
         dweight, *optional = grads
         return (None, dweight, *(g if has else None for g, has in zip(optional, ctx.has)), None)
+
+
+class _FusedInstanceTail(torch.autograd.Function):
+    """Instance norm, activation and pooling of a convolution's output ``z`` (``instance_tail_*``)."""
+
+    @staticmethod
+    def forward(ctx, z, gamma, beta, layout):
+        eps, act, pool = layout
+        args = (z.contiguous(), _or_empty(gamma), _or_empty(beta))
+        out, stats = extension().instance_tail_forward(*args, eps, _ACTS[act], _LEAKY_SLOPE, _POOLS[pool])
+        ctx.layout = layout
+        ctx.has = (gamma is not None, beta is not None)
+        ctx.save_for_backward(*args, stats)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        _, act, pool = ctx.layout
+        *args, stats = ctx.saved_tensors
+        modes = (_ACTS[act], _LEAKY_SLOPE, _POOLS[pool])
+        dz, dgamma, dbeta = extension().instance_tail_backward(grad.contiguous(), *args, stats, *modes)
+        has_gamma, has_beta = ctx.has
+        return dz, dgamma if has_gamma else None, dbeta if has_beta else None, None
+
+
+def instance_tail(z: torch.Tensor, norm_module, *, act: str, pool: str) -> torch.Tensor:
+    """``pool(act(instance_norm(z)))`` in one C++ pass each way, for a network input where
+    :func:`network_input_fusable` holds and a ``z`` that :func:`poolable` accepts."""
+    layout = (norm_module.eps, act, pool)
+    return _FusedInstanceTail.apply(z, norm_module.weight, norm_module.bias, layout)
 
 
 def _statistics(xp, conv, norm_module, norm: str, groups: int):
