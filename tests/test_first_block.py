@@ -87,18 +87,29 @@ def test_fused_instance_norm_after_a_later_convolution_matches_aten(act, pool):
 
 
 def test_batch_norm_in_eval_mode_uses_running_statistics():
+    """As in DC's real-image gradients with batch norm frozen: constant statistics, gradients still flow."""
     spec = ConvNetSpec(width=8, depth=1, norm="batch", pool="max")
     _, modules = _block(spec, 1, seed=0)
+    _randomise(modules, seed=1)
     bn = modules[1]
     bn.running_mean.uniform_(-0.5, 0.5)
     bn.running_var.uniform_(0.5, 2.0)
     for m in modules:
         m.eval()
     x = torch.randn(4, 1, 32, 32)
-    with torch.inference_mode():
-        out = _first_block.first_block(x, modules[0], bn, norm="batch", groups=4, act="relu", pool="max")
-        want = nn.Sequential(*modules)(x)
+    out = _first_block.first_block(x, modules[0], bn, norm="batch", groups=4, act="relu", pool="max")
+    want = nn.Sequential(*modules)(x)
     _close(out, want, "output")
+    params = list(nn.Sequential(*modules).parameters())
+    got = torch.autograd.grad(out.square().sum(), params)
+    expected = torch.autograd.grad(want.square().sum(), params)
+    scale = max(e.abs().max() for e in expected)
+    for i, (a, b) in enumerate(zip(got, expected)):
+        _close(a, b, f"gradient {i}", scale)
+    with torch.inference_mode():
+        _close(
+            _first_block.first_block(x, modules[0], bn, norm="batch", groups=4, act="relu", pool="max"), want, "scored"
+        )
 
 
 def test_without_conv_bias_or_norm_affine():

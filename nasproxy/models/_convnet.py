@@ -5,6 +5,10 @@ module: each conv becomes a grouped conv (groups=M), each norm acts per replica,
 batched matmul. Training M replicas this way is numerically the same as training M separate networks
 (each sees only its own channels), but it runs as a few large kernels instead of many small ones, which
 is what makes repeats, evaluation models and the condenser's per-class gradients cheap.
+
+On CPUs in fp32 a single network runs its first block, and the instance norm, activation and pooling after
+each later convolution, through fused C++ kernels (``_first_block``), and its later 3x3 convolutions as
+Winograd convolutions (``_winograd``); both compute the same function as the modules, to float rounding.
 """
 
 from __future__ import annotations
