@@ -3,7 +3,6 @@ every parameter, same batch-norm running statistics, for every norm, activation 
 family; and the rules for when it is used."""
 
 import itertools
-import warnings
 
 import pytest
 import torch
@@ -13,7 +12,6 @@ from torch import nn
 from nasproxy.engine import TrainConfig, train_from_scratch
 from nasproxy.models import ConvNetSpec, _first_block, build_model, convnet_builder, stack_convnets
 from nasproxy.models._convnet import ACTS, NORMS, POOLS, ConvNet
-from nasproxy.models._cpp import CppExtension
 
 pytestmark = pytest.mark.skipif(_first_block.extension() is None, reason="the fused-block extension does not build")
 
@@ -186,22 +184,3 @@ def test_a_bad_setting_is_named(monkeypatch):
     net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
     with pytest.raises(NasproxyError, match="NASPROXY_FUSED_BLOCK"):
         net(torch.randn(2, 1, 28, 28))
-
-
-def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
-    def no_compiler():
-        raise RuntimeError("no C++ compiler")
-
-    unbuildable = CppExtension("first_block", lambda: "", [], what="fused first blocks", fallback="ATen's operators")
-    monkeypatch.setattr(unbuildable, "build", no_compiler)
-    monkeypatch.setattr(_first_block, "_EXTENSION", unbuildable)
-    monkeypatch.delenv("NASPROXY_FUSED_BLOCK", raising=False)
-    net = build_model("convnet-w16-d1-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
-    x = torch.randn(2, 1, 28, 28)
-    with pytest.warns(UserWarning, match="fused first blocks unavailable.*no C\\+\\+ compiler"):
-        y = net(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        net(x)  # no second warning
-    monkeypatch.setenv("NASPROXY_FUSED_BLOCK", "0")
-    torch.testing.assert_close(y, net(x))

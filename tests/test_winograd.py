@@ -1,15 +1,12 @@
 """Winograd F(4x4, 3x3) convolutions against ATen's direct convolution: same values, same gradients of every
 order, the same training; and the rules for when a ConvNet uses them."""
 
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from nasproxy import TrainConfig, train_from_scratch
 from nasproxy.models import ConvNetSpec, _winograd, build_model, convnet_builder
-from nasproxy.models._cpp import CppExtension
 
 pytestmark = pytest.mark.skipif(_winograd.extension() is None, reason="the Winograd extension does not build here")
 
@@ -132,22 +129,3 @@ def test_training_with_it_matches_training_with_direct_convolutions(monkeypatch)
     winograd, direct = train("1"), train("0")
     for name in direct:
         torch.testing.assert_close(winograd[name], direct[name], rtol=1e-3, atol=1e-4, msg=name)
-
-
-def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
-    def no_compiler():
-        raise RuntimeError("no C++ compiler")
-
-    unbuildable = CppExtension("winograd", _winograd._source, [], what="Winograd convolutions", fallback="direct")
-    monkeypatch.setattr(unbuildable, "build", no_compiler)
-    monkeypatch.setattr(_winograd, "_EXTENSION", unbuildable)
-    monkeypatch.delenv("NASPROXY_WINOGRAD", raising=False)
-    net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
-    x = torch.randn(2, 1, 28, 28)
-    with pytest.warns(UserWarning, match="Winograd convolutions unavailable.*no C\\+\\+ compiler"):
-        y = net(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        net(x)  # no second warning
-    monkeypatch.setenv("NASPROXY_WINOGRAD", "0")
-    torch.testing.assert_close(y, net(x))

@@ -211,6 +211,48 @@ inline void backprop_activation(const Block& k, const float* __restrict__ g, con
   }
 }
 
+// A plane's mean and sum of squared deviations from it: two passes over a plane in cache, more accurate than
+// one pass of sums and sums of squares.
+inline void moments(const float* __restrict__ z, int64_t HW, float& mean, float& squares) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < HW; ++i) sum += z[i];
+  mean = sum / HW;
+  squares = 0.0f;
+#pragma omp simd reduction(+ : squares)
+  for (int64_t i = 0; i < HW; ++i) squares += (z[i] - mean) * (z[i] - mean);
+}
+
+// Instance norm of one plane: its mean and 1/std, and y = the plane
+// standardised, times gain, plus offset.
+inline void instance_normalise(const float* __restrict__ z, int64_t HW, float eps, float gain, float offset,
+                               float* __restrict__ y, float& mean, float& rstd) {
+  float squares;
+  moments(z, HW, mean, squares);
+  rstd = 1.0f / std::sqrt(squares / HW + eps);
+  const float scale = gain * rstd, shift = offset - scale * mean;
+#pragma omp simd
+  for (int64_t i = 0; i < HW; ++i) y[i] = scale * z[i] + shift;
+}
+
+// The instance norm's backward for one plane: dz from dy (the gradient of its output), and the sums of dy
+// and of dy * xhat (the plane's shares of beta's and gamma's gradients).
+inline void instance_backprop(const float* __restrict__ z, const float* __restrict__ dy, int64_t HW, float gain,
+                              float mean, float rstd, float* __restrict__ dz, float& sum, float& dot) {
+  sum = 0.0f;
+  dot = 0.0f;
+#pragma omp simd reduction(+ : sum, dot)
+  for (int64_t i = 0; i < HW; ++i) {
+    sum += dy[i];
+    dot += dy[i] * (z[i] - mean) * rstd;
+  }
+  // dz = rstd (gain dy - mean(gain dy) - xhat mean(gain dy xhat)), xhat = (z - mean) rstd
+  const float mean_dy = gain * sum / HW, mean_dy_xhat = gain * dot / HW;
+  const float ad = gain * rstd, bd = -rstd * mean_dy_xhat * rstd, cd = -rstd * (mean_dy - mean_dy_xhat * rstd * mean);
+#pragma omp simd
+  for (int64_t i = 0; i < HW; ++i) dz[i] = ad * dy[i] + bd * z[i] + cd;
+}
+
 // Calls f(act, pool, layer) with each as a compile-time constant.
 template <typename F>
 void dispatch(int64_t act, int64_t pool, bool layer, F&& f) {
@@ -236,7 +278,7 @@ int64_t pooled(int64_t size, int64_t pool) { return pool == POOL_NONE ? size : s
 torch::Tensor plane_moments(torch::Tensor x, torch::Tensor weight, torch::Tensor bias) {
   const Block k = make_block(x, weight, bias, {}, {}, {}, {}, 0.0);
   auto result = torch::empty({k.N, k.C, 2}, x.options());
-  float* moments = result.data_ptr<float>();
+  float* out = result.data_ptr<float>();
   const int64_t HW = k.H * k.W;
   at::parallel_for(0, k.C, 1, [&](int64_t first, int64_t last) {
     std::vector<float> plane(HW);
@@ -244,15 +286,7 @@ torch::Tensor plane_moments(torch::Tensor x, torch::Tensor weight, torch::Tensor
     for (int64_t c = first; c < last; ++c)
       for (int64_t n = 0; n < k.N; ++n) {
         convolve(k, n, c, z);
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t i = 0; i < HW; ++i) sum += z[i];
-        const float mean = sum / HW;
-        float squares = 0.0f;
-#pragma omp simd reduction(+ : squares)
-        for (int64_t i = 0; i < HW; ++i) squares += (z[i] - mean) * (z[i] - mean);
-        moments[(n * k.C + c) * 2] = mean;
-        moments[(n * k.C + c) * 2 + 1] = squares;
+        moments(z, HW, out[(n * k.C + c) * 2], out[(n * k.C + c) * 2 + 1]);
       }
   });
   return result;
@@ -408,17 +442,8 @@ std::vector<torch::Tensor> instance_forward(torch::Tensor x, torch::Tensor weigh
       for (int64_t c = first; c < last; ++c)
         for (int64_t n = 0; n < k.N; ++n) {
           convolve(k, n, c, z);
-          float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t i = 0; i < HW; ++i) sum += z[i];
-          const float mean = sum / HW;
-          float squares = 0.0f;
-#pragma omp simd reduction(+ : squares)
-          for (int64_t i = 0; i < HW; ++i) squares += (z[i] - mean) * (z[i] - mean);
-          const float rstd = 1.0f / std::sqrt(squares / HW + static_cast<float>(eps));
-          const float scale = (ga ? ga[c] : 1.0f) * rstd, shift = (be ? be[c] : 0.0f) - scale * mean;
-#pragma omp simd
-          for (int64_t i = 0; i < HW; ++i) y[i] = scale * z[i] + shift;
+          float mean, rstd;
+          instance_normalise(z, HW, eps, ga ? ga[c] : 1.0f, be ? be[c] : 0.0f, y, mean, rstd);
           activate_and_pool<decltype(a)::value, decltype(p)::value>(k, y, out + (n * k.C + c) * Ho * Wo);
           st[(n * k.C + c) * 2] = mean;
           st[(n * k.C + c) * 2 + 1] = rstd;
@@ -457,23 +482,13 @@ std::vector<torch::Tensor> instance_backward(torch::Tensor grad, torch::Tensor x
 #pragma omp simd
           for (int64_t i = 0; i < HW; ++i) y[i] = scale * z[i] + shift;
           backprop_activation<decltype(a)::value, decltype(p)::value>(k, g + (n * k.C + c) * Ho * Wo, y, dy);
-          float sum = 0.0f, dot = 0.0f;  // of dy and of dy * xhat, xhat = (z - mean) * rstd
-#pragma omp simd reduction(+ : sum, dot)
-          for (int64_t i = 0; i < HW; ++i) {
-            sum += dy[i];
-            dot += dy[i] * (z[i] - mean) * rstd;
-          }
+          float* __restrict__ dz = y;  // y is no longer needed
+          float sum, dot;
+          instance_backprop(z, dy, HW, gain, mean, rstd, dz, sum, dot);
           gamma_sum += dot;
           beta_sum += sum;
-          // dz = rstd (gain dy - mean(gain dy) - xhat mean(gain dy xhat))
-          const float mean_dy = gain * sum / HW, mean_dy_xhat = gain * dot / HW;
-          const float ad = scale, bd = -rstd * mean_dy_xhat * rstd, cd = -rstd * (mean_dy - mean_dy_xhat * rstd * mean);
-          float* __restrict__ dz = y;
 #pragma omp simd
-          for (int64_t i = 0; i < HW; ++i) {
-            dz[i] = ad * dy[i] + bd * z[i] + cd;
-            bias_lanes[i] += dz[i];
-          }
+          for (int64_t i = 0; i < HW; ++i) bias_lanes[i] += dz[i];
           accumulate_filter_gradient(k, n, dz, weight_lanes);
         }
         float total = 0.0f;
@@ -511,18 +526,8 @@ std::vector<torch::Tensor> instance_tail_forward(torch::Tensor z, torch::Tensor 
       float* y = plane.data();
       for (int64_t c = first; c < last; ++c)
         for (int64_t n = 0; n < N; ++n) {
-          const float* __restrict__ zp = in + (n * C + c) * HW;
-          float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t i = 0; i < HW; ++i) sum += zp[i];
-          const float mean = sum / HW;
-          float squares = 0.0f;
-#pragma omp simd reduction(+ : squares)
-          for (int64_t i = 0; i < HW; ++i) squares += (zp[i] - mean) * (zp[i] - mean);
-          const float rstd = 1.0f / std::sqrt(squares / HW + static_cast<float>(eps));
-          const float scale = (ga ? ga[c] : 1.0f) * rstd, shift = (be ? be[c] : 0.0f) - scale * mean;
-#pragma omp simd
-          for (int64_t i = 0; i < HW; ++i) y[i] = scale * zp[i] + shift;
+          float mean, rstd;
+          instance_normalise(in + (n * C + c) * HW, HW, eps, ga ? ga[c] : 1.0f, be ? be[c] : 0.0f, y, mean, rstd);
           activate_and_pool<decltype(a)::value, decltype(p)::value>(k, y, out + (n * C + c) * Ho * Wo);
           st[(n * C + c) * 2] = mean;
           st[(n * C + c) * 2 + 1] = rstd;
@@ -559,19 +564,10 @@ std::vector<torch::Tensor> instance_tail_backward(torch::Tensor grad, torch::Ten
 #pragma omp simd
           for (int64_t i = 0; i < HW; ++i) y[i] = scale * zp[i] + shift;
           backprop_activation<decltype(a)::value, decltype(p)::value>(k, g + (n * C + c) * Ho * Wo, y, dy);
-          float sum = 0.0f, dot = 0.0f;
-#pragma omp simd reduction(+ : sum, dot)
-          for (int64_t i = 0; i < HW; ++i) {
-            sum += dy[i];
-            dot += dy[i] * (zp[i] - mean) * rstd;
-          }
+          float sum, dot;
+          instance_backprop(zp, dy, HW, gain, mean, rstd, dzp + (n * C + c) * HW, sum, dot);
           gamma_sum += dot;
           beta_sum += sum;
-          const float mean_dy = gain * sum / HW, mean_dy_xhat = gain * dot / HW;
-          const float bd = -rstd * mean_dy_xhat * rstd, cd = -rstd * (mean_dy - mean_dy_xhat * rstd * mean);
-          float* __restrict__ out = dzp + (n * C + c) * HW;
-#pragma omp simd
-          for (int64_t i = 0; i < HW; ++i) out[i] = scale * dy[i] + bd * zp[i] + cd;
         }
         dga[c] = gamma_sum;
         dbe[c] = beta_sum;

@@ -199,16 +199,18 @@ def _or_empty(t: torch.Tensor | None) -> torch.Tensor:
     return _EMPTY if t is None else t
 
 
-class _FusedInstanceBlock(torch.autograd.Function):
-    """Instance norm: statistics per plane, so one C++ pass each way (``instance_forward``/``_backward``)."""
+class _FusedInstanceNorm(torch.autograd.Function):
+    """Instance norm (statistics per plane), activation and pooling in one C++ pass each way: after the first
+    block's recomputed convolution (kernels ``instance_*``; tensors xp, weight, bias, gamma, beta; no gradient
+    for the images xp) or after a stored convolution output (``instance_tail_*``; tensors z, gamma, beta)."""
 
     @staticmethod
-    def forward(ctx, xp, weight, bias, gamma, beta, layout):
+    def forward(ctx, kernels, layout, *tensors):
         eps, act, pool = layout
-        args = (xp, weight, _or_empty(bias), _or_empty(gamma), _or_empty(beta))
-        out, stats = extension().instance_forward(*args, eps, _ACTS[act], _LEAKY_SLOPE, _POOLS[pool])
-        ctx.layout = layout
-        ctx.has = (bias is not None, gamma is not None, beta is not None)
+        args = tuple(_or_empty(t).contiguous() for t in tensors)
+        out, stats = getattr(extension(), f"{kernels}_forward")(*args, eps, _ACTS[act], _LEAKY_SLOPE, _POOLS[pool])
+        ctx.kernels, ctx.layout = kernels, layout
+        ctx.has = [t is not None for t in tensors]
         ctx.save_for_backward(*args, stats)
         return out
 
@@ -218,40 +220,16 @@ class _FusedInstanceBlock(torch.autograd.Function):
         _, act, pool = ctx.layout
         *args, stats = ctx.saved_tensors
         modes = (_ACTS[act], _LEAKY_SLOPE, _POOLS[pool])
-        grads = extension().instance_backward(grad.contiguous(), *args, stats, *modes)
-        dweight, *optional = grads
-        return (None, dweight, *(g if has else None for g, has in zip(optional, ctx.has)), None)
-
-
-class _FusedInstanceTail(torch.autograd.Function):
-    """Instance norm, activation and pooling of a convolution's output ``z`` (``instance_tail_*``)."""
-
-    @staticmethod
-    def forward(ctx, z, gamma, beta, layout):
-        eps, act, pool = layout
-        args = (z.contiguous(), _or_empty(gamma), _or_empty(beta))
-        out, stats = extension().instance_tail_forward(*args, eps, _ACTS[act], _LEAKY_SLOPE, _POOLS[pool])
-        ctx.layout = layout
-        ctx.has = (gamma is not None, beta is not None)
-        ctx.save_for_backward(*args, stats)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        _, act, pool = ctx.layout
-        *args, stats = ctx.saved_tensors
-        modes = (_ACTS[act], _LEAKY_SLOPE, _POOLS[pool])
-        dz, dgamma, dbeta = extension().instance_tail_backward(grad.contiguous(), *args, stats, *modes)
-        has_gamma, has_beta = ctx.has
-        return dz, dgamma if has_gamma else None, dbeta if has_beta else None, None
+        grads = getattr(extension(), f"{ctx.kernels}_backward")(grad.contiguous(), *args, stats, *modes)
+        grads = [None] * (len(args) - len(grads)) + list(grads)  # the first block's images get none
+        return (None, None, *(g if has else None for g, has in zip(grads, ctx.has)))
 
 
 def instance_tail(z: torch.Tensor, norm_module, *, act: str, pool: str) -> torch.Tensor:
     """``pool(act(instance_norm(z)))`` in one C++ pass each way, for a network input where
     :func:`network_input_fusable` holds and a ``z`` that :func:`poolable` accepts."""
     layout = (norm_module.eps, act, pool)
-    return _FusedInstanceTail.apply(z, norm_module.weight, norm_module.bias, layout)
+    return _FusedInstanceNorm.apply("instance_tail", layout, z, norm_module.weight, norm_module.bias)
 
 
 def _statistics(xp, conv, norm_module, norm: str, groups: int):
@@ -287,7 +265,9 @@ def first_block(x, conv, norm_module, *, norm: str, groups: int, act: str, pool:
     xp = F.pad(x, (1, 1, 1, 1)).contiguous()
     if norm == "instance":
         layout = (norm_module.eps, act, pool)
-        return _FusedInstanceBlock.apply(xp, conv.weight, conv.bias, norm_module.weight, norm_module.bias, layout)
+        return _FusedInstanceNorm.apply(
+            "instance", layout, xp, conv.weight, conv.bias, norm_module.weight, norm_module.bias
+        )
     c = conv.out_channels
     layout = (norm, groups, act, pool, True)
     mean = rstd = gamma = beta = layer_weight = layer_bias = None
