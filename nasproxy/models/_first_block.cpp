@@ -63,10 +63,14 @@ inline void convolve(const Block& k, int64_t n, int64_t c, float* __restrict__ z
   }
 }
 
-// lanes[tap * W + j] += the products of dz with the input under tap, summed over rows (per lane j)
+// Adds image n's share of the filter and bias gradients, per lane: weight_lanes[(ci * 9 + tap) * W + j] += the
+// products of dz with the input under the tap, summed over rows; bias_lanes[i] += dz[i]. Horizontal sums come
+// once per channel (reduce_filter_gradient).
 inline void accumulate_filter_gradient(const Block& k, int64_t n, const float* __restrict__ dz,
-                                       float* __restrict__ lanes) {
+                                       float* __restrict__ bias_lanes, float* __restrict__ lanes) {
   const int64_t H = k.H, W = k.W, Wp = W + 2;
+#pragma omp simd
+  for (int64_t i = 0; i < H * W; ++i) bias_lanes[i] += dz[i];
   for (int64_t ci = 0; ci < k.Cin; ++ci) {
     const float* in = k.x + (n * k.Cin + ci) * (H + 2) * Wp;
     float* __restrict__ l = lanes + ci * 9 * W;
@@ -87,6 +91,18 @@ inline void accumulate_filter_gradient(const Block& k, int64_t n, const float* _
         l[8 * W + j] += d * r2[j + 2];
       }
     }
+  }
+}
+
+inline void reduce_filter_gradient(const Block& k, int64_t c, const float* bias_lanes, const float* weight_lanes,
+                                   float* dweight, float* dbias) {
+  float total = 0.0f;
+  for (int64_t i = 0; i < k.H * k.W; ++i) total += bias_lanes[i];
+  dbias[c] = total;
+  for (int64_t t = 0; t < k.Cin * 9; ++t) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < k.W; ++j) acc += weight_lanes[t * k.W + j];
+    dweight[c * k.Cin * 9 + t] = acc;
   }
 }
 
@@ -377,7 +393,7 @@ std::vector<torch::Tensor> block_backward_conv(torch::Tensor grad, torch::Tensor
                                                int64_t pool) {
   const Block k = make_block(x, weight, bias, A, B, ge, be, slope);
   TORCH_CHECK(grad.is_contiguous(), "first block: contiguous gradient expected");
-  const int64_t H = k.H, W = k.W, HW = H * W, Wp = W + 2, Ho = pooled(H, pool), Wo = pooled(W, pool);
+  const int64_t H = k.H, W = k.W, HW = H * W, Ho = pooled(H, pool), Wo = pooled(W, pool);
   auto dweight = torch::empty_like(weight);
   auto dbias = torch::empty({k.C}, x.options());
   const float *g = grad.data_ptr<float>(), *pa = optional_data(Ad), *pb = optional_data(Bd),
@@ -404,19 +420,9 @@ std::vector<torch::Tensor> block_backward_conv(torch::Tensor grad, torch::Tensor
 #pragma omp simd
             for (int64_t i = 0; i < HW; ++i) dz[i] = ad * dy[i] + bd * z[i] + cd;
           }
-#pragma omp simd
-          for (int64_t i = 0; i < HW; ++i) bias_lanes[i] += dz[i];
-          accumulate_filter_gradient(k, n, dz, weight_lanes);
+          accumulate_filter_gradient(k, n, dz, bias_lanes, weight_lanes);
         }
-        // one horizontal sum per channel instead of one per row
-        float total = 0.0f;
-        for (int64_t i = 0; i < HW; ++i) total += bias_lanes[i];
-        dbias_[c] = total;
-        for (int64_t t = 0; t < k.Cin * 9; ++t) {
-          float acc = 0.0f;
-          for (int64_t j = 0; j < W; ++j) acc += weight_lanes[t * W + j];
-          dw[c * k.Cin * 9 + t] = acc;
-        }
+        reduce_filter_gradient(k, c, bias_lanes, weight_lanes, dw, dbias_);
       }
     });
   });
@@ -487,18 +493,9 @@ std::vector<torch::Tensor> instance_backward(torch::Tensor grad, torch::Tensor x
           instance_backprop(z, dy, HW, gain, mean, rstd, dz, sum, dot);
           gamma_sum += dot;
           beta_sum += sum;
-#pragma omp simd
-          for (int64_t i = 0; i < HW; ++i) bias_lanes[i] += dz[i];
-          accumulate_filter_gradient(k, n, dz, weight_lanes);
+          accumulate_filter_gradient(k, n, dz, bias_lanes, weight_lanes);
         }
-        float total = 0.0f;
-        for (int64_t i = 0; i < HW; ++i) total += bias_lanes[i];
-        db[c] = total;
-        for (int64_t t = 0; t < k.Cin * 9; ++t) {
-          float acc = 0.0f;
-          for (int64_t j = 0; j < W; ++j) acc += weight_lanes[t * W + j];
-          dw[c * k.Cin * 9 + t] = acc;
-        }
+        reduce_filter_gradient(k, c, bias_lanes, weight_lanes, dw, db);
         dga[c] = gamma_sum;
         dbe[c] = beta_sum;
       }
