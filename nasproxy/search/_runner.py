@@ -349,11 +349,13 @@ def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) ->
                 return completed
             arch = todo[0] if worker == 0 else rng.choice(todo)
             trial = study.ask()
+        # who runs it before what it runs: a worker killed between the two leaves either a trial of no
+        # architecture or one whose dead process id marks it stale, never a claim that looks alive for minutes
         for key, value in (
-            ("arch_id", arch),
             ("host", socket.gethostname()),
             ("pid", os.getpid()),
             ("heartbeat", time.time()),
+            ("arch_id", arch),
         ):
             trial.set_user_attr(key, value)
         rival = _earlier_claim(study, arch, trial.number)
