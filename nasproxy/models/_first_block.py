@@ -124,6 +124,10 @@ def _group_total(t: torch.Tensor, norm: str, groups: int) -> torch.Tensor:
     return t.view(n, c // q, q).sum(-1, keepdim=True).expand(n, c // q, q).reshape(n, c)
 
 
+def _or_empty(t: torch.Tensor | None) -> torch.Tensor:
+    return _EMPTY if t is None else t
+
+
 class _FusedBlock(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, weight, bias, gamma, beta, layer_weight, layer_bias, mean, rstd, layout):
@@ -140,15 +144,15 @@ class _FusedBlock(torch.autograd.Function):
         args = (
             xp,
             weight,
-            _EMPTY if bias is None else bias,
+            _or_empty(bias),
             scale.contiguous(),
             shift.contiguous(),
-            _EMPTY if layer_weight is None else layer_weight,
-            _EMPTY if layer_bias is None else layer_bias,
+            _or_empty(layer_weight),
+            _or_empty(layer_bias),
         )
         ctx.layout = layout
         ctx.has = (bias is not None, gamma is not None, beta is not None, layer_weight is not None)
-        ctx.save_for_backward(*args, *(_EMPTY if t is None else t for t in (gamma, mean, rstd)))
+        ctx.save_for_backward(*args, *(_or_empty(t) for t in (gamma, mean, rstd)))
         return extension().block_forward(*args, _ACTS[act], _LEAKY_SLOPE, _POOLS[pool])
 
     @staticmethod
@@ -195,10 +199,6 @@ class _FusedBlock(torch.autograd.Function):
         )
 
 
-def _or_empty(t: torch.Tensor | None) -> torch.Tensor:
-    return _EMPTY if t is None else t
-
-
 class _FusedInstanceNorm(torch.autograd.Function):
     """Instance norm (statistics per plane), activation and pooling in one C++ pass each way: after the first
     block's recomputed convolution (kernels ``instance_*``; tensors xp, weight, bias, gamma, beta; no gradient
@@ -242,7 +242,7 @@ def _statistics(xp, conv, norm_module, norm: str, groups: int):
         var = norm_module.running_var.view(1, c).expand(n, c)
         return mean, (var + eps).rsqrt(), False
     with torch.no_grad():
-        bias = _EMPTY if conv.bias is None else conv.bias.detach()
+        bias = _or_empty(conv.bias).detach()
         plane_mean, plane_m2 = extension().plane_moments(xp, conv.weight.detach(), bias).unbind(-1)
         hw = (xp.shape[2] - 2) * (xp.shape[3] - 2)
         q = _group_size(norm, (n, c), groups)
