@@ -46,6 +46,9 @@ def proxy_grid(proxy: Proxy, *, max_per_class: int = 10, class_names: list[str] 
 def save_figure(fig, path: str | os.PathLike) -> Path:
     """Save atomically; the format follows the suffix (.png, .pdf, .svg)."""
     path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    # no creation date in PDFs: the same figure gives the same bytes
+    metadata = {"CreationDate": None} if fmt == "pdf" else None
     with _atomic(path, "wb") as f:
-        fig.savefig(f, format=path.suffix.lstrip(".").lower() or "png", dpi=150, bbox_inches="tight")
+        fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -448,6 +449,12 @@ def _apply(options):
 )
 @click.option("--trials", type=int, default=50, show_default=True, help="With --sampler tpe: architectures to train.")
 @click.option("--sample-seed", type=int, default=0, show_default=True)
+@click.option(
+    "--archs",
+    "archs_file",
+    type=click.Path(dir_okay=False),
+    help="Only the architecture ids listed in this file (one per line, # comments).",
+)
 @click.option("--only-top", type=int, help="Only the top-K architectures of the searches named by --from.")
 @click.option("--from", "from_", help="Comma-separated proxy names or CSV exports, for --only-top.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes on this machine.")
@@ -476,6 +483,7 @@ def search(
     sampler,
     trials,
     sample_seed,
+    archs_file,
     only_top,
     from_,
     workers,
@@ -492,6 +500,10 @@ def search(
     from nasproxy.search import SearchRequest, plan_search, run_search, top_architectures
 
     only = None
+    if archs_file is not None:
+        if only_top is not None or sample is not None:
+            raise NasproxyError("pass one of --archs, --only-top and --sample")
+        only = _read_arch_ids(Path(archs_file))
     if only_top is not None:
         if not from_:
             raise NasproxyError("--only-top needs --from with the searches to take the top architectures of")
@@ -547,6 +559,20 @@ def search(
         click.echo(f"wrote {out}")
 
 
+def _read_arch_ids(path: Path) -> tuple[str, ...]:
+    from nasproxy._errors import NasproxyError
+
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NasproxyError(f"cannot read --archs {path} ({exc.__class__.__name__}); pass a text file of ids") from None
+    ids = tuple(line.split("#", 1)[0].strip() for line in lines)
+    ids = tuple(i for i in ids if i)
+    if not ids:
+        raise NasproxyError(f"--archs {path} lists no architecture ids (one per line)")
+    return ids
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -580,6 +606,72 @@ def export(study, storage, out):
         raise NasproxyError(f"no study {study!r} in {url}") from None
     path = export_study(loaded, Path(out) if out else EXPORT_DIR / f"{study}.csv")
     click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--dataset", default="fashion-mnist", show_default=True, help="Only studies of this dataset.")
+@click.option("--space", help="Only studies of this search space (its name, e.g. tiny or paper720).")
+@click.option(
+    "--storage",
+    "storages",
+    multiple=True,
+    envvar="NASPROXY_STORAGE",
+    help="Optuna storage (journal path or URL) to read; repeatable (default: every journal in results/studies).",
+)
+@click.option("--study", "studies", multiple=True, help="Only these studies (repeatable).")
+@click.option(
+    "--csv", "csvs", multiple=True, type=click.Path(dir_okay=False), help="A search's CSV export (repeatable)."
+)
+@click.option("--truth", help="The ground-truth study (default: the one study of --proxy full).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Folder to write (default results/reports/DATASET-SPACE)."
+)
+@click.option("--bootstrap", "resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON to stdout.")
+@_friendly_errors
+def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed, as_json):
+    """How well each proxy ranks architectures against the ground truth: table, figures, README."""
+    from nasproxy._errors import NasproxyError
+    from nasproxy.report import build_report, default_storages, load_csv, load_studies, report_json, write_report
+
+    if not (space or studies or csvs):
+        raise NasproxyError("pass --space NAME (or --study / --csv) to say which searches to compare")
+    found = [load_csv(path) for path in csvs]
+    sources = list(storages) or ([] if csvs and not studies else default_storages())
+    if sources or studies:
+        found += load_studies(sources, dataset=dataset, space=space, names=studies)
+    if not found:
+        raise NasproxyError(
+            f"no study of {dataset}/{space} in {', '.join(sources) or 'results/studies'}; run `nasproxy search` "
+            "first or pass --storage"
+        )
+    result = build_report(found, truth=truth, resamples=resamples, seed=seed, dataset=dataset, space=space)
+    default = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}-{result.space or 'studies'}")
+    folder = Path(out or Path("results") / "reports" / default)
+    write_report(result, folder)
+    if as_json:
+        click.echo(json.dumps(report_json(result)["table"], indent=2))
+        return
+    click.echo(_table_text(result.table))
+    ceiling = result.truth.ceiling.ceiling
+    click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
+    click.echo(f"wrote {folder}/: table.csv, table.md, report.json, README.md and figures (PNG, PDF)")
+
+
+def _table_text(table) -> str:
+    def cell(v, spec="+.2f"):
+        return "—" if v is None or v != v else format(v, spec)
+
+    width = max([len("proxy"), *(len(p) for p in table["proxy"])])
+    lines = [f"{'proxy':<{width}}  {'spearman [95% CI]':<24}{'kendall':>9}{'top10':>8}{'archs':>7}{'seconds':>10}"]
+    for _, r in table.iterrows():
+        ci = f"[{cell(r['spearman_ci_low'])}, {cell(r['spearman_ci_high'])}]"
+        lines.append(
+            f"{r['proxy']:<{width}}  {cell(r['spearman']):>6} {ci:<17}{cell(r['kendall']):>9}"
+            f"{cell(r['top10_spearman']):>8}{r['architectures']:>7}{cell(r['seconds'], ',.0f'):>10}"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,16 @@ class TrainConfig:
         return {half} - {0}
 
 
+@dataclass(frozen=True)
+class EpochHook:
+    """Look at the networks part-way through training (e.g. score them at half the epochs): after each epoch
+    in ``epochs`` (1-based), ``fn(epoch, indices, networks)`` gets the networks of ``fit``'s ``modules`` at
+    ``indices`` as trained so far. It must not change them."""
+
+    epochs: frozenset[int]
+    fn: Callable[[int, Sequence[int], Sequence[nn.Module]], None]
+
+
 @dataclass
 class FitStats:
     steps: int = 0
@@ -398,6 +408,7 @@ def fit(
     *,
     generators: Sequence[torch.Generator],
     progress: Callable[[int], None] | None = None,
+    hook: EpochHook | None = None,
 ) -> FitStats:
     """Train ``modules`` in place with SGD on ``images``; module i shuffles with ``generators[i]``.
 
@@ -428,6 +439,7 @@ def fit(
             config,
             [generators[i] for i in group],
             progress,
+            _group_hook(hook, group),
             use_compiled=use_compiled,
             use_graph=use_graph,
         )
@@ -447,6 +459,7 @@ def _fit_one(
     config: TrainConfig,
     generators: Sequence[torch.Generator],
     progress: Callable[[int], None] | None,
+    hook: EpochHook | None,
     *,
     use_compiled: bool,
     use_graph: bool,
@@ -487,7 +500,7 @@ def _fit_one(
     decay_at = config.decay_steps(steps_per_epoch)
     step = 0
     loss = torch.zeros(replicas, device=device)
-    for _ in range(config.epochs):
+    for epoch in range(1, config.epochs + 1):
         if not whole_set:
             order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         for s in range(steps_per_epoch):
@@ -506,7 +519,18 @@ def _fit_one(
             step += 1
         if progress is not None:
             progress(replicas)  # one epoch of every packed network
+        if hook is not None and epoch in hook.epochs:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # a replayed graph may still be writing the parameters
+            hook.fn(epoch, range(replicas), unstack_convnet(module) if replicas > 1 else [module])
     return step, loss.cpu().tolist()
+
+
+def _group_hook(hook: EpochHook | None, group: Sequence[int]) -> EpochHook | None:
+    """``hook`` with the indices of one packed group translated back to ``fit``'s module indices."""
+    if hook is None:
+        return None
+    return EpochHook(hook.epochs, lambda epoch, idx, nets: hook.fn(epoch, [group[i] for i in idx], nets))
 
 
 def build_seeded(builder: Callable[[], nn.Module], seed: int, device: torch.device) -> nn.Module:
@@ -524,6 +548,7 @@ def train_from_scratch(
     *,
     seeds: Sequence[int],
     progress: Callable[[int], None] | None = None,
+    hook: EpochHook | None = None,
 ) -> list[nn.Module]:
     """Build one network per seed (the seed fixes its initialisation and its data order) and train them."""
     device = images.device
@@ -531,7 +556,7 @@ def train_from_scratch(
     for seed in seeds:
         modules.append(build_seeded(builder, seed, device))
     generators = [torch.Generator().manual_seed(seed + 1_000_003) for seed in seeds]
-    fit(modules, images, labels, config, generators=generators, progress=progress)
+    fit(modules, images, labels, config, generators=generators, progress=progress, hook=hook)
     return modules
 
 

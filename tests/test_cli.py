@@ -153,6 +153,21 @@ def test_spaces_and_search_through_the_cli(run, tmp_path):
     _one_line_error(run("export", "--study", "missing"), "no storage")
 
 
+def test_search_takes_a_file_of_architecture_ids(run, tmp_path):
+    proxy = tmp_path / "p.pt"
+    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", proxy, "-q")
+    archs = tmp_path / "archs.txt"
+    archs.write_text("# two of tiny\nconvnet-w16-d1-none-relu-avg\n\nconvnet-w32-d2-instance-relu-avg  # deep\n")
+    args = ["search", "--space", "tiny", "--proxy", "random", "--proxy-file", proxy, "--epochs", 1, "--repeats", 1]
+    r = run(*args, "--archs", archs, "--dry-run")
+    assert r.exit_code == 0 and "2 architectures, 0 done, 2 to run" in r.output, r.output
+    archs.write_text("convnet-w99-d1-none-relu-avg\n")
+    _one_line_error(run(*args, "--archs", archs), "not in space")
+    archs.write_text("# nothing\n")
+    _one_line_error(run(*args, "--archs", archs), "lists no architecture ids")
+    _one_line_error(run(*args, "--archs", archs, "--sample", 3), "one of --archs")
+
+
 def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path):
     import os
     import signal

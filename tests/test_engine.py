@@ -217,3 +217,33 @@ def test_denormals_are_flushed_on_every_thread():
     if not flush_denormals():
         pytest.skip("no flush-to-zero flags on this CPU, or NASPROXY_FLUSH_DENORMALS=0")
     assert torch.count_nonzero(tiny * 1.0) == 0
+
+
+def test_epoch_hook_sees_every_network_at_the_requested_epochs_packed_or_not():
+    from nasproxy.engine import EpochHook
+
+    images, labels = _separable(40)
+    test_x, test_y = _separable(64, seed=1)
+    builder = partial(convnet_builder(ConvNetSpec(width=8, depth=2)), channels=1, num_classes=4, image_size=(28, 28))
+    seen = {}
+
+    def record(pack):
+        def fn(epoch, indices, nets):
+            for i, acc in zip(indices, accuracy(list(nets), test_x, test_y)):
+                seen[(pack, epoch, i)] = acc
+
+        return EpochHook(frozenset({2, 3}), fn)
+
+    results = {}
+    for pack in (1, 3):
+        cfg = TrainConfig(epochs=4, batch_size=16, pack=pack)
+        results[pack] = train_from_scratch(builder, images, labels, cfg, seeds=[3, 4, 5], hook=record(pack))
+    assert sorted(k[1:] for k in seen if k[0] == 1) == [(e, i) for e in (2, 3) for i in range(3)]
+    for epoch in (2, 3):
+        for i in range(3):
+            assert seen[(3, epoch, i)] == pytest.approx(seen[(1, epoch, i)], abs=1 / 64)
+    # looking does not touch: the hooked run ends where an unhooked one does
+    plain = train_from_scratch(builder, images, labels, TrainConfig(epochs=4, batch_size=16, pack=1), seeds=[3, 4, 5])
+    for a, b in zip(results[1], plain):
+        for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
+            torch.testing.assert_close(pa, pb, rtol=0, atol=0)

@@ -18,7 +18,7 @@ from nasproxy._artifact import Proxy
 from nasproxy._errors import NasproxyError
 from nasproxy._registry import Registry
 from nasproxy.data import Dataset
-from nasproxy.engine import TrainConfig, accuracy, build_seeded, train_from_scratch
+from nasproxy.engine import EpochHook, TrainConfig, accuracy, build_seeded, train_from_scratch
 from nasproxy.spaces import Candidate, SearchSpace
 
 
@@ -68,6 +68,13 @@ class ProxyKind:
 
 
 PROXIES: Registry[ProxyKind] = Registry("proxy")
+
+# The ground truth: every architecture trained on the whole training set (minus the hold-out) FULL_REPEATS
+# times, so that a report can measure the truth's own noise (its repeat-vs-repeat rank correlation, the ceiling
+# of any proxy); FULL_EPOCHS with the learning rate divided by 10 half-way, as every nasproxy training does.
+# Each network is also scored after half the epochs, which shows whether the ranking had settled.
+FULL_EPOCHS = 10
+FULL_REPEATS = 3
 FILE_PROXY_METHODS = {
     "ours": "dc",
     "dc": "dc",
@@ -85,16 +92,37 @@ def _builder(space: SearchSpace, cand: Candidate, dataset: Dataset):
     return lambda: space.build(cand.spec, channels=c, num_classes=dataset.num_classes, image_size=(h, w))
 
 
-def _train_and_score(space, cand, dataset, protocol, images, labels, config, device) -> Score:
+def _train_and_score(
+    space, cand, dataset, protocol, images, labels, config, device, *, score_half: bool = False
+) -> Score:
+    """Train ``protocol.repeats`` seeded networks and rank by their mean validation accuracy. ``score_half``
+    also scores them after half the epochs (before the learning-rate decay), so that a report can tell
+    whether the ranking had settled by then."""
     seeds = [protocol.seed + r for r in range(protocol.repeats)]
+    val_images, val_labels = dataset.val_images.to(device), dataset.val_labels.to(device)
+    half_epoch = config.epochs // 2
+    val_half = [math.nan] * len(seeds)
+    hook = None
+    if score_half and half_epoch >= 1:
+
+        def at_half(epoch, indices, nets):
+            for i, acc in zip(indices, accuracy(nets, val_images, val_labels, precision=protocol.precision)):
+                val_half[i] = acc
+
+        hook = EpochHook(frozenset({half_epoch}), at_half)
     start = time.perf_counter()
-    nets = train_from_scratch(_builder(space, cand, dataset), images.to(device), labels.to(device), config, seeds=seeds)
+    nets = train_from_scratch(
+        _builder(space, cand, dataset), images.to(device), labels.to(device), config, seeds=seeds, hook=hook
+    )
     train_seconds = time.perf_counter() - start
     score = partial(accuracy, nets, precision=protocol.precision, compile=config.compile)
-    val = score(dataset.val_images.to(device), dataset.val_labels.to(device))
+    val = score(val_images, val_labels)
     mean = sum(val) / len(val)
     std = math.sqrt(sum((v - mean) ** 2 for v in val) / len(val))
-    attrs = {"val_accs": val, "val_std": std, "seeds": seeds, "train_seconds": train_seconds}
+    seen = len(images) if config.max_steps is None else min(len(images), config.max_steps * config.batch_size)
+    attrs = {"val_accs": val, "val_std": std, "seeds": seeds, "train_seconds": train_seconds, "train_images": seen}
+    if hook is not None:
+        attrs.update(half_epochs=half_epoch, val_accs_half=val_half)
     if protocol.score_test:
         test = score(dataset.test_images.to(device), dataset.test_labels.to(device))
         attrs.update(test_accs=test, test_mean=sum(test) / len(test))
@@ -121,7 +149,15 @@ def _early_stopping(space, cand, dataset, protocol, proxy, device) -> Score:
 
 def _full(space, cand, dataset, protocol, proxy, device) -> Score:
     return _train_and_score(
-        space, cand, dataset, protocol, dataset.train_images, dataset.train_labels, protocol.train_config(), device
+        space,
+        cand,
+        dataset,
+        protocol,
+        dataset.train_images,
+        dataset.train_labels,
+        protocol.train_config(),
+        device,
+        score_half=True,
     )
 
 
@@ -138,8 +174,8 @@ PROXIES.register(
     "full",
     ProxyKind(
         _full,
-        default_epochs=10,
-        default_repeats=1,
+        default_epochs=FULL_EPOCHS,
+        default_repeats=FULL_REPEATS,
         scores_test=True,
         description="the whole real training set: the ground truth",
     ),

@@ -186,6 +186,11 @@ class _Context:
                 f"study {self.study_name!r} in this storage was made with another protocol or space; "
                 "pass a new --study name (or the original settings)"
             )
+        if self.proxy is not None and "proxy_file" not in attrs:
+            # what made the proxy file and at what cost, so that a report can add it to the search's cost
+            meta = self.proxy.meta
+            keys = ("method", "ipc", "iterations_done", "wall_seconds", "device", "seed")
+            study.set_user_attr("proxy_file", {"path": str(self.request.proxy_file), **{k: meta.get(k) for k in keys}})
         return study
 
 

@@ -1,0 +1,45 @@
+"""How well each proxy ranks architectures: statistics (:func:`rank_statistics`, :func:`noise_ceiling`) on
+plain DataFrames, a whole report over finished searches (:func:`load_studies`, :func:`build_report`,
+:func:`write_report`), and its figures (``plot_*``, each drawing on ``ax=`` and returning the Axes)."""
+
+from nasproxy.report._build import COLUMNS, Convergence, Report, TruthInfo, build_report
+from nasproxy.report._load import StudyData, default_storages, load_csv, load_studies
+from nasproxy.report._plots import plot_correlations, plot_cost, plot_ranks, plot_scatter
+from nasproxy.report._stats import (
+    Ceiling,
+    Interval,
+    ProxyStats,
+    bootstrap_intervals,
+    kendall,
+    noise_ceiling,
+    rank_statistics,
+    spearman,
+)
+from nasproxy.report._write import figures, report_json, write_report
+
+__all__ = [
+    "COLUMNS",
+    "Ceiling",
+    "Convergence",
+    "Interval",
+    "ProxyStats",
+    "Report",
+    "StudyData",
+    "TruthInfo",
+    "bootstrap_intervals",
+    "build_report",
+    "default_storages",
+    "figures",
+    "kendall",
+    "load_csv",
+    "load_studies",
+    "noise_ceiling",
+    "plot_correlations",
+    "plot_cost",
+    "plot_ranks",
+    "plot_scatter",
+    "rank_statistics",
+    "spearman",
+    "report_json",
+    "write_report",
+]

@@ -1,0 +1,295 @@
+"""Put finished searches side by side: pick the ground truth, label each proxy by what distinguishes it,
+and compute every statistic of the report's table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nasproxy._errors import NasproxyError
+from nasproxy.report._load import StudyData
+from nasproxy.report._stats import (
+    TOP_K_PRECISION,
+    TOP_K_SPEARMAN,
+    Ceiling,
+    Interval,
+    ProxyStats,
+    bootstrap_intervals,
+    noise_ceiling,
+    rank_statistics,
+    spearman,
+)
+
+TRUTH_PROXY = "full"
+# the columns of table.csv, in order; scripts rely on these names
+COLUMNS = [
+    "proxy",
+    "protocol",
+    "architectures",
+    "with_truth",
+    "spearman",
+    "spearman_ci_low",
+    "spearman_ci_high",
+    "kendall",
+    "kendall_ci_low",
+    "kendall_ci_high",
+    "top10_spearman",
+    "top5_spearman",
+    "top20_spearman",
+    "precision_at_5",
+    "precision_at_10",
+    "selected",
+    "selected_truth",
+    "regret",
+    "seconds",
+    "condense_seconds",
+    "images",
+    "repeats",
+    "repeat_spearman_mean",
+    "repeat_spearman_std",
+    "study",
+    "notes",
+]
+# protocol fields that tell two studies of one proxy apart in a label (the rest follow from these)
+_LABEL_KEYS = ("proxy_file", "epochs", "repeats", "batch_size", "lr", "precision", "seed", "holdout", "split_seed")
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """The ground truth at half its epochs against the ground truth at the end (validation accuracy)."""
+
+    half_epochs: int
+    architectures: int
+    spearman: float | None
+    spearman_ci: Interval | None
+
+
+@dataclass(frozen=True)
+class TruthInfo:
+    study: str
+    metric: str  # test (mean test accuracy of the repeats) or validation
+    architectures: int
+    epochs: int | None
+    repeats: int | None
+    seconds: float
+    devices: tuple[str, ...]
+    ceiling: Ceiling
+    convergence: Convergence | None
+
+
+@dataclass(frozen=True)
+class Report:
+    dataset: str | None
+    space: str | None
+    table: pd.DataFrame  # COLUMNS, one row per proxy
+    stats: dict[str, ProxyStats]  # by proxy label
+    scores: pd.DataFrame  # architecture, proxy, score, truth: what the figures draw
+    truth: TruthInfo
+    studies: tuple[dict[str, Any], ...]  # label, study, source, proxy
+    resamples: int
+    seed: int
+
+
+def build_report(
+    studies: Sequence[StudyData],
+    *,
+    truth: str | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    dataset: str | None = None,
+    space: str | None = None,
+) -> Report:
+    """Compare every proxy study with the ground truth: the ``full`` study, or the study (or label) named
+    ``truth``."""
+    if resamples < 100:
+        raise NasproxyError(f"the bootstrap needs at least 100 resamples for a 95 % interval, got {resamples}")
+    truth_study = _pick_truth(studies, truth)
+    proxies = [s for s in studies if s is not truth_study]
+    if not proxies:
+        raise NasproxyError(f"only the ground truth ({truth_study.name}) was found: search with a proxy first")
+    labels = _labels(proxies)
+    truth_values, metric = _truth_values(truth_study)
+    scores, repeats = [], []
+    for study in proxies:
+        label = labels[study.name]
+        t = study.trials
+        scores.append(pd.DataFrame({"architecture": t["architecture"], "proxy": label, "score": t["score"]}))
+        for arch, accs in zip(t["architecture"], t["val_accs"]):
+            for r, acc in enumerate(accs or []):
+                repeats.append({"architecture": arch, "proxy": label, "repeat": r, "score": acc})
+    frame = pd.concat(scores, ignore_index=True)
+    frame["truth"] = frame["architecture"].map(truth_values)
+    repeat_frame = pd.DataFrame(repeats, columns=["architecture", "proxy", "repeat", "score"])
+    stats = rank_statistics(frame, resamples=resamples, seed=seed, repeats=repeat_frame)
+    rows = [_row(stats[labels[s.name]], s) for s in proxies]
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table = table.sort_values(
+        ["spearman", "proxy"], ascending=[False, True], na_position="last", kind="mergesort"
+    ).reset_index(drop=True)
+    return Report(
+        dataset=dataset or truth_study.dataset,
+        space=space or truth_study.space,
+        table=table,
+        stats=stats,
+        scores=frame,
+        truth=_truth_info(truth_study, metric, resamples, seed),
+        studies=tuple(
+            {"label": labels.get(s.name, "ground truth"), "study": s.name, "source": s.source, "proxy": s.proxy}
+            for s in studies
+        ),
+        resamples=resamples,
+        seed=seed,
+    )
+
+
+def _pick_truth(studies: Sequence[StudyData], truth: str | None) -> StudyData:
+    if truth is not None:
+        named = [s for s in studies if s.name == truth] or [s for s in studies if s.proxy == truth]
+        if len(named) != 1:
+            found = "none" if not named else ", ".join(s.name for s in named)
+            raise NasproxyError(f"--truth {truth!r} must name exactly one study (found {found}); pass a study name")
+        return named[0]
+    full = [s for s in studies if s.proxy == TRUTH_PROXY]
+    if not full:
+        raise NasproxyError(
+            "no ground truth: none of the studies was trained on the full data; run `nasproxy search --proxy full` "
+            "over the same architectures (or pass --truth STUDY)"
+        )
+    if len(full) > 1:
+        raise NasproxyError(
+            f"{len(full)} ground-truth studies ({', '.join(s.name for s in full)}); pick one with --truth STUDY"
+        )
+    return full[0]
+
+
+def _labels(studies: Sequence[StudyData]) -> dict[str, str]:
+    """Each study's row label: its proxy's name, plus the protocol settings that differ between studies of
+    the same proxy (two protocols of one proxy are two rows)."""
+    labels = {}
+    by_proxy: dict[str, list[StudyData]] = {}
+    for s in studies:
+        by_proxy.setdefault(s.proxy, []).append(s)
+    for proxy, group in by_proxy.items():
+        if len(group) == 1:
+            labels[group[0].name] = proxy
+            continue
+        keys = [k for k in _LABEL_KEYS if len({str(s.protocol.get(k)) for s in group}) > 1]
+        for s in group:
+            detail = ", ".join(f"{k}={_short(s.protocol.get(k))}" for k in keys) or s.name
+            labels[s.name] = f"{proxy} ({detail})"
+        if len({labels[s.name] for s in group}) < len(group):
+            for s in group:
+                labels[s.name] = f"{proxy} ({s.name})"
+    return labels
+
+
+def _short(value) -> str:
+    return value[:8] if isinstance(value, str) and len(value) > 12 else str(value)
+
+
+def _truth_values(study: StudyData) -> tuple[dict[str, float], str]:
+    t = study.trials
+    if t["test_mean"].notna().all() and len(t):
+        return dict(zip(t["architecture"], t["test_mean"].astype(float))), "test"
+    return dict(zip(t["architecture"], t["score"].astype(float))), "validation"
+
+
+def _truth_info(study: StudyData, metric: str, resamples: int, seed: int) -> TruthInfo:
+    t = study.trials
+    column = "test_accs" if metric == "test" else "val_accs"
+    networks = [
+        {"architecture": arch, "repeat": r, "truth": acc}
+        for arch, accs in zip(t["architecture"], t[column])
+        for r, acc in enumerate(accs or [])
+    ]
+    ceiling = noise_ceiling(pd.DataFrame(networks, columns=["architecture", "repeat", "truth"]))
+    convergence = None
+    halves = [(np.nanmean(h), np.mean(v)) for h, v in zip(t["val_accs_half"], t["val_accs"]) if h]
+    if halves:
+        half = np.array([h for h, _ in halves], float)
+        full = np.array([v for _, v in halves], float)
+        rho = ci = None
+        if len(halves) >= 5 and np.ptp(half) > 0 and np.ptp(full) > 0:
+            rho = spearman(half, full)
+            ci = bootstrap_intervals(half, full, resamples=resamples, seed=seed)[0]
+        epochs = study.protocol.get("epochs")
+        convergence = Convergence(int(epochs) // 2 if epochs else 0, len(halves), rho, ci)
+    devices = tuple(sorted({str(d) for d in t["device"] if d is not None and d == d}))
+    return TruthInfo(
+        study=study.name,
+        metric=metric,
+        architectures=len(t),
+        epochs=study.protocol.get("epochs"),
+        repeats=study.protocol.get("repeats"),
+        seconds=float(pd.to_numeric(t["seconds"], errors="coerce").fillna(0).sum()),
+        devices=devices,
+        ceiling=ceiling,
+        convergence=convergence,
+    )
+
+
+def _row(st: ProxyStats, study: StudyData) -> dict[str, Any]:
+    p = study.protocol
+    condense = (study.proxy_file or {}).get("wall_seconds")
+    seconds = pd.to_numeric(study.trials["seconds"], errors="coerce")
+    notes = list(st.notes)
+    if seconds.isna().any():
+        notes.append("some trials recorded no time")
+    if p.get("proxy_file") and condense is None:
+        notes.append("the proxy file's condensation time is not in the study")
+    rep = st.repeat_spearman
+    row = {
+        "proxy": st.proxy,
+        "protocol": _protocol_text(study),
+        "architectures": st.architectures,
+        "with_truth": st.with_truth,
+        "spearman": st.spearman,
+        "spearman_ci_low": st.spearman_ci.low if st.spearman_ci else None,
+        "spearman_ci_high": st.spearman_ci.high if st.spearman_ci else None,
+        "kendall": st.kendall,
+        "kendall_ci_low": st.kendall_ci.low if st.kendall_ci else None,
+        "kendall_ci_high": st.kendall_ci.high if st.kendall_ci else None,
+        "selected": st.selected,
+        "selected_truth": st.selected_truth,
+        "regret": st.regret,
+        "seconds": float(seconds.fillna(0).sum()) + float(condense or 0.0),
+        "condense_seconds": condense,
+        "images": _images(study),
+        "repeats": None if study.training_free else p.get("repeats"),
+        "repeat_spearman_mean": float(np.mean(rep)) if rep else None,
+        "repeat_spearman_std": float(np.std(rep)) if len(rep) > 1 else None,
+        "study": study.name,
+        "notes": "; ".join(notes),
+    }
+    row.update({f"top{k}_spearman": st.top_spearman.get(k) for k in TOP_K_SPEARMAN})
+    row.update({f"precision_at_{k}": st.precision.get(k) for k in TOP_K_PRECISION})
+    return row
+
+
+def _protocol_text(study: StudyData) -> str:
+    p = study.protocol
+    if "epochs" not in p:
+        return f"protocol {p.get('hash', '?')}"
+    if study.training_free:
+        return f"training-free, {p.get('zero_cost_batch', '?')} images, seed {p.get('seed')}"
+    text = f"{p['epochs']} epochs x {p.get('repeats')} networks, batch {p.get('batch_size')}, lr {p.get('lr')}"
+    if p.get("proxy_file"):
+        text += f", file {p['proxy_file'][:8]}"
+    return text
+
+
+def _images(study: StudyData) -> int | None:
+    """Distinct training images each network of a candidate sees."""
+    recorded = pd.to_numeric(study.trials["train_images"], errors="coerce").dropna()
+    if len(recorded):
+        return int(recorded.max())
+    p = study.protocol
+    if study.training_free:
+        return p.get("zero_cost_batch")
+    if p.get("proxy_file") and p.get("proxy") != "early-stopping":
+        return p.get("proxy_images")
+    return None

@@ -1,0 +1,238 @@
+"""How well a proxy's scores rank architectures against a ground truth: signed rank correlations with
+bootstrap intervals, the paper's top-k protocol, top-k overlap and regret; and the ground truth's own noise
+ceiling. Everything takes plain DataFrames and returns typed results; nothing here reads storage or draws."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+MIN_PAIRS = 5  # fewer pairs than this and a rank correlation is noise: it is left empty, with the reason
+TOP_K_SPEARMAN = (5, 10, 20)  # Spearman over the proxy's k best architectures with truth (paper: k = 10)
+TOP_K_PRECISION = (5, 10)
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class ProxyStats:
+    """One proxy against the ground truth. ``None`` marks a statistic that could not be computed; ``notes``
+    says why."""
+
+    proxy: str
+    architectures: int  # architectures the proxy scored
+    with_truth: int  # of those, how many have a ground truth
+    spearman: float | None
+    spearman_ci: Interval | None
+    kendall: float | None
+    kendall_ci: Interval | None
+    top_spearman: dict[int, float | None]  # k -> Spearman over the proxy's top-k architectures with truth
+    precision: dict[int, float | None]  # k -> |proxy's top-k ∩ truth's top-k| / k, among architectures with truth
+    selected: str | None  # the architecture the proxy ranks first
+    selected_truth: float | None
+    regret: float | None  # best ground truth among the proxy's architectures minus selected_truth
+    repeat_spearman: tuple[float, ...] = ()  # Spearman of each single repeat's scores (when there are repeats)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The ground truth against itself: how well one of its repeats ranks architectures like another."""
+
+    architectures: int
+    repeats: int
+    repeat_vs_repeat: float | None  # mean Spearman over every pair of repeats
+    pairs: tuple[float, ...] = field(default=())  # each pair's Spearman
+    ceiling: float | None = None  # expected Spearman of a noise-free proxy with the mean of the repeats
+    notes: tuple[str, ...] = ()
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho as scipy computes it (Pearson correlation of average ranks); NaN if either is constant."""
+    return float(_spearman_rows(np.asarray(x, float)[None], np.asarray(y, float)[None])[0])
+
+
+def kendall(x, y) -> float:
+    """Kendall's tau-b as scipy computes it (ties in either variable excluded from that side's pair count)."""
+    return float(_kendall_rows(np.asarray(x, float)[None], np.asarray(y, float)[None])[0])
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row-wise Spearman of [B, n] arrays."""
+    return _pearson_rows(sps.rankdata(x, axis=1), sps.rankdata(y, axis=1))
+
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    denom = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(axis=1) / denom
+    return np.where(denom > 0, np.clip(r, -1.0, 1.0), np.nan)
+
+
+def _kendall_rows(x: np.ndarray, y: np.ndarray, chunk_elements: int = 2**24) -> np.ndarray:
+    """Row-wise Kendall tau-b of [B, n] arrays: (concordant - discordant) / sqrt(pairs untied in x * in y)."""
+    n = x.shape[1]
+    out = np.empty(len(x))
+    rows = max(1, chunk_elements // max(1, n * n))
+    for start in range(0, len(x), rows):
+        xs, ys = x[start : start + rows], y[start : start + rows]
+        sx = np.sign(xs[:, :, None] - xs[:, None, :]).astype(np.int8)
+        sy = np.sign(ys[:, :, None] - ys[:, None, :]).astype(np.int8)
+        s = (sx.astype(np.int32) * sy).sum(axis=(1, 2)) / 2
+        nx = np.count_nonzero(sx, axis=(1, 2)) / 2
+        ny = np.count_nonzero(sy, axis=(1, 2)) / 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + rows] = np.where((nx > 0) & (ny > 0), s / np.sqrt(nx * ny), np.nan)
+    return out
+
+
+def bootstrap_intervals(
+    x, y, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[Interval | None, Interval | None]:
+    """Percentile bootstrap intervals of (Spearman, Kendall) over architectures, resampled with replacement.
+    Resamples in which a correlation is undefined (a constant resample) are left out."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
+    bx, by = x[idx], y[idx]
+    alpha = (1 - level) / 2
+    result = []
+    for values in (_spearman_rows(bx, by), _kendall_rows(bx, by)):
+        values = values[np.isfinite(values)]
+        if len(values) < resamples / 2:
+            result.append(None)
+        else:
+            low, high = np.quantile(values, [alpha, 1 - alpha])
+            result.append(Interval(float(low), float(high)))
+    return result[0], result[1]
+
+
+def rank_statistics(
+    frame: pd.DataFrame,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    repeats: pd.DataFrame | None = None,
+) -> dict[str, ProxyStats]:
+    """Statistics of every proxy in ``frame`` (columns ``architecture``, ``proxy``, ``score``, ``truth``;
+    ``truth`` NaN where the architecture has none; a higher score means a better architecture).
+
+    ``repeats`` (columns ``architecture``, ``proxy``, ``repeat``, ``score``), where a proxy trains several
+    networks per architecture, adds the Spearman of each repeat's scores alone: the spread that comes from
+    the proxy's own training noise."""
+    missing = {"architecture", "proxy", "score", "truth"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"rank_statistics needs columns {sorted(missing)}")
+    truth = frame.groupby("architecture")["truth"].first()
+    result = {}
+    for proxy, rows in frame.groupby("proxy", sort=True):
+        reps = None if repeats is None else repeats[repeats["proxy"] == proxy]
+        result[proxy] = _one_proxy(str(proxy), rows, truth, resamples=resamples, seed=seed, repeats=reps)
+    return result
+
+
+def _one_proxy(proxy, rows, truth, *, resamples, seed, repeats) -> ProxyStats:
+    notes: list[str] = []
+    rows = rows.dropna(subset=["score"])
+    if rows["architecture"].duplicated().any():
+        raise ValueError(f"proxy {proxy!r} scores some architecture twice")
+    # ranked best first; ties in the score broken by architecture id, so that "first" is reproducible
+    ranked = rows.sort_values(["score", "architecture"], ascending=[False, True], kind="mergesort")
+    paired = ranked[ranked["truth"].notna()]
+    x, y = paired["score"].to_numpy(float), paired["truth"].to_numpy(float)
+    rho = tau = None
+    rho_ci = tau_ci = None
+    if len(paired) < MIN_PAIRS:
+        notes.append(f"only {len(paired)} architectures have a ground truth (correlations need {MIN_PAIRS})")
+    elif np.ptp(x) == 0 or np.ptp(y) == 0:
+        notes.append("constant scores or truth: no rank correlation")
+    else:
+        rho, tau = _finite(sps.spearmanr(x, y).statistic), _finite(sps.kendalltau(x, y).statistic)
+        rho_ci, tau_ci = bootstrap_intervals(x, y, resamples=resamples, seed=seed)
+    top_spearman = {}
+    for k in TOP_K_SPEARMAN:
+        head = paired.head(k)
+        if len(paired) < k:
+            top_spearman[k] = None
+            notes.append(f"top{k}: only {len(paired)} architectures with truth")
+        elif np.ptp(head["score"]) == 0 or np.ptp(head["truth"]) == 0:
+            top_spearman[k] = None
+            notes.append(f"top{k}: constant scores or truth")
+        else:
+            top_spearman[k] = _finite(sps.spearmanr(head["score"], head["truth"]).statistic)
+    precision = {}
+    for k in TOP_K_PRECISION:
+        if len(paired) < k:
+            precision[k] = None
+            continue
+        by_truth = paired.sort_values(["truth", "architecture"], ascending=[False, True], kind="mergesort")
+        precision[k] = len(set(paired["architecture"].head(k)) & set(by_truth["architecture"].head(k))) / k
+    selected = selected_truth = regret = None
+    if len(ranked):
+        selected = str(ranked["architecture"].iloc[0])
+        value = truth.get(selected, math.nan)
+        if math.isnan(value):
+            notes.append(f"the selected architecture {selected} has no ground truth")
+        else:
+            selected_truth = float(value)
+            regret = float(y.max()) - selected_truth
+    repeat_rho: list[float] = []
+    if repeats is not None and len(repeats):
+        for _, rep in repeats.groupby("repeat", sort=True):
+            joined = rep.merge(paired[["architecture", "truth"]], on="architecture")
+            if len(joined) >= MIN_PAIRS:
+                r = spearman(joined["score"], joined["truth"])
+                if math.isfinite(r):
+                    repeat_rho.append(r)
+    return ProxyStats(
+        proxy=proxy,
+        architectures=len(ranked),
+        with_truth=len(paired),
+        spearman=rho,
+        spearman_ci=rho_ci,
+        kendall=tau,
+        kendall_ci=tau_ci,
+        top_spearman=top_spearman,
+        precision=precision,
+        selected=selected,
+        selected_truth=selected_truth,
+        regret=regret,
+        repeat_spearman=tuple(repeat_rho),
+        notes=tuple(notes),
+    )
+
+
+def noise_ceiling(repeats: pd.DataFrame) -> Ceiling:
+    """The ground truth's own noise (columns ``architecture``, ``repeat``, ``truth``: one row per trained
+    network): the mean Spearman between every pair of its repeats, and from it the ceiling, the Spearman a
+    noise-free proxy would reach against the mean of the repeats. With single-repeat reliability r and R
+    repeats, the mean's reliability is R r / (1 + (R - 1) r) (Spearman-Brown), and a perfect ranking
+    correlates with a measurement of reliability q at about sqrt(q)."""
+    wide = repeats.pivot_table(index="architecture", columns="repeat", values="truth", aggfunc="first").dropna()
+    n, r_count = wide.shape
+    if r_count < 2:
+        return Ceiling(n, r_count, None, notes=("the ground truth has one repeat: train it with --repeats 2+",))
+    if n < MIN_PAIRS:
+        return Ceiling(n, r_count, None, notes=(f"only {n} architectures have every repeat",))
+    pairs = tuple(spearman(wide[a], wide[b]) for a, b in itertools.combinations(wide.columns, 2))
+    pairs = tuple(p for p in pairs if math.isfinite(p))
+    if not pairs:
+        return Ceiling(n, r_count, None, notes=("the ground truth's repeats are constant",))
+    mean = float(np.mean(pairs))
+    reliability = r_count * mean / (1 + (r_count - 1) * mean) if mean > 0 else 0.0
+    return Ceiling(n, r_count, mean, pairs, math.sqrt(max(0.0, min(1.0, reliability))))
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None

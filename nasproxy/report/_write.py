@@ -1,0 +1,214 @@
+"""Write a report's folder: table.csv, table.md, report.json, the figures (PNG and PDF) and a README. Every
+file is written atomically and depends only on the report, so re-running gives byte-identical files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nasproxy._artifact import atomic_write_text
+from nasproxy.report import _plots
+from nasproxy.report._build import Report
+
+FIGURES = {
+    "scatter": "proxy score against ground truth, one panel per proxy, top 10 highlighted (the paper's Figure F5)",
+    "correlations": "Spearman and Kendall of every proxy with 95 % intervals; the ceiling as a dashed line",
+    "cost": "Spearman against total cost in seconds (log scale), one point per proxy",
+    "ranks": "proxy rank against ground-truth rank, one panel per proxy",
+}
+
+
+def write_report(report: Report, out: str | Path) -> list[Path]:
+    """Write every file of ``report`` into the folder ``out``; returns the paths written."""
+    out = Path(out)
+    written = []
+    csv = report.table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    for name, text in (
+        ("table.csv", csv),
+        ("table.md", table_markdown(report)),
+        ("report.json", json.dumps(report_json(report), indent=2, sort_keys=True) + "\n"),
+    ):
+        atomic_write_text(out / name, text)
+        written.append(out / name)
+    for name, fig in figures(report).items():
+        for suffix in ("png", "pdf"):
+            written.append(_save(fig, out / f"{name}.{suffix}"))
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    atomic_write_text(out / "README.md", readme(report))
+    written.append(out / "README.md")
+    return written
+
+
+def figures(report: Report) -> dict[str, Any]:
+    """The report's four figures (matplotlib Figures), by file stem."""
+    labels = list(report.table["proxy"])
+    result = {}
+    for name, draw in (("scatter", _plots.plot_scatter), ("ranks", _plots.plot_ranks)):
+        fig, axes = _plots.grid(len(labels))
+        for ax, label in zip(axes, labels):
+            rows = report.scores[report.scores["proxy"] == label]
+            if name == "scatter":
+                draw(rows, report.stats[label], truth_label=f"{report.truth.metric}", ax=ax)
+            else:
+                draw(rows, report.stats[label], ax=ax)
+        fig.tight_layout()
+        result[name] = fig
+    for name, draw, size in (
+        ("correlations", _plots.plot_correlations, (7, 0.45 * len(labels) + 1.5)),
+        ("cost", _plots.plot_cost, (6.5, 4.5)),
+    ):
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=size)
+        draw(report.table, report.truth.ceiling, ax=fig.add_subplot())
+        fig.tight_layout()
+        result[name] = fig
+    return result
+
+
+def _save(fig, path: Path) -> Path:
+    from nasproxy._viz import save_figure
+
+    return save_figure(fig, path)
+
+
+def _num(value, digits: int = 2, *, percent: bool = False, signed: bool = True) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if percent:
+        return f"{100 * value:.{digits}f}"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _ci(row, name: str) -> str:
+    if pd.isna(row[name]):
+        return "—"
+    low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
+    interval = "" if pd.isna(low) else f" [{low:+.2f}, {high:+.2f}]"
+    return f"{row[name]:+.2f}{interval}"
+
+
+def table_markdown(report: Report) -> str:
+    """The paper's Table 4 shape (selected architecture's accuracy, correlations, time, images) plus the
+    intervals, top-k and regret, readable on GitHub."""
+    lines = [
+        f"# How well each proxy ranks architectures: {report.dataset} / {report.space}",
+        "",
+        "| proxy | Spearman ρ [95 % CI] | Kendall τ [95 % CI] | top-10 ρ | top-5 ρ | top-20 ρ | P@5 | P@10 "
+        "| selected: truth acc. (%) | regret (points) | time (s) | images | archs (with truth) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in report.table.iterrows():
+        seconds = "—" if pd.isna(r["seconds"]) else f"{r['seconds']:,.0f}"
+        images = "—" if pd.isna(r["images"]) else f"{int(r['images']):,}"
+        lines.append(
+            f"| {r['proxy']} | {_ci(r, 'spearman')} | {_ci(r, 'kendall')} | {_num(r['top10_spearman'])} "
+            f"| {_num(r['top5_spearman'])} | {_num(r['top20_spearman'])} | {_num(r['precision_at_5'])} "
+            f"| {_num(r['precision_at_10'])} | {_num(r['selected_truth'], percent=True)} "
+            f"| {_num(r['regret'], percent=True)} | {seconds} | {images} "
+            f"| {int(r['architectures'])} ({int(r['with_truth'])}) |"
+        )
+    lines += ["", *_truth_lines(report), ""]
+    notes = [(r["proxy"], r["notes"]) for _, r in report.table.iterrows() if isinstance(r["notes"], str) and r["notes"]]
+    if notes:
+        lines += ["Notes:", ""] + [f"- {proxy}: {note}" for proxy, note in notes] + [""]
+    return "\n".join(lines)
+
+
+def _truth_lines(report: Report) -> list[str]:
+    t = report.truth
+    c = t.ceiling
+    lines = [
+        f"Ground truth: study `{t.study}`, {t.architectures} architectures, {t.epochs} epochs x {t.repeats} "
+        f"networks on the whole training set, ranked by mean {t.metric} accuracy; {t.seconds:,.0f} s on "
+        f"{', '.join(t.devices) or 'an unrecorded device'}.",
+        "",
+    ]
+    if c.repeat_vs_repeat is None:
+        lines.append(f"Ceiling: not measurable ({'; '.join(c.notes)}).")
+    else:
+        lines.append(
+            f"Ceiling: one repeat of the ground truth ranks the {c.architectures} architectures like another with "
+            f"Spearman {c.repeat_vs_repeat:.2f} (mean of {len(c.pairs)} pairs of its {c.repeats} repeats); a "
+            f"noise-free proxy would reach about ρ = {c.ceiling:.2f} against their mean, the most any row "
+            "above can show."
+        )
+    conv = t.convergence
+    if conv is not None and conv.spearman is not None:
+        ci = f" [{conv.spearman_ci.low:.2f}, {conv.spearman_ci.high:.2f}]" if conv.spearman_ci else ""
+        lines += [
+            "",
+            f"Convergence: the ground truth's validation ranking after {conv.half_epochs} epochs against after "
+            f"{t.epochs}: Spearman {conv.spearman:.2f}{ci} over {conv.architectures} architectures.",
+        ]
+    lines += [
+        "",
+        f"Intervals: 95 % percentile bootstrap over architectures, B = {report.resamples} resamples, seed "
+        f"{report.seed}. Correlations are signed: a negative ρ ranks architectures in reverse.",
+    ]
+    return lines
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    return _clean(
+        {
+            "dataset": report.dataset,
+            "space": report.space,
+            "bootstrap": {"resamples": report.resamples, "seed": report.seed, "level": 0.95},
+            "truth": dataclasses.asdict(report.truth),
+            "studies": list(report.studies),
+            "table": report.table.to_dict("records"),
+        }
+    )
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float):
+        return None if math.isnan(obj) else round(obj, 6)
+    if hasattr(obj, "item"):  # numpy scalars
+        return _clean(obj.item())
+    return obj
+
+
+def readme(report: Report) -> str:
+    studies = "\n".join(f"- {s['label']}: study `{s['study']}` in `{s['source']}`" for s in report.studies)
+    figs = "\n".join(f"- `{name}.png` / `.pdf`: {text}" for name, text in FIGURES.items())
+    return "\n".join(
+        [
+            f"# nasproxy report: {report.dataset} / {report.space}",
+            "",
+            "Written by `nasproxy report`; re-running it over the same studies gives these files byte for byte.",
+            "",
+            "- `table.csv`: one row per proxy (column names are stable for scripts); `table.md`: the same, readable",
+            "- `report.json`: the table, the ground truth, its ceiling and convergence, the bootstrap settings",
+            figs,
+            "",
+            "## What it rests on",
+            "",
+            studies,
+            "",
+            *_truth_lines(report),
+            "",
+            "## Reading it",
+            "",
+            "Spearman ρ and Kendall τ compare the proxy's ranking of the architectures with the ground truth's "
+            "over every architecture that has both; `top10_spearman` is the paper's protocol (ρ over the "
+            "proxy's 10 best architectures), `precision_at_k` the share of the truth's top k that the proxy "
+            "also puts in its top k, `regret` the accuracy lost by taking the proxy's first choice instead of "
+            "the best architecture it scored. The ceiling is the ground truth's own noise: no proxy can be "
+            "expected to correlate with it better, so a proxy near the ceiling is as good as the ground truth "
+            "allows.",
+            "",
+        ]
+    )

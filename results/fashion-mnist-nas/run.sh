@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The Fashion-MNIST NAS experiment (issue 18). Every stage is a resumable `nasproxy search` into one Optuna
+# journal in this folder: re-running the script trains only what is missing, and never repeats a finished
+# architecture. Usage: bash results/fashion-mnist-nas/run.sh [STAGE ...]   (default: every stage, in order)
+# OMP_NUM_THREADS=1 keeps one core free for other work on a 2-core machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HERE=results/fashion-mnist-nas
+STORE=$HERE/studies.journal
+SPACE=paper720-w64     # search_spaces/paper720-w64.yaml: the W <= 64 half of paper720
+SAMPLE=100             # seeded sample (--sample-seed 0) of that half; 360 = all of it
+PROXIES=results/proxies
+base=(--space "$SPACE" --storage "$STORE" -q)
+common=("${base[@]}" --sample "$SAMPLE" --sample-seed 0)
+
+# the ground truth's seeded random part: 30 of the 100 sampled architectures (the union of every proxy's top 10
+# joins it once the proxies are done)
+truth_random() {
+  python - "$SPACE" "$SAMPLE" > $HERE/truth-random.txt <<'PY'
+import random, sys
+from nasproxy.spaces import load_space
+ids = [c.arch_id for c in load_space(sys.argv[1]).sample(int(sys.argv[2]), seed=0)]
+print("\n".join(sorted(random.Random(1).sample(ids, 30))))
+PY
+}
+
+stage() {
+  case "$1" in
+    ours) nasproxy search "${common[@]}" --proxy ours --proxy-file $PROXIES/fmnist-dc-ipc10-k10.pt ;;
+    random) nasproxy search "${common[@]}" --proxy random --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
+    early-stopping) nasproxy search "${common[@]}" --proxy early-stopping --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
+    truth-random) truth_random && nasproxy search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
+    *) echo "unknown stage $1" >&2; exit 2 ;;
+  esac
+}
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(ours truth-random random early-stopping)
+for s in "${stages[@]}"; do
+  echo "== $s $(date -u +%FT%TZ)"
+  start=$(date +%s)
+  stage "$s"
+  echo "== $s done in $(( $(date +%s) - start )) s"
+done

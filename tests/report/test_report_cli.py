@@ -1,0 +1,93 @@
+"""End to end on the `tiny` space: two proxies and a ground truth searched on a small real Fashion-MNIST subset,
+then `nasproxy report`."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from nasproxy.cli import main
+from nasproxy.report import COLUMNS
+
+
+@pytest.fixture(scope="module")
+def small_fmnist(fmnist, tmp_path_factory):
+    """200 real training images per class and 50 test images per class, as a `tensors:` dataset."""
+    path = tmp_path_factory.mktemp("data") / "fmnist-small.pt"
+
+    def uint8(x):
+        mean, std = fmnist.mean[0], fmnist.std[0]
+        return (x * std + mean).mul(255).round().clamp(0, 255).to(torch.uint8)
+
+    def take(labels, per_class):
+        return torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in range(10)])
+
+    train, test = take(fmnist.train_labels, 200), take(fmnist.test_labels, 50)
+    blob = {
+        "train_images": uint8(fmnist.train_images[train]),
+        "train_labels": fmnist.train_labels[train],
+        "test_images": uint8(fmnist.test_images[test]),
+        "test_labels": fmnist.test_labels[test],
+    }
+    torch.save(blob, path)
+    return f"tensors:{path}"
+
+
+def _run(args):
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.slow
+def test_report_end_to_end_on_tiny_is_reproducible(small_fmnist, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = str(tmp_path / "studies.journal")
+    data = ["--dataset", small_fmnist, "--holdout", "500", "--device", "cpu"]
+    _run(["condense", "--method", "random", "--ipc", "5", "--out", "random.pt", "-q", *data])
+    common = ["--space", "tiny", "--storage", store, "-q"]
+    _run(["search", *common, "--proxy", "random", "--proxy-file", "random.pt", "--epochs", "30", "--repeats", "2"])
+    _run(["search", *common, "--proxy", "params", "--dataset", small_fmnist, "--holdout", "500"])
+    _run(["search", *common, "--proxy", "full", "--epochs", "4", "--repeats", "2", *data])
+    out = tmp_path / "report"
+    args = ["report", "--dataset", small_fmnist, "--space", "tiny", "--storage", store, "--out", str(out)]
+    args += ["--bootstrap", "200"]
+    text = _run(args)
+    assert "random" in text and "params" in text and "ceiling" in text
+
+    table = pd.read_csv(out / "table.csv")
+    assert list(table.columns) == COLUMNS
+    assert sorted(table["proxy"]) == ["params", "random"]
+    assert (table["architectures"] == 8).all() and (table["with_truth"] == 8).all()
+    random = table.set_index("proxy").loc["random"]
+    assert -1 <= random["spearman"] <= 1 and random["spearman_ci_low"] <= random["spearman_ci_high"]
+    assert random["images"] == 50 and random["repeats"] == 2 and random["seconds"] > 0
+    assert random["condense_seconds"] >= 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["truth"]["repeats"] == 2 and report["truth"]["metric"] == "test"
+    assert report["truth"]["convergence"]["half_epochs"] == 2
+    assert report["bootstrap"]["resamples"] == 200
+    names = ["table.csv", "table.md", "report.json", "README.md"]
+    names += [f"{fig}.{ext}" for fig in ("scatter", "correlations", "cost", "ranks") for ext in ("png", "pdf")]
+    first = {name: (out / name).read_bytes() for name in names}
+    assert all(len(content) > 200 for content in first.values())
+    assert "| random |" in first["table.md"].decode()
+
+    _run(args)
+    assert {name: (out / name).read_bytes() for name in names} == first
+
+    as_json = json.loads(_run([*args, "--json"]))
+    assert {row["proxy"] for row in as_json} == {"params", "random"}
+
+
+def test_report_without_a_ground_truth_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["report", "--space", "tiny", "--storage", str(tmp_path / "none.journal")])
+    assert result.exit_code == 2 and "no storage at" in result.output
+
+
+def test_report_needs_to_know_what_to_compare():
+    result = CliRunner().invoke(main, ["report"])
+    assert result.exit_code == 2 and "--space" in result.output
