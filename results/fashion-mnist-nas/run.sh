@@ -4,7 +4,7 @@
 # architecture. Usage: bash results/fashion-mnist-nas/run.sh [STAGE ...]   (default: every stage, in order)
 # OMP_NUM_THREADS=1 keeps one core free for other work on a 2-core machine.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "${NAS_ROOT:-$(dirname "$0")/../..}"  # NAS_ROOT: run a copy of this script against a checkout
 HERE=results/fashion-mnist-nas
 STORE=$HERE/studies.journal
 SPACE=paper720-w64     # search_spaces/paper720-w64.yaml: the W <= 64 half of paper720
