@@ -7,6 +7,8 @@ import functools
 import json
 import re
 import sys
+import warnings
+from functools import partial
 from pathlib import Path
 
 import click
@@ -30,6 +32,18 @@ def _friendly_errors(fn):
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
+
+
+def _prepare_device(device: str, quiet: bool):
+    """The device to run on, with the CPU kernels built before any progress bar starts."""
+    from nasproxy.engine import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        from nasproxy.models import build_cpu_kernels
+
+        build_cpu_kernels(announce=None if quiet else partial(click.echo, err=True))
+    return dev
 
 
 def _data_options(fn):
@@ -76,6 +90,13 @@ _compile_option = click.option(
 @click.version_option(package_name="nasproxy")
 def main() -> None:
     """Cheap neural architecture search on condensed dataset proxies."""
+    warnings.showwarning = _one_line_warning
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning is one line on stderr, as errors are, not Python's two lines with a source path."""
+    text = str(message).strip().splitlines()
+    click.echo(f"warning: {text[0] if text else category.__name__}", err=True)
 
 
 @main.command()
@@ -85,7 +106,7 @@ def main() -> None:
     show_default=True,
     help="Registered dataset, folder:PATH (ImageFolder) or tensors:FILE.pt.",
 )
-@click.option("--method", default="dc", show_default=True, help="Condensation method (see `nasproxy methods`).")
+@click.option("--method", default="dc", show_default=True, help="Condensation method (see `nasproxy list methods`).")
 @click.option("--ipc", type=int, default=10, show_default=True, help="Images per class.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Proxy file to write (.pt).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -142,7 +163,6 @@ def condense(
     from nasproxy.condensers import CONDENSERS
     from nasproxy.condensers._run import condense as run
     from nasproxy.data import SplitSpec, load_dataset
-    from nasproxy.engine import resolve_device
 
     out = Path(out)
     checkpoint = out.with_name(out.name + ".ckpt")
@@ -168,7 +188,7 @@ def condense(
         "compile": compile_,
     }
     CONDENSERS.get(method).from_options(options)  # bad method or options fail before the data is loaded
-    dev = resolve_device(device)
+    dev = _prepare_device(device, quiet)
     data = load_dataset(
         dataset, data_root=data_root, download=download, split=SplitSpec(holdout=holdout, seed=split_seed)
     )
@@ -244,12 +264,12 @@ def evaluate(
     from nasproxy._artifact import Proxy
     from nasproxy._errors import NasproxyError
     from nasproxy.data import SplitSpec, load_dataset
-    from nasproxy.engine import TrainConfig, resolve_device
+    from nasproxy.engine import TrainConfig
     from nasproxy.evaluate import evaluate_proxy
 
     if num_models < 1 or epochs < 1:
         raise NasproxyError("--models and --epochs must be at least 1")
-    dev = resolve_device(device)
+    dev = _prepare_device(device, quiet)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, compile=compile_)
     proxies = [(Path(p), Proxy.load(p)) for p in proxy_files]
     datasets = {}
@@ -346,8 +366,12 @@ def list_(what):
         from nasproxy.models import MODELS as registry
     else:
         from nasproxy.condensers import CONDENSERS as registry
+    width = max(map(len, registry.names()), default=0)
     for name in registry.names():
-        click.echo(name)
+        entry = registry.get(name)
+        about = getattr(entry, "description", "") or (entry.__doc__ or "" if isinstance(entry, type) else "")
+        about = about.strip().splitlines()[0] if about.strip() else ""
+        click.echo(f"{name:<{width}}  {about}".rstrip())
 
 
 @main.group()
@@ -538,6 +562,7 @@ def search(
     )
     if request.dataset is None and not proxy_file:
         request = SearchRequest(**{**request.__dict__, "dataset": "fashion-mnist"})
+    _prepare_device(device, quiet)
     plan, ctx = plan_search(request)
     left = plan.total - plan.done
     if not quiet or dry_run:

@@ -227,6 +227,45 @@ def _not_found_message(what: str, roots: list[Path], subdirs: list[str], extra: 
     return f"{what} not found (looked in {', '.join(looked)}); {how}"
 
 
+# what a CIFAR python batch holds besides dicts, lists, strings, bytes and numbers: numpy arrays
+_PICKLE_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _ForbiddenType(pickle.UnpicklingError):
+    pass
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Admits only the types a pickle-format dataset file contains: unpickling anything else could run code."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise _ForbiddenType(f"{module}.{name}")
+
+
+def _load_data_pickle(path: Path):
+    try:
+        with open(path, "rb") as fh:
+            return _DataUnpickler(fh, encoding="latin1").load()
+    except _ForbiddenType as exc:
+        raise NasproxyError(
+            f"{path} is not a plain dataset file: it holds a {exc} object, which could run code when loaded; "
+            "replace it with the original download"
+        ) from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+        raise NasproxyError(
+            f"{path} is damaged ({exc.__class__.__name__}); replace it with the original download"
+        ) from None
+
+
 def _cifar(folder: str, train_files: list[str], test_files: list[str], label_key: str, tv_name: str, how: str):
     def load(roots: list[Path], download: bool) -> RawSplits:
         d = next((r / folder for r in roots if (r / folder / test_files[0]).exists()), None)
@@ -241,8 +280,7 @@ def _cifar(folder: str, train_files: list[str], test_files: list[str], label_key
         def read(files: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
             xs, ys = [], []
             for f in files:
-                with open(d / f, "rb") as fh:
-                    batch = pickle.load(fh, encoding="latin1")
+                batch = _load_data_pickle(d / f)
                 xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
                 ys.append(np.asarray(batch[label_key], dtype=np.int64))
             return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))

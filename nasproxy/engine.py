@@ -31,7 +31,7 @@ import os
 import platform
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +87,6 @@ class EpochHook:
 @dataclass
 class FitStats:
     steps: int = 0
-    final_loss: list[float] = field(default_factory=list)  # last step's mean loss of each replica
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -431,7 +430,7 @@ def fit(
     for group in _groups(modules, training_pack(config, images.device, modules[0])):
         members = [modules[i] for i in group]
         packed = stack_convnets(members) if len(members) > 1 else members[0]
-        steps, losses = _fit_one(
+        steps = _fit_one(
             packed,
             len(members),
             images,
@@ -447,7 +446,6 @@ def fit(
             for dst, src in zip(members, unstack_convnet(packed)):
                 dst.load_state_dict(src.state_dict())
         stats.steps = max(stats.steps, steps)
-        stats.final_loss += losses
     return stats
 
 
@@ -463,7 +461,7 @@ def _fit_one(
     *,
     use_compiled: bool,
     use_graph: bool,
-) -> tuple[int, list[float]]:
+) -> int:
     device = images.device
     module.train()
     # the odd-sized last batch of an epoch runs eagerly rather than compiling (or capturing) a second graph
@@ -499,7 +497,6 @@ def _fit_one(
     graphed = _GraphedStep(sgd_step) if use_graph else None
     decay_at = config.decay_steps(steps_per_epoch)
     step = 0
-    loss = torch.zeros(replicas, device=device)
     for epoch in range(1, config.epochs + 1):
         if not whole_set:
             order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
@@ -513,9 +510,9 @@ def _fit_one(
                     graphed.reset()  # the captured steps hold the old learning rate
             idx = None if whole_set else order[:, s * bs : (s + 1) * bs]
             if graphed is not None and (idx is None or idx.shape[1] == bs):
-                loss = graphed(idx)
+                graphed(idx)
             else:
-                loss = sgd_step(idx)
+                sgd_step(idx)
             step += 1
         if progress is not None:
             progress(replicas)  # one epoch of every packed network
@@ -523,7 +520,7 @@ def _fit_one(
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # a replayed graph may still be writing the parameters
             hook.fn(epoch, range(replicas), unstack_convnet(module) if replicas > 1 else [module])
-    return step, loss.cpu().tolist()
+    return step
 
 
 def _group_hook(hook: EpochHook | None, group: Sequence[int]) -> EpochHook | None:

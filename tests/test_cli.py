@@ -215,3 +215,14 @@ def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path
     finished = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
     assert Proxy.load(out).meta["iterations_done"] == 120 and len(Proxy.load(out).meta["loss_history"]) == 120
+
+
+def test_list_says_what_each_entry_is_and_only_lists_what_exists(run):
+    methods = run("list", "methods").output.splitlines()
+    assert methods[0].startswith("dc ") and "Gradient matching" in methods[0]
+    from nasproxy.condensers import CONDENSERS
+
+    proxies = {line.split()[0] for line in run("list", "proxies").output.splitlines()}
+    training_free = {"synflow", "naswot", "snip", "grad-norm", "params"}
+    assert proxies == {"ours", "early-stopping", "full", *CONDENSERS.names(), *training_free}
+    assert "see `nasproxy list methods`" in run("condense", "--help").output.replace("\n", " ").replace("  ", " ")

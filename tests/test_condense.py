@@ -105,3 +105,23 @@ def test_short_real_condensation_on_fashion_mnist_lowers_the_matching_loss(fmnis
     assert len(losses) == 8
     assert sum(losses[-3:]) / 3 < 0.8 * losses[0]
     assert proxy.images.shape == (10, 1, 28, 28) and proxy.meta["iterations_done"] == 8
+
+
+def test_dc_on_small_unequal_classes_matches_on_what_each_class_has(tmp_path):
+    """A custom dataset whose classes hold fewer images than --real-batch, and unequal counts, condenses (it
+    used to fail stacking the per-class real batches) and says how many real images a step uses."""
+    from nasproxy import load_dataset
+    from nasproxy.data import SplitSpec
+
+    g = torch.Generator().manual_seed(0)
+    counts = [7, 12, 30]
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+    images = torch.randint(0, 255, (len(labels), 1, 28, 28), generator=g, dtype=torch.uint8)
+    path = tmp_path / "small.pt"
+    torch.save(
+        {"train_images": images, "train_labels": labels, "test_images": images[:6], "test_labels": labels[:6]}, path
+    )
+    data = load_dataset(f"tensors:{path}", split=SplitSpec(holdout=3, seed=0))  # one image per class held out
+    with pytest.warns(UserWarning, match="smallest class has 6 training images, fewer than --real-batch 256"):
+        proxy = condense(data, method="dc", ipc=2, seed=0, options={"iterations": 1, "model": SMALL_NET})
+    assert torch.bincount(proxy.labels).tolist() == [2, 2, 2] and torch.isfinite(proxy.images).all()

@@ -63,6 +63,29 @@ def test_cifar10_python_layout(tmp_path):
     assert ds.image_shape == (3, 32, 32) and len(ds.train_images) == 90 and len(ds.test_images) == 10
 
 
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))  # would create the marker file when unpickled
+
+
+def test_a_crafted_cifar_file_is_refused_without_running_its_code(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "pwned"
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1], "x": _RunsCode(marker)}, f)
+    with pytest.raises(NasproxyError, match=r"holds a io\.open object, which could run code"):
+        load_dataset("cifar10", data_root=tmp_path, split=SplitSpec(holdout=2))
+    assert not marker.exists()
+    (folder / "data_batch_1").write_bytes(b"\x80\x04truncated")
+    with pytest.raises(NasproxyError, match="is damaged"):
+        load_dataset("cifar10", data_root=tmp_path, split=SplitSpec(holdout=2))
+
+
 def test_tensor_file_and_image_folder_datasets(tmp_path):
     from PIL import Image
 

@@ -42,6 +42,15 @@ def test_yaml_space(tmp_path):
     space.validate(channels=1, num_classes=10, image_size=(28, 28))
 
 
+def test_a_yaml_file_in_the_working_directorys_search_spaces_is_a_space_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "search_spaces").mkdir()
+    (tmp_path / "search_spaces" / "mine.yaml").write_text("axes:\n  width: [8, 16]\n")
+    assert "mine" in list_spaces() and "paper720-w64" in list_spaces()  # the checkout's own are found too
+    assert load_space("mine").name == "mine" and len(load_space("mine")) == 2
+    assert len(load_space("paper720-w64")) == 360
+
+
 @pytest.mark.parametrize(
     "body,message",
     [

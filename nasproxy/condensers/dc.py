@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass
 from functools import partial
 
@@ -45,6 +46,8 @@ def paper_loops(ipc: int) -> tuple[int, int]:
 
 @register_condenser
 class DatasetCondensation(Condenser):
+    """Gradient matching (Zhao, Mopuri & Bilen, ICLR 2021): learned synthetic images (`ours` in a search)."""
+
     name = "dc"
 
     @dataclass(frozen=True)
@@ -94,6 +97,16 @@ class DatasetCondensation(Condenser):
             )
 
         by_class = [dataset.train_images[idx].to(device) for idx in dataset.class_indices()]
+        # every class contributes the same number of real images to a matching step (the classes' gradients
+        # are computed as one [K, n, ...] batch); a class smaller than --real-batch gives all of its images,
+        # and the others as many, drawn without replacement: no image counts twice in a class's gradient
+        real_batch = min(cfg.real_batch, min(len(x) for x in by_class))
+        if real_batch < cfg.real_batch:
+            warnings.warn(
+                f"the smallest class has {real_batch} training images, fewer than --real-batch {cfg.real_batch}: "
+                f"each matching step uses {real_batch} real images per class",
+                stacklevel=2,
+            )
         syn_labels = torch.arange(k, device=device).repeat_interleave(ipc)
 
         state = self._load_checkpoint(context, seed, ipc, dataset) if context.resume else None
@@ -139,7 +152,7 @@ class DatasetCondensation(Condenser):
             for ol in range(outer_loop):
                 if has_bn:
                     _freeze_batchnorm(net, by_class, gen)
-                real = torch.stack([x[torch.randperm(len(x), generator=gen)[: cfg.real_batch]] for x in by_class])
+                real = torch.stack([x[torch.randperm(len(x), generator=gen)[:real_batch]] for x in by_class])
                 real_labels = torch.arange(k, device=device)[:, None].expand(k, real.shape[1])
                 g_real = [g.detach() for g in grads(net, real, real_labels, create_graph=False)]
                 g_syn = grads(net, syn.view(k, ipc, c, h, w), syn_labels.view(k, ipc), create_graph=True)

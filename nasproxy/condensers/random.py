@@ -12,6 +12,8 @@ from nasproxy.data import Dataset
 
 @register_condenser
 class RandomCoreset(Condenser):
+    """Class-balanced random real training images (the paper's random baseline)."""
+
     name = "random"
 
     @dataclass(frozen=True)

@@ -9,6 +9,7 @@ compiler, no headers) warns once and reports None, so callers fall back to ATen'
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import warnings
 from collections.abc import Callable
@@ -44,6 +45,8 @@ class CppExtension:
         self._lock = threading.Lock()
 
     def build(self):
+        # torch's extension module logs a guess of CUDA_HOME on import even on CPU-only machines: noise here
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         from torch.utils.cpp_extension import load_inline
 
         source = self.source()

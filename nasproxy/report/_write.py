@@ -110,8 +110,8 @@ def table_markdown(report: Report) -> str:
         images = "—" if pd.isna(r["images"]) else f"{int(r['images']):,}"
         lines.append(
             f"| {r['proxy']} | {_ci(r, 'spearman')} | {_ci(r, 'kendall')} | {_num(r['top10_spearman'])} "
-            f"| {_num(r['top5_spearman'])} | {_num(r['top20_spearman'])} | {_num(r['precision_at_5'])} "
-            f"| {_num(r['precision_at_10'])} | {_num(r['selected_truth'], percent=True)} "
+            f"| {_num(r['top5_spearman'])} | {_num(r['top20_spearman'])} | {_num(r['precision_at_5'], signed=False)} "
+            f"| {_num(r['precision_at_10'], signed=False)} | {_num(r['selected_truth'], percent=True)} "
             f"| {_num(r['regret'], percent=True)} | {seconds} | {images} "
             f"| {int(r['architectures'])} ({int(r['with_truth'])}) |"
         )

@@ -43,14 +43,23 @@ SPACES.register(
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 
 
+def space_dirs() -> list[Path]:
+    """Where a space name may be a YAML file: ``./search_spaces`` first, then the checkout's own."""
+    dirs = [Path.cwd() / "search_spaces", BUILTIN_DIR]
+    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in {e.resolve() for e in dirs[:i]}]
+
+
 def load_space(ref: str) -> SearchSpace:
-    """A registered name, a YAML file (path, or a name in ``search_spaces/``), ``path.py:Name``,
-    ``package.module:Name`` or an entry point in the ``nasproxy.spaces`` group."""
+    """A registered name, a YAML file (path, or a name in ``./search_spaces/`` or the checkout's
+    ``search_spaces/``), ``path.py:Name``, ``package.module:Name`` or an entry point in the ``nasproxy.spaces``
+    group."""
     if ref in SPACES:
         return SPACES.get(ref)()
-    if ref.endswith((".yaml", ".yml")) or (BUILTIN_DIR / f"{ref}.yaml").exists():
-        path = Path(ref) if ref.endswith((".yaml", ".yml")) else BUILTIN_DIR / f"{ref}.yaml"
-        return _load_yaml(path)
+    if ref.endswith((".yaml", ".yml")):
+        return _load_yaml(Path(ref))
+    named = [d / f"{ref}.yaml" for d in space_dirs() if (d / f"{ref}.yaml").is_file()]
+    if named:
+        return _load_yaml(named[0])
     if ":" in ref:
         return _load_python(ref)
     for ep in entry_points(group="nasproxy.spaces"):
@@ -63,8 +72,8 @@ def load_space(ref: str) -> SearchSpace:
 
 def list_spaces() -> list[str]:
     names = set(SPACES.names())
-    if BUILTIN_DIR.is_dir():
-        names |= {p.stem for p in BUILTIN_DIR.glob("*.yaml")}
+    for folder in space_dirs():
+        names |= {p.stem for p in folder.glob("*.yaml")}
     names |= {ep.name for ep in entry_points(group="nasproxy.spaces")}
     return sorted(names)
 

@@ -7,7 +7,6 @@ over a registered model family come from :class:`GridSpace` (and YAML files).
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -154,7 +153,3 @@ class GridSpace(SearchSpace):
 
     def describe(self):
         return {**super().describe(), "family": self.family_name, "axes": self.axes, "fixed": self.fixed}
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

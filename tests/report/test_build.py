@@ -1,0 +1,96 @@
+import math
+
+import pandas as pd
+import pytest
+
+from nasproxy import NasproxyError
+from nasproxy.report import COLUMNS, StudyData, build_report
+
+ARCHS = [f"arch{i:02d}" for i in range(12)]
+
+
+def _study(name, proxy, scores, *, protocol=None, repeats=None, test=None, seconds=1.0, half=None, proxy_file=None):
+    rows = []
+    for i, (arch, score) in enumerate(zip(ARCHS, scores)):
+        rows.append(
+            {
+                "architecture": arch,
+                "score": score,
+                "seconds": seconds,
+                "device": "cpu",
+                "train_images": None,
+                "test_mean": None if test is None else sum(test[i]) / len(test[i]),
+                "val_accs": None if repeats is None else repeats[i],
+                "test_accs": None if test is None else test[i],
+                "val_accs_half": None if half is None else half[i],
+            }
+        )
+    base = {"proxy": proxy, "dataset": "d", "epochs": 100, "repeats": 2, "batch_size": 256, "lr": 0.01, "seed": 0}
+    return StudyData(
+        name=name,
+        proxy=proxy,
+        protocol={**base, **(protocol or {})},
+        trials=pd.DataFrame(rows),
+        source="mem",
+        space="s",
+        proxy_file=proxy_file,
+    )
+
+
+def _truth():
+    quality = [0.5 + 0.03 * i for i in range(12)]
+    test = [[q + 0.001 * (i % 3), q - 0.001 * (i % 2)] for i, q in enumerate(quality)]
+    half = [[q - 0.1, q - 0.1] for q in quality]
+    return _study("gt", "full", quality, protocol={"epochs": 10}, repeats=test, test=test, seconds=100.0, half=half)
+
+
+def test_report_rows_labels_costs_and_truth():
+    good = _study(
+        "s1",
+        "ours",
+        [0.1 * i for i in range(12)],
+        protocol={"proxy_file": "aaaaaaaaaaaaaaaa", "proxy_images": 100},
+        repeats=[[0.1 * i, 0.1 * i + 0.01] for i in range(12)],
+        proxy_file={"wall_seconds": 50.0},
+    )
+    slower = _study(
+        "s2", "ours", [0.1 * i for i in range(12)], protocol={"proxy_file": "aaaaaaaaaaaaaaaa", "epochs": 50}
+    )
+    reverse = _study("s3", "synflow", [-float(i) for i in range(12)], protocol={"epochs": 0, "zero_cost_batch": 64})
+    report = build_report([good, slower, reverse, _truth()], resamples=200)
+    table = report.table.set_index("proxy")
+    assert list(report.table.columns) == COLUMNS
+    # two protocols of one proxy are two rows, labelled by what differs
+    assert set(table.index) == {"ours (epochs=100)", "ours (epochs=50)", "synflow"}
+    row = table.loc["ours (epochs=100)"]
+    assert row["spearman"] == pytest.approx(1.0) and row["images"] == 100 and row["repeats"] == 2
+    assert row["seconds"] == pytest.approx(12 * 1.0 + 50.0) and row["condense_seconds"] == 50.0
+    assert row["selected"] == "arch11" and row["regret"] == pytest.approx(0.0)
+    assert row["repeat_spearman_mean"] == pytest.approx(1.0)
+    assert table.loc["synflow", "spearman"] == pytest.approx(-1.0)  # signed, never abs()
+    assert table.loc["synflow", "images"] == 64 and math.isnan(table.loc["synflow", "repeats"])
+    assert "condensation time" in table.loc["ours (epochs=50)", "notes"]
+    assert list(report.table["proxy"])[-1] == "synflow"  # sorted by Spearman, best first
+    truth = report.truth
+    assert truth.metric == "test" and truth.repeats == 2 and truth.ceiling.repeats == 2
+    assert truth.convergence.half_epochs == 5 and truth.convergence.spearman == pytest.approx(1.0)
+
+
+def test_no_ground_truth_is_a_clear_error():
+    with pytest.raises(NasproxyError, match="no ground truth"):
+        build_report([_study("s1", "ours", [0.1 * i for i in range(12)])], resamples=200)
+
+
+def test_two_ground_truths_need_a_choice():
+    other = _truth()
+    other = StudyData(**{**other.__dict__, "name": "gt2"})
+    with pytest.raises(NasproxyError, match="--truth"):
+        build_report([_truth(), other, _study("s1", "ours", list(range(12)))], resamples=200)
+    report = build_report([_truth(), other, _study("s1", "ours", list(range(12)))], truth="gt2", resamples=200)
+    assert report.truth.study == "gt2" and set(report.table["proxy"]) == {"full", "ours"}
+
+
+def test_truth_without_test_scores_ranks_by_validation():
+    truth = _study("gt", "full", [0.5 + 0.01 * i for i in range(12)], repeats=[[0.5, 0.5]] * 12)
+    report = build_report([truth, _study("s1", "ours", list(range(12)))], resamples=200)
+    assert report.truth.metric == "validation"
