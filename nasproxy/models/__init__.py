@@ -30,6 +30,7 @@ def build_cpu_kernels(*, announce: Callable[[str], None] | None = None, after: f
     training step, where a build would stall a progress bar for minutes. ``announce`` is told when that takes
     longer than ``after`` seconds, i.e. when it really builds (once per machine)."""
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     from nasproxy.models import _first_block, _winograd
 
@@ -41,8 +42,9 @@ def build_cpu_kernels(*, announce: Callable[[str], None] | None = None, after: f
         timer.daemon = True
         timer.start()
     try:
-        _winograd.extension()
-        _first_block.extension()
+        # two compilers at once: each extension is one translation unit, and a first build is minutes
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda build: build(), (_winograd.extension, _first_block.extension)))
     finally:
         if timer is not None:
             timer.cancel()
