@@ -168,6 +168,7 @@ def test_search_takes_a_file_of_architecture_ids(run, tmp_path):
     _one_line_error(run(*args, "--archs", archs, "--sample", 3), "one of --archs")
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path):
     import os
     import signal
@@ -225,4 +226,4 @@ def test_list_says_what_each_entry_is_and_only_lists_what_exists(run):
     proxies = {line.split()[0] for line in run("list", "proxies").output.splitlines()}
     training_free = {"synflow", "naswot", "snip", "grad-norm", "params"}
     assert proxies == {"ours", "early-stopping", "full", *CONDENSERS.names(), *training_free}
-    assert "see `nasproxy list methods`" in run("condense", "--help").output.replace("\n", " ").replace("  ", " ")
+    assert "see `nasproxy list methods`" in " ".join(run("condense", "--help").output.split())

@@ -127,6 +127,7 @@ def test_progress_counts_every_network_epoch_also_when_packed():
 
 
 # the max-pool net runs nasproxy's own max-pool autograd function through the compiler
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["convnet-w8-d2-instance-relu-avg", "convnet-w8-d2-layer-leakyrelu-max"])
 def test_compiled_training_and_scoring_match_eager(arch):
     # n=40 with batch 16: full batches run compiled, the odd last batch of each epoch eagerly

@@ -53,6 +53,7 @@ def test_packed_class_gradients_equal_the_class_loop(model):
     torch.testing.assert_close(ga, gb, rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_compiled_class_gradients_equal_eager_and_second_order_stays_eager():
     net = build_model("convnet-w8-d2-instance-relu-avg", channels=1, num_classes=3, image_size=(28, 28))
     images = torch.randn(3, 5, 1, 28, 28)

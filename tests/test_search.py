@@ -76,6 +76,7 @@ def test_search_records_everything_and_resumes_without_redoing(search_env):
     assert len(_study(plan).trials) == len(study.trials)
 
 
+@pytest.mark.slow
 def test_two_worker_processes_complete_each_architecture_once(search_env):
     req = _request(search_env, storage=str(search_env["tmp"] / "shared.journal"))
     run_search(req, workers=2, progress=False)
@@ -99,6 +100,7 @@ def test_two_workers_over_postgresql(search_env, postgres_url):
     assert _completed_per_arch(_study(plan)) == {a: 1 for a in plan.targets}
 
 
+@pytest.mark.slow
 def test_sigkilled_search_finishes_on_rerun_without_losing_trials(search_env):
     tmp = search_env["tmp"]
     storage = str(tmp / "killed.journal")

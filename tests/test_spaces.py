@@ -15,6 +15,7 @@ def test_paper720_has_the_papers_axes():
     assert "tiny" in list_spaces() and "paper720" in list_spaces()
 
 
+@pytest.mark.slow
 def test_every_paper720_architecture_runs_forward_on_fashion_mnist(fmnist):
     space = load_space("paper720")
     batch = fmnist.train_images[:2]

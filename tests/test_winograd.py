@@ -55,6 +55,7 @@ def test_second_derivatives_match_as_gradient_matching_needs_them(shape):
         _close(got, want)
 
 
+@pytest.mark.slow
 def test_compiled_convolution_matches_eager():
     x, weight, bias = _case(*SHAPES[0])
     compiled = torch.compile(lambda x, w, b: torch.relu(_winograd.winograd_conv3x3(x, w, b)), dynamic=False)

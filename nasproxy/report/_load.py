@@ -86,8 +86,9 @@ def _from_study(study, source: str) -> StudyData:
     rows = []
     for arch, trial in completed_architectures(study).items():
         row = {"architecture": arch, "score": trial.value}
-        for key in ("seconds", "device", "train_images", "test_mean", *LIST_ATTRS):
+        for key in ("seconds", "train_images", "test_mean", *LIST_ATTRS):
             row[key] = trial.user_attrs.get(key)
+        row["device"] = trial.user_attrs.get("machine", trial.user_attrs.get("device"))
         rows.append(row)
     return StudyData(
         name=study.study_name,
@@ -117,8 +118,9 @@ def load_csv(path: str | Path) -> StudyData:
     rows = []
     for rec in frame.to_dict("records"):
         row = {"architecture": rec["arch_id"], "score": rec["value"]}
-        for key in ("seconds", "device", "train_images", "test_mean"):
+        for key in ("seconds", "train_images", "test_mean"):
             row[key] = _clean(rec.get(key))
+        row["device"] = _clean(rec.get("machine")) or _clean(rec.get("device"))
         for key in LIST_ATTRS:
             row[key] = json.loads(rec[key]) if isinstance(rec.get(key), str) else None
         rows.append(row)

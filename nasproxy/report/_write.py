@@ -126,7 +126,7 @@ def _truth_lines(report: Report) -> list[str]:
     t = report.truth
     c = t.ceiling
     lines = [
-        f"Ground truth: study `{t.study}`, {t.architectures} architectures, {t.epochs} epochs x {t.repeats} "
+        f"Ground truth: study `{t.study}`, {t.architectures} architectures, {_plural(t.epochs, 'epoch')} x {t.repeats} "
         f"networks on the whole training set, ranked by mean {t.metric} accuracy; {t.seconds:,.0f} s on "
         f"{', '.join(t.devices) or 'an unrecorded device'}.",
         "",
@@ -154,6 +154,10 @@ def _truth_lines(report: Report) -> list[str]:
         f"{report.seed}. Correlations are signed: a negative ρ ranks architectures in reverse.",
     ]
     return lines
+
+
+def _plural(count, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def report_json(report: Report) -> dict[str, Any]:

@@ -83,7 +83,7 @@ class _Context:
 
         from nasproxy._artifact import Proxy
         from nasproxy.data import SplitSpec, load_dataset
-        from nasproxy.engine import resolve_device
+        from nasproxy.engine import device_name, resolve_device
         from nasproxy.search._proxies import FILE_PROXY_METHODS, PROXIES, Protocol
         from nasproxy.spaces import load_space
 
@@ -93,6 +93,7 @@ class _Context:
         self._flops: dict[str, int] = {}
         self.kind = PROXIES.get(request.proxy)
         self.device = resolve_device(request.device)
+        self.machine = device_name(self.device)  # recorded with every trial
         self.proxy = None
         proxy_hash = None
         if self.kind.needs_file or (request.proxy == "early-stopping" and request.proxy_file):
@@ -396,6 +397,7 @@ def _score_trial(ctx: _Context, study, trial, arch: str) -> float:
         "params": sum(p.numel() for p in net.parameters()),
         "flops": ctx.flops(arch),
         "device": str(ctx.device),
+        "machine": ctx.machine,
         "nasproxy_version": __version__,
         **score.attrs,
     }
