@@ -95,6 +95,23 @@ class Proxy:
             )
 
 
+def check_writable(path: str | os.PathLike, *, what: str) -> Path:
+    """Fail now, with one line, if the file ``path`` could not be written later (its folder cannot be made,
+    is read-only, or lies beneath a file), so that no work is done for a result that cannot be saved."""
+    path = Path(path)
+    if path.is_dir():
+        raise ArtifactError(f"{what} {path} is a folder; pass a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ArtifactError(f"cannot write {what} {path} ({reason}); choose a writable location") from None
+    return path
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """Write next to ``path`` and rename, so a crash never leaves a half-written file behind."""
     with _atomic(path, "wb") as f:

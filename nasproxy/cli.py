@@ -159,12 +159,13 @@ def condense(
     quiet,
 ):
     """Condense a dataset into a small proxy (gradient matching, or a coreset baseline)."""
+    from nasproxy._artifact import check_writable
     from nasproxy._errors import NasproxyError
     from nasproxy.condensers import CONDENSERS
     from nasproxy.condensers._run import condense as run
     from nasproxy.data import SplitSpec, load_dataset
 
-    out = Path(out)
+    out = check_writable(out, what="--out")
     checkpoint = out.with_name(out.name + ".ckpt")
     if checkpoint.exists() and resume is None:
         raise NasproxyError(
@@ -269,6 +270,10 @@ def evaluate(
 
     if num_models < 1 or epochs < 1:
         raise NasproxyError("--models and --epochs must be at least 1")
+    if csv_path:
+        from nasproxy._artifact import check_writable
+
+        check_writable(csv_path, what="--csv")
     dev = _prepare_device(device, quiet)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, compile=compile_)
     proxies = [(Path(p), Proxy.load(p)) for p in proxy_files]
@@ -657,11 +662,15 @@ def export(study, storage, out):
 @_friendly_errors
 def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed, as_json):
     """How well each proxy ranks architectures against the ground truth: table, figures, README."""
+    from nasproxy._artifact import check_writable
     from nasproxy._errors import NasproxyError
     from nasproxy.report import build_report, default_storages, load_csv, load_studies, report_json, write_report
 
     if not (space or studies or csvs):
         raise NasproxyError("pass --space NAME (or --study / --csv) to say which searches to compare")
+    default = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}-{space or 'studies'}")
+    folder = Path(out or Path("results") / "reports" / default)
+    check_writable(folder / "table.csv", what="--out")
     found = [load_csv(path) for path in csvs]
     sources = list(storages) or ([] if csvs and not studies else default_storages())
     if sources or studies:
@@ -672,8 +681,6 @@ def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed,
             "first or pass --storage"
         )
     result = build_report(found, truth=truth, resamples=resamples, seed=seed, dataset=dataset, space=space)
-    default = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}-{result.space or 'studies'}")
-    folder = Path(out or Path("results") / "reports" / default)
     write_report(result, folder)
     if as_json:
         click.echo(json.dumps(report_json(result)["table"], indent=2))

@@ -101,13 +101,22 @@ def load_dataset(
     return _prepare(info, raw, split)
 
 
+def dataset_key(name: str) -> str:
+    """The name a dataset is recorded under (user datasets by absolute path), for comparing with records."""
+    if name.startswith(("folder:", "tensors:")):
+        return _resolve(name).name
+    return name
+
+
 def _resolve(name: str) -> DatasetInfo:
+    # user datasets are named by their absolute path: the name is recorded in proxy files and studies, and a
+    # later command run from another folder must find the same files
     if name.startswith("folder:"):
-        path = Path(name[len("folder:") :]).expanduser()
-        return DatasetInfo(name, lambda roots, dl: _load_image_folder(path), None, None, "")
+        path = Path(name[len("folder:") :]).expanduser().resolve()
+        return DatasetInfo(f"folder:{path}", lambda roots, dl: _load_image_folder(path), None, None, "")
     if name.startswith("tensors:"):
-        path = Path(name[len("tensors:") :]).expanduser()
-        return DatasetInfo(name, lambda roots, dl: _load_tensor_file(path), None, None, "")
+        path = Path(name[len("tensors:") :]).expanduser().resolve()
+        return DatasetInfo(f"tensors:{path}", lambda roots, dl: _load_tensor_file(path), None, None, "")
     return DATASETS.get(name)
 
 

@@ -1,5 +1,6 @@
 import json
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
@@ -227,3 +228,25 @@ def test_list_says_what_each_entry_is_and_only_lists_what_exists(run):
     training_free = {"synflow", "naswot", "snip", "grad-norm", "params"}
     assert proxies == {"ours", "early-stopping", "full", *CONDENSERS.names(), *training_free}
     assert "see `nasproxy list methods`" in " ".join(run("condense", "--help").output.split())
+
+
+@pytest.mark.parametrize("where", ["proc", "under-a-file"])
+def test_unwritable_outputs_fail_before_any_work_in_one_line(run, tmp_path, where):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    base = Path("/proc/nasproxy-test") if where == "proc" else a_file
+    proxy = tmp_path / "p.pt"
+    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", proxy, "-q")
+    _one_line_error(
+        run(
+            "condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", base / "x.pt"
+        ),
+        "cannot write --out",
+    )
+    # evaluate checks its CSV before training, so no result is trained and then lost
+    _one_line_error(run("evaluate", proxy, *EVAL, "--csv", base / "e.csv"), "cannot write --csv")
+    args = ["search", "--space", "tiny", "--proxy", "random", "--proxy-file", proxy, "--epochs", 1, "--repeats", 1]
+    _one_line_error(run(*args, "--storage", base / "s.journal"), "cannot write storage journal")
+    _one_line_error(run("report", "--space", "tiny", "--out", base / "report"), "cannot write --out")
+    assert a_file.read_text() == "x" and not list(tmp_path.glob("**/*.tmp"))
+    assert not (tmp_path / "results").exists()  # no study was created anywhere

@@ -110,6 +110,29 @@ def test_tensor_file_and_image_folder_datasets(tmp_path):
     assert folder.image_shape == (1, 8, 8) and folder.num_classes == 2 and len(folder.test_images) == 6
 
 
+def test_user_datasets_are_recorded_by_absolute_path_so_other_folders_find_them(tmp_path, monkeypatch):
+    from nasproxy import condense
+
+    g = torch.Generator().manual_seed(0)
+    (tmp_path / "work").mkdir()
+    blob = {
+        "train_images": torch.randint(0, 255, (40, 1, 8, 8), dtype=torch.uint8, generator=g),
+        "train_labels": torch.arange(40) % 2,
+        "test_images": torch.randint(0, 255, (10, 1, 8, 8), dtype=torch.uint8, generator=g),
+        "test_labels": torch.arange(10) % 2,
+    }
+    torch.save(blob, tmp_path / "work" / "d.pt")
+    monkeypatch.chdir(tmp_path / "work")
+    ds = load_dataset("tensors:d.pt", split=SplitSpec(holdout=4))
+    assert ds.name == f"tensors:{tmp_path / 'work' / 'd.pt'}"
+    proxy = condense(ds, method="random", ipc=2, seed=0)
+    monkeypatch.chdir(tmp_path)  # a later command elsewhere reads what the proxy recorded
+    again = load_dataset(proxy.meta["dataset"], split=SplitSpec(holdout=4))
+    assert again.val_fingerprint == ds.val_fingerprint
+    with pytest.raises(DataNotFoundError, match=str(tmp_path / "missing.pt")):
+        load_dataset("tensors:missing.pt")
+
+
 def test_bad_tensor_file_is_a_clear_error(tmp_path):
     (tmp_path / "d.pt").write_text("not a tensor file")
     with pytest.raises(NasproxyError, match="not a readable torch file"):

@@ -82,7 +82,7 @@ class _Context:
         import torch
 
         from nasproxy._artifact import Proxy
-        from nasproxy.data import SplitSpec, load_dataset
+        from nasproxy.data import SplitSpec, dataset_key, load_dataset
         from nasproxy.engine import device_name, resolve_device
         from nasproxy.search._proxies import FILE_PROXY_METHODS, PROXIES, Protocol
         from nasproxy.spaces import load_space
@@ -115,7 +115,7 @@ class _Context:
                 holdout=self.proxy.meta.get("holdout", request.holdout),
                 seed=self.proxy.meta.get("split_seed", request.split_seed),
             )
-            if request.dataset and request.dataset != dataset_name:
+            if request.dataset and dataset_key(request.dataset) != dataset_name:
                 raise NasproxyError(
                     f"{request.proxy_file} is a proxy of {dataset_name!r}, not {request.dataset!r}; "
                     f"pass --dataset {dataset_name} or a proxy of {request.dataset}"

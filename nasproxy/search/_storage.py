@@ -23,8 +23,9 @@ def open_storage(url: str):
     if "://" not in url:  # a journal file
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        path = Path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from nasproxy._artifact import check_writable
+
+        path = check_writable(url, what="storage journal")
         return JournalStorage(JournalFileBackend(str(path)))
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
