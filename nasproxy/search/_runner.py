@@ -163,6 +163,12 @@ class _Context:
         return self._flops[arch]
 
     def open_study(self, *, create: bool, sampler=None):
+        from nasproxy.search._storage import retry_on_race
+
+        # workers started at the same moment may race to create the study and its attributes
+        return retry_on_race(lambda: self._open_study(create=create, sampler=sampler), self.storage_url)
+
+    def _open_study(self, *, create: bool, sampler=None):
         import optuna
 
         from nasproxy.search._storage import open_storage
@@ -370,12 +376,15 @@ def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) ->
             study.tell(trial, state=TrialState.FAIL)
             continue
         value = _score_trial(ctx, study, trial, arch)
+        if value is None:
+            continue
         completed += 1
         if on_done is not None:
             on_done(arch, value)
 
 
-def _score_trial(ctx: _Context, study, trial, arch: str) -> float:
+def _score_trial(ctx: _Context, study, trial, arch: str) -> float | None:
+    """Score ``arch`` in ``trial``; None when an earlier trial turned out to claim it too (this one steps back)."""
     from optuna.trial import TrialState
 
     cand = ctx.space.get(arch)
@@ -403,6 +412,13 @@ def _score_trial(ctx: _Context, study, trial, arch: str) -> float:
     }
     for key, value in record.items():
         trial.set_user_attr(key, value)
+    # a second look before completing: a worker that asked for its trial just before this one may have
+    # recorded the same architecture only after this one's first look (a fast score leaves that window open)
+    rival = _earlier_claim(study, arch, trial.number)
+    if rival is not None:
+        trial.set_user_attr("duplicate_of", rival)
+        study.tell(trial, state=TrialState.FAIL)
+        return None
     study.tell(trial, score.value)
     return score.value
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from nasproxy._errors import NasproxyError
+
+T = TypeVar("T")
+# Workers started together against an empty database all try to create Optuna's tables (and then the same
+# study): all but one fail with a unique-key or "already exists" error. That is a race, not a bad URL: try
+# again after a short random wait, by when the winner has created them.
+RACE_ATTEMPTS = 8
+_RACE_SIGNS = ("duplicate key value", "already exists", "uniqueviolation", "duplicateobject", "duplicatetable")
 
 DEFAULT_DIR = Path("results") / "studies"
 
@@ -28,7 +39,9 @@ def open_storage(url: str):
         path = check_writable(url, what="storage journal")
         return JournalStorage(JournalFileBackend(str(path)))
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        return retry_on_race(lambda: optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url)), url)
+    except NasproxyError:
+        raise
     except ModuleNotFoundError as exc:
         raise NasproxyError(
             f"storage {_redact(url)} needs the Python package {exc.name!r}; "
@@ -40,6 +53,28 @@ def open_storage(url: str):
             f"cannot open storage {_redact(url)} ({first[:200]}); check the URL, that the server "
             "is running and that the database exists"
         ) from None
+
+
+def is_race(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(sign in text for sign in _RACE_SIGNS)
+
+
+def retry_on_race(fn: Callable[[], T], url: str, *, attempts: int = RACE_ATTEMPTS) -> T:
+    """``fn()``, tried again while it fails because other processes are creating the same tables or study."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_race(exc):
+                raise
+            if attempt == attempts - 1:
+                raise NasproxyError(
+                    f"storage {_redact(url)} was still being set up by other processes after {attempts} tries; "
+                    "re-run the same command"
+                ) from None
+            time.sleep(random.uniform(0.1, 0.5) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _engine_kwargs(url: str) -> dict:
