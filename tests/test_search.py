@@ -272,3 +272,15 @@ def test_score_test_is_part_of_the_protocol(search_env):
     run_search(with_test, progress=False)
     trial = next(iter(completed_architectures(_study(plan)).values()))
     assert len(trial.user_attrs["test_accs"]) == 2 and 0 <= trial.user_attrs["test_mean"] <= 1
+
+
+def test_progress_counts_what_the_study_holds_not_what_this_worker_did(search_env):
+    from nasproxy.search import work
+
+    req = _request(search_env)
+    plan, ctx = plan_search(req)
+    other = work(ctx, plan.targets[:3])  # another worker, earlier or elsewhere
+    seen = []
+    mine = work(ctx, plan.targets, on_progress=seen.append)
+    assert other == 3 and mine == 5
+    assert seen[0] == 3 and seen[-1] == 8 and seen == sorted(seen)

@@ -329,8 +329,9 @@ class _Heartbeat:
         self._thread.join()
 
 
-def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) -> int:
-    """Complete architectures until none is left; returns how many this worker completed.
+def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None, on_progress=None) -> int:
+    """Complete architectures until none is left; returns how many this worker completed. ``on_progress``
+    hears how many of the search's architectures the study holds complete, whichever worker completed them.
 
     Sweeps take ``targets`` in order (worker 0) or at random (other workers); with ``--sampler tpe`` Optuna's
     TPE proposes architectures until ``--trials`` distinct ones are complete."""
@@ -344,6 +345,8 @@ def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) ->
         _fail_stale(study, trials)
         now = time.time()
         done = completed_architectures(study, trials)
+        if on_progress is not None:
+            on_progress(_completed_count(ctx.request, done, targets))
         busy = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.RUNNING and _alive(t, now)}
         if ctx.request.sampler == "tpe":
             if len(done) + len(busy - set(done)) >= min(ctx.request.trials, len(ctx.space)):
@@ -381,6 +384,11 @@ def work(ctx: _Context, targets: list[str], *, worker: int = 0, on_done=None) ->
         completed += 1
         if on_done is not None:
             on_done(arch, value)
+
+
+def _completed_count(request: SearchRequest, done: dict, targets: list[str]) -> int:
+    """Architectures of this search complete in the study (TPE's are whichever it proposed)."""
+    return len(done) if request.sampler == "tpe" else len(set(done) & set(targets))
 
 
 def _score_trial(ctx: _Context, study, trial, arch: str) -> float | None:
@@ -482,12 +490,14 @@ def run_search(
 
     def on_done(arch: str, value: float) -> None:
         best[0] = max(best[0], value)
-        bar.update(1)
         bar.set_postfix(best=f"{best[0]:.4f}")
+
+    def on_progress(count: int) -> None:
+        bar.update(min(count, plan.total) - bar.n)
 
     if left:
         if workers == 1:
-            work(ctx, plan.targets, on_done=on_done)
+            work(ctx, plan.targets, on_done=on_done, on_progress=on_progress)
         else:
             _run_workers(request, plan, ctx, workers, bar)
     bar.close()
@@ -509,8 +519,7 @@ def _run_workers(request: SearchRequest, plan: Plan, ctx: _Context, workers: int
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(2.0)
-            finished = set(completed_architectures(study))
-            done = len(finished) if request.sampler == "tpe" else len(finished & set(plan.targets))
+            done = _completed_count(request, completed_architectures(study), plan.targets)
             bar.update(min(done, plan.total) - bar.n)
     except KeyboardInterrupt:
         for p in procs:
