@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,9 @@ class Proxy:
         if not path.exists():
             raise ArtifactError(f"proxy file {path} does not exist; create one with `nasproxy condense`")
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's own remarks on a foreign file would precede our one line
+                warnings.simplefilter("ignore")
+                blob = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - unreadable for any reason is the same to the user
             raise ArtifactError(
                 f"{path} is not a readable nasproxy proxy ({exc.__class__.__name__}); "

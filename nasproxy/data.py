@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import os
 import pickle
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -366,7 +367,9 @@ def _load_tensor_file(path: Path) -> RawSplits:
     if not path.exists():
         raise DataNotFoundError(f"tensor dataset {path} does not exist")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's remarks on a foreign file would precede our one line
+            warnings.simplefilter("ignore")
+            blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
         raise NasproxyError(f"{path} is not a readable torch file ({exc.__class__.__name__})") from None
     keys = ("train_images", "train_labels", "test_images", "test_labels")

@@ -250,3 +250,10 @@ def test_unwritable_outputs_fail_before_any_work_in_one_line(run, tmp_path, wher
     _one_line_error(run("report", "--space", "tiny", "--out", base / "report"), "cannot write --out")
     assert a_file.read_text() == "x" and not list(tmp_path.glob("**/*.tmp"))
     assert not (tmp_path / "results").exists()  # no study was created anywhere
+
+
+def test_a_plain_pickle_proxy_file_gets_nasproxys_one_line_only(run, tmp_path):
+    import pickle
+
+    (tmp_path / "plain.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    _one_line_error(run("info", tmp_path / "plain.pt"), "is not a readable nasproxy proxy")
