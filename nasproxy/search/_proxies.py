@@ -20,6 +20,7 @@ from nasproxy._registry import Registry
 from nasproxy.condensers import CONDENSERS
 from nasproxy.data import Dataset
 from nasproxy.engine import EpochHook, TrainConfig, accuracy, build_seeded, train_from_scratch
+from nasproxy.models import ConvNet
 from nasproxy.spaces import Candidate, SearchSpace
 
 
@@ -213,50 +214,76 @@ def _zero_cost(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], float]):
     return score
 
 
+def _layer_weights(net: nn.Module) -> list[torch.Tensor]:
+    """The weights the zero-cost scores sum over, as SamsungLabs/zero-cost-nas does: those of convolutions
+    and linear layers (no biases, no normalisation affines); a ConvNet's classifier is a linear layer."""
+    weights = [m.weight for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    weights += [m.classifier_weight for m in net.modules() if isinstance(m, ConvNet)]
+    return weights
+
+
 def _grad_norm(net, x, y):
+    """Sum over layers of the norm of the loss gradient of each layer's weight (zero-cost-nas grad_norm)."""
     net.train()
-    loss = F.cross_entropy(net(x), y)
-    grads = torch.autograd.grad(loss, [p for p in net.parameters() if p.requires_grad], allow_unused=True)
+    weights = _layer_weights(net)
+    grads = torch.autograd.grad(F.cross_entropy(net(x), y), weights, allow_unused=True)
     return sum(g.norm() for g in grads if g is not None).item()
 
 
 def _snip(net, x, y):
+    """Sum of |weight x its loss gradient| over the layers' weights (Lee et al. 2019, as zero-cost-nas)."""
     net.train()
-    params = [p for p in net.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(F.cross_entropy(net(x), y), params, allow_unused=True)
-    return sum((g * p).abs().sum() for g, p in zip(grads, params) if g is not None).item()
+    weights = _layer_weights(net)
+    grads = torch.autograd.grad(F.cross_entropy(net(x), y), weights, allow_unused=True)
+    return sum((g * w).abs().sum() for g, w in zip(grads, weights) if g is not None).item()
 
 
 def _synflow(net, x, y):
-    """Tanaka et al. 2020: |theta| weights, an all-ones input, double precision; sum of theta * dR/dtheta."""
+    """Tanaka et al. 2020 as zero-cost-nas computes it: every parameter and buffer made non-negative, double
+    precision, normalisation in eval mode, one all-ones input; the sum over the layers' weights of
+    |weight x d(sum of outputs)/d weight|."""
     net = net.double().eval()
     with torch.no_grad():
-        signs = [p.sign() for p in net.parameters()]
-        for p in net.parameters():
-            p.abs_()
+        for tensor in net.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.abs_()
+    weights = _layer_weights(net)
     out = net(torch.ones_like(x[:1], dtype=torch.float64)).sum()
-    params = list(net.parameters())
-    grads = torch.autograd.grad(out, params, allow_unused=True)
-    value = sum((g * p).sum() for g, p in zip(grads, params) if g is not None).item()
-    with torch.no_grad():
-        for p, s in zip(params, signs):
-            p.mul_(s)
-    return value
+    grads = torch.autograd.grad(out, weights, allow_unused=True)
+    return sum((g * w).abs().sum() for g, w in zip(grads, weights) if g is not None).item()
 
 
 _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.GELU, nn.ELU, nn.SiLU, nn.Tanh)
 
 
+def _is_max_pool(module: nn.Module) -> bool:
+    return isinstance(module, nn.MaxPool2d) or type(module).__name__ == "_MaxPool2x2"
+
+
+def _code_points(net: nn.Module) -> list[nn.Module]:
+    """Where NASWOT reads each unit's binary code: the input of every activation (a unit is on when its
+    pre-activation is positive; for sigmoid that is an output above 0.5). A ConvNet applies the activation
+    after a max pooling (the same network, computed faster), so there the code is read at the pooling's
+    input, at full resolution, as in a network that activates first."""
+    points, skip = [], set()
+    for seq in (m for m in net.modules() if isinstance(m, nn.Sequential)):
+        mods = list(seq)
+        for a, b in zip(mods, mods[1:]):
+            if _is_max_pool(a) and isinstance(b, _ACTIVATIONS):
+                points.append(a)
+                skip.add(id(b))
+    points += [m for m in net.modules() if isinstance(m, _ACTIVATIONS) and id(m) not in skip]
+    return points
+
+
 def _naswot(net, x, y):
-    """Mellor et al. 2021: log-determinant of the Hamming-similarity kernel of binary activation codes."""
+    """Mellor et al. 2021: log-determinant of the kernel K[i, j] = units on in both or off in both images."""
     codes: list[torch.Tensor] = []
-    threshold = {nn.Sigmoid: 0.5, nn.Tanh: 0.0}
 
-    def hook(module, inputs, output):
-        cut = threshold.get(type(module), 0.0)
-        codes.append((output.detach().flatten(1) > cut).double())
+    def hook(module, inputs):
+        codes.append((inputs[0].detach().flatten(1) > 0).double())
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, _ACTIVATIONS)]
+    handles = [m.register_forward_pre_hook(hook) for m in _code_points(net)]
     try:
         with torch.no_grad():
             net.train()(x)
