@@ -29,13 +29,14 @@ stage() {
     ours) nasproxy search "${common[@]}" --proxy ours --proxy-file $PROXIES/fmnist-dc-ipc10-k10.pt ;;
     random) nasproxy search "${common[@]}" --proxy random --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
     early-stopping) nasproxy search "${common[@]}" --proxy early-stopping --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
+    synflow|naswot|snip|grad-norm|params) nasproxy search "${common[@]}" --proxy "$1" ;;
     truth-random) truth_random && nasproxy search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
     *) echo "unknown stage $1" >&2; exit 2 ;;
   esac
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(ours truth-random random early-stopping)
+[ ${#stages[@]} -gt 0 ] || stages=(ours synflow naswot snip grad-norm params truth-random random early-stopping)
 for s in "${stages[@]}"; do
   echo "== $s $(date -u +%FT%TZ)"
   start=$(date +%s)
