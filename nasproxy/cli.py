@@ -526,13 +526,13 @@ def search(
 ):
     """Train (or score) every candidate of a space on a proxy; resumable, parallel, distributed."""
     from nasproxy._errors import NasproxyError
-    from nasproxy.search import SearchRequest, plan_search, run_search, top_architectures
+    from nasproxy.search import SearchRequest, plan_search, read_arch_ids, run_search, top_architectures
 
     only = None
     if archs_file is not None:
         if only_top is not None or sample is not None:
             raise NasproxyError("pass one of --archs, --only-top and --sample")
-        only = _read_arch_ids(Path(archs_file))
+        only = read_arch_ids(archs_file)
     if only_top is not None:
         if not from_:
             raise NasproxyError("--only-top needs --from with the searches to take the top architectures of")
@@ -587,20 +587,6 @@ def search(
     out = run_search(request, workers=workers, progress=not quiet, plan=plan, ctx=ctx)
     if not quiet:
         click.echo(f"wrote {out}")
-
-
-def _read_arch_ids(path: Path) -> tuple[str, ...]:
-    from nasproxy._errors import NasproxyError
-
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NasproxyError(f"cannot read --archs {path} ({exc.__class__.__name__}); pass a text file of ids") from None
-    ids = tuple(line.split("#", 1)[0].strip() for line in lines)
-    ids = tuple(i for i in ids if i)
-    if not ids:
-        raise NasproxyError(f"--archs {path} lists no architecture ids (one per line)")
-    return ids
 
 
 def _duration(seconds: float) -> str:
@@ -664,7 +650,15 @@ def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed,
     """How well each proxy ranks architectures against the ground truth: table, figures, README."""
     from nasproxy._artifact import check_writable
     from nasproxy._errors import NasproxyError
-    from nasproxy.report import build_report, default_storages, load_csv, load_studies, report_json, write_report
+    from nasproxy.report import (
+        build_report,
+        default_storages,
+        load_csv,
+        load_studies,
+        report_json,
+        table_text,
+        write_report,
+    )
 
     if not (space or studies or csvs):
         raise NasproxyError("pass --space NAME (or --study / --csv) to say which searches to compare")
@@ -685,25 +679,10 @@ def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed,
     if as_json:
         click.echo(json.dumps(report_json(result)["table"], indent=2))
         return
-    click.echo(_table_text(result.table))
+    click.echo(table_text(result.table))
     ceiling = result.truth.ceiling.ceiling
     click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
     click.echo(f"wrote {folder}/: table.csv, table.md, report.json, README.md and figures (PNG, PDF)")
-
-
-def _table_text(table) -> str:
-    def cell(v, spec="+.2f"):
-        return "—" if v is None or v != v else format(v, spec)
-
-    width = max([len("proxy"), *(len(p) for p in table["proxy"])])
-    lines = [f"{'proxy':<{width}}  {'spearman [95% CI]':<24}{'kendall':>9}{'top10':>8}{'archs':>7}{'seconds':>10}"]
-    for _, r in table.iterrows():
-        ci = f"[{cell(r['spearman_ci_low'])}, {cell(r['spearman_ci_high'])}]"
-        lines.append(
-            f"{r['proxy']:<{width}}  {cell(r['spearman']):>6} {ci:<17}{cell(r['kendall']):>9}"
-            f"{cell(r['top10_spearman']):>8}{r['architectures']:>7}{cell(r['seconds'], ',.0f'):>10}"
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from nasproxy.report._stats import (
     rank_statistics,
     spearman,
 )
-from nasproxy.report._write import figures, report_json, write_report
+from nasproxy.report._write import figures, report_json, table_text, write_report
 
 __all__ = [
     "COLUMNS",
@@ -40,6 +40,7 @@ __all__ = [
     "plot_scatter",
     "rank_statistics",
     "spearman",
+    "table_text",
     "report_json",
     "write_report",
 ]

@@ -216,3 +216,20 @@ def readme(report: Report) -> str:
             "",
         ]
     )
+
+
+def table_text(table: pd.DataFrame) -> str:
+    """The table as fixed-width text for a terminal: proxy, Spearman with its interval, Kendall, top-10, size, cost."""
+
+    def cell(v, spec="+.2f"):
+        return "—" if v is None or v != v else format(v, spec)
+
+    width = max([len("proxy"), *(len(p) for p in table["proxy"])])
+    lines = [f"{'proxy':<{width}}  {'spearman [95% CI]':<24}{'kendall':>9}{'top10':>8}{'archs':>7}{'seconds':>10}"]
+    for _, r in table.iterrows():
+        ci = f"[{cell(r['spearman_ci_low'])}, {cell(r['spearman_ci_high'])}]"
+        lines.append(
+            f"{r['proxy']:<{width}}  {cell(r['spearman']):>6} {ci:<17}{cell(r['kendall']):>9}"
+            f"{cell(r['top10_spearman']):>8}{r['architectures']:>7}{cell(r['seconds'], ',.0f'):>10}"
+        )
+    return "\n".join(lines)

@@ -536,6 +536,19 @@ def _run_workers(request: SearchRequest, plan: Plan, ctx: _Context, workers: int
         )
 
 
+def read_arch_ids(path: str | Path) -> tuple[str, ...]:
+    """Architecture ids listed in a text file, one per line (``#`` starts a comment)."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NasproxyError(f"cannot read the architecture list {path} ({exc.__class__.__name__})") from None
+    ids = tuple(i for i in (line.split("#", 1)[0].strip() for line in lines) if i)
+    if not ids:
+        raise NasproxyError(f"{path} lists no architecture ids (one per line)")
+    return ids
+
+
 def top_architectures(sources: list[str], k: int, *, dataset: str, space: str) -> list[str]:
     """The union of the top-``k`` architectures of earlier searches, in source order.
 
