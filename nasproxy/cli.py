@@ -108,7 +108,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 )
 @click.option("--method", default="dc", show_default=True, help="Condensation method (see `nasproxy list methods`).")
 @click.option("--ipc", type=int, default=10, show_default=True, help="Images per class.")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Proxy file to write (.pt).")
+@click.option("--out", type=click.Path(), required=True, help="Proxy file to write (.pt).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--iterations", type=int, help="Outer iterations K (paper: 1000). Fewer = faster, lower quality.")
 @click.option("--real-batch", type=int, help="Real images per class per matching step (paper: 256).")
@@ -215,7 +215,7 @@ def condense(
 
 
 @main.command()
-@click.argument("proxy_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("proxy_files", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--model",
     "models",
@@ -235,7 +235,7 @@ def condense(
 @click.option(
     "--csv",
     "csv_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default="results/evaluations.csv",
     show_default=True,
     help="Append one row per (proxy, model) here; '' to skip.",
@@ -333,22 +333,23 @@ def _append_csv(path: Path, row: dict) -> None:
 
 
 @main.command()
-@click.argument("proxy_file", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Image to write (.png or .pdf).")
+@click.argument("proxy_file", type=click.Path())
+@click.option("--out", type=click.Path(), required=True, help="Image to write (.png or .pdf).")
 @click.option("--max-per-class", type=int, default=10, show_default=True)
 @_friendly_errors
 def show(proxy_file, out, max_per_class):
     """Draw a proxy's images as a class-by-row grid."""
-    from nasproxy._artifact import Proxy
+    from nasproxy._artifact import Proxy, check_writable
     from nasproxy._viz import proxy_grid, save_figure
 
+    check_writable(out, what="--out")
     proxy = Proxy.load(proxy_file)
     save_figure(proxy_grid(proxy, max_per_class=max_per_class), out)
     click.echo(f"wrote {out}")
 
 
 @main.command()
-@click.argument("proxy_file", type=click.Path(dir_okay=False))
+@click.argument("proxy_file", type=click.Path())
 @_friendly_errors
 def info(proxy_file):
     """Print a proxy's provenance as JSON."""
@@ -447,7 +448,7 @@ def _apply(options):
 
 @main.command()
 @_apply(_search_common)
-@click.option("--proxy-file", type=click.Path(dir_okay=False), help="Proxy made by `nasproxy condense`.")
+@click.option("--proxy-file", type=click.Path(), help="Proxy made by `nasproxy condense`.")
 @click.option("--dataset", default=None, help="Dataset (default: the proxy file's, else fashion-mnist).")
 @click.option("--epochs", type=int, help="Training epochs per candidate (paper: 100 on a proxy).")
 @click.option("--repeats", type=int, help="Networks trained per candidate (paper: 5).")
@@ -481,7 +482,7 @@ def _apply(options):
 @click.option(
     "--archs",
     "archs_file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Only the architecture ids listed in this file (one per line, # comments).",
 )
 @click.option("--only-top", type=int, help="Only the top-K architectures of the searches named by --from.")
@@ -602,16 +603,18 @@ def _duration(seconds: float) -> str:
 @click.option(
     "--storage", envvar="NASPROXY_STORAGE", help="Storage URL or journal path (default: the study's journal)."
 )
-@click.option("--out", type=click.Path(dir_okay=False), help="CSV to write (default results/search/<study>.csv).")
+@click.option("--out", type=click.Path(), help="CSV to write (default results/search/<study>.csv).")
 @_friendly_errors
 def export(study, storage, out):
     """Re-write a study's results as CSV (one row per architecture) from its storage."""
     import optuna
 
+    from nasproxy._artifact import check_writable
     from nasproxy._errors import NasproxyError
     from nasproxy.search._runner import EXPORT_DIR, export_study
     from nasproxy.search._storage import open_storage, storage_url_for
 
+    target = check_writable(Path(out) if out else EXPORT_DIR / f"{study}.csv", what="--out")
     url = storage_url_for(storage, study)
     if "://" not in url and not Path(url).exists():
         raise NasproxyError(f"no storage at {url}; pass --storage")
@@ -620,7 +623,7 @@ def export(study, storage, out):
         loaded = optuna.load_study(study_name=study, storage=open_storage(url))
     except KeyError:
         raise NasproxyError(f"no study {study!r} in {url}") from None
-    path = export_study(loaded, Path(out) if out else EXPORT_DIR / f"{study}.csv")
+    path = export_study(loaded, target)
     click.echo(f"wrote {path}")
 
 
@@ -635,9 +638,7 @@ def export(study, storage, out):
     help="Optuna storage (journal path or URL) to read; repeatable (default: every journal in results/studies).",
 )
 @click.option("--study", "studies", multiple=True, help="Only these studies (repeatable).")
-@click.option(
-    "--csv", "csvs", multiple=True, type=click.Path(dir_okay=False), help="A search's CSV export (repeatable)."
-)
+@click.option("--csv", "csvs", multiple=True, type=click.Path(), help="A search's CSV export (repeatable).")
 @click.option("--truth", help="The ground-truth study (default: the one study of --proxy full).")
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Folder to write (default results/reports/DATASET-SPACE)."
