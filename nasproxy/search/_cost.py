@@ -65,3 +65,28 @@ def measured_flops_per_second(
     seconds = (time.perf_counter() - start) / 3
     build = lambda: build_model("convnet", channels=c, num_classes=num_classes, image_size=(h, w))  # noqa: E731
     return 3 * 128 * forward_flops(build, shape) / seconds
+
+
+def measured_step_seconds(device: torch.device, shape: tuple[int, int, int], num_classes: int) -> float:
+    """Seconds of one SGD step of a minimal ConvNet on 8 images: the fixed cost every training step pays."""
+    from nasproxy.engine import prepare_device
+    from nasproxy.models import build_model
+
+    prepare_device(device)
+    c, h, w = shape
+    net = build_model("convnet-w8-d1-none-relu-none", channels=c, num_classes=num_classes, image_size=(h, w))
+    net = net.to(device)
+    x = torch.randn(8, c, h, w, device=device)
+    y = torch.randint(0, num_classes, (8,), device=device)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    times = []
+    for _ in range(6):
+        start = time.perf_counter()
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return sorted(times[1:])[len(times[1:]) // 2]

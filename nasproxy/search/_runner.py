@@ -207,7 +207,7 @@ def _proxy_name_for(method: str | None) -> str:
 
 def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
     """Load and validate everything, create the study, and estimate the cost of what is left."""
-    from nasproxy.search._cost import measured_flops_per_second
+    from nasproxy.search._cost import measured_flops_per_second, measured_step_seconds
 
     if request.sampler not in ("sweep", "tpe"):
         raise NasproxyError(f"unknown sampler {request.sampler!r}; choose sweep or tpe")
@@ -248,14 +248,18 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
 
             steps, batch = early_stopping_steps(p)
             train_images = steps * batch
-        elif request.proxy == "full":
-            train_images = p.epochs * len(ctx.dataset.train_images)
         else:
-            train_images = p.epochs * p.proxy_images
+            n = len(ctx.dataset.train_images) if request.proxy == "full" else p.proxy_images
+            steps = p.epochs * math.ceil(n / min(p.batch_size, n))
+            train_images = p.epochs * n
         scored = len(ctx.dataset.val_images) + (len(ctx.dataset.test_images) if p.score_test else 0)
+        # small networks on small batches are bound by per-step overheads (Python, dispatch, the optimizer),
+        # not arithmetic: every SGD step and scoring batch also pays the step time of a minimal network
+        overhead = measured_step_seconds(ctx.device, shape, ctx.dataset.num_classes)
+        per_network_overhead = (steps + math.ceil(scored / 256)) * overhead
         for arch in priced:
             flops = ctx.flops(arch)
-            estimate += scale * p.repeats * flops * (3 * train_images + scored) / speed
+            estimate += scale * p.repeats * (flops * (3 * train_images + scored) / speed + per_network_overhead)
     from nasproxy.engine import device_name
 
     plan = Plan(
