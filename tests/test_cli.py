@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -257,3 +260,16 @@ def test_a_plain_pickle_proxy_file_gets_nasproxys_one_line_only(run, tmp_path):
 
     (tmp_path / "plain.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))
     _one_line_error(run("info", tmp_path / "plain.pt"), "is not a readable nasproxy proxy")
+
+
+@pytest.mark.slow
+def test_a_compute_command_prints_nasproxys_lines_only(idx_root, tmp_path):
+    """torch's extension module used to log a CUDA_HOME guess on every compute command of a CPU machine."""
+    env = {**os.environ, "NASPROXY_DATA": str(idx_root)}
+    cmd = [sys.executable, "-m", "nasproxy.cli", "condense", "--dataset", "mnist", "--holdout", "50"]
+    cmd += ["--method", "random", "--ipc", "1", "--out", str(tmp_path / "p.pt"), "--device", "cpu"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert all(line.startswith(("building nasproxy's C++ kernels", "warning: ")) for line in lines), lines
+    assert "CUDA_HOME" not in done.stderr and done.stdout.startswith("wrote ")
