@@ -39,9 +39,11 @@ EVALUATE_MODELS = 20  # the paper's evaluation protocol
 NO_GRAPHS = {"NASPROXY_CUDA_GRAPHS": "0"}
 NO_PACKING = {"NASPROXY_CUDA_PACK_MAX_FLOPS": "0"}
 # on CPUs: nasproxy with ATen's operators only, i.e. the baseline's arithmetic (the fp32 arm runs its own C++
-# kernels: the fused first block, nasproxy/models/_first_block.py, and 3x3 convolutions past the first layer as
-# Winograd F(4x4, 3x3), nasproxy/models/_winograd.py)
-ATEN = {"NASPROXY_WINOGRAD": "0", "NASPROXY_FUSED_BLOCK": "0"}
+# kernels: the fused first block, nasproxy/backends/cpu/_first_block.py, and 3x3 convolutions past the first
+# layer as Winograd F(4x4, 3x3), nasproxy/backends/cpu/_winograd.py)
+ATEN = {"backend": "aten"}
+# the CPU backend with direct convolutions: what the Winograd convolutions add (speed) and cost (memory)
+DIRECT = {"winograd": False}
 PRECISION_ARCHS = ["convnet-w128-d1-instance-leakyrelu-max", "convnet-w128-d2-layer-leakyrelu-max"]
 
 
@@ -73,11 +75,11 @@ def run_arm(arm: str, *, tuned_allocator: bool, device: str, env: dict | None = 
     """Run one arm in a fresh process; ``env`` adds environment variables (the engine's switches)."""
     shown = f" env={env}" if env else ""
     print(f"[bench] {arm} {params} tuned_allocator={tuned_allocator} device={device}{shown}", flush=True)
-    cmd = [sys.executable, "-m", "benchmarks.arms", arm, json.dumps({**params, "device": device})]
+    params = {**params, "device": device, "tuned_allocator": tuned_allocator}
+    cmd = [sys.executable, "-m", "benchmarks.arms", arm, json.dumps(params)]
     with tempfile.TemporaryDirectory() as compile_cache:  # every arm compiles cold, as a first run would
         env = {
             **os.environ,
-            "NASPROXY_TUNE_ALLOCATOR": "1" if tuned_allocator else "0",
             "PYTHONUNBUFFERED": "1",
             "TORCHINDUCTOR_CACHE_DIR": compile_cache,
             **(env or {}),
@@ -181,7 +183,7 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
         if args.device.startswith("cuda"):
             arms.append(("fp32-nographs", "nasproxy fp32, no CUDA graphs", "dc_nasproxy", True, {"env": NO_GRAPHS}))
         else:
-            arms.append(("fp32-aten", "nasproxy fp32, ATen operators only", "dc_nasproxy", True, {"env": ATEN}))
+            arms.append(("fp32-aten", "nasproxy fp32, ATen operators only", "dc_nasproxy", True, ATEN))
         base = None
         for label, arm, tuned, extra in _selected(arms, args.arm):
             with tempfile.TemporaryDirectory() as tmp:
@@ -230,7 +232,8 @@ def bench_candidate(args: argparse.Namespace) -> list[dict]:
             ("fp32-unpacked", "nasproxy fp32, no packing", "candidate_nasproxy", True, {"env": NO_PACKING}),
         ]
     else:
-        arms.append(("fp32-aten", "nasproxy fp32, ATen operators only", "candidate_nasproxy", True, {"env": ATEN}))
+        arms.append(("fp32-aten", "nasproxy fp32, ATen operators only", "candidate_nasproxy", True, ATEN))
+        arms.append(("fp32-direct", "nasproxy fp32, CPU kernels but no Winograd", "candidate_nasproxy", True, DIRECT))
     selected = _selected(arms, args.arm)
     # arms interleaved run by run, so that a drift of the machine's speed spreads over all of them
     results: list[list[dict]] = [[] for _ in selected]
@@ -299,7 +302,7 @@ def bench_evaluate(args: argparse.Namespace) -> list[dict]:
             ),
         ]
     else:
-        arms.append(("fp32-aten", "nasproxy fp32, ATen operators only", "evaluate_nasproxy", True, {"env": ATEN}))
+        arms.append(("fp32-aten", "nasproxy fp32, ATen operators only", "evaluate_nasproxy", True, ATEN))
     with tempfile.TemporaryDirectory() as tmp:
         proxy_file = str(Path(tmp) / "random10.pt")
         condense(load_dataset("fashion-mnist"), method="random", ipc=10, seed=0).save(proxy_file)

@@ -55,6 +55,7 @@ def dc_nasproxy(
     real_batch: int = 256,
     init: str = "noise",
     device: str = "cpu",
+    backend: str = "auto",
     **_,
 ):
     from nasproxy.condensers import CONDENSERS, RunContext
@@ -69,7 +70,7 @@ def dc_nasproxy(
         last[0] = now
 
     condenser = CONDENSERS.get("dc").from_options(
-        {"iterations": iterations, "precision": precision, "real_batch": real_batch, "init": init}
+        {"iterations": iterations, "precision": precision, "real_batch": real_batch, "init": init, "backend": backend}
     )
     result = condenser.condense(
         ds, ipc=ipc, seed=seed, context=RunContext(device=resolve_device(device), progress=False, on_iteration=tick)
@@ -104,9 +105,23 @@ def candidate_naive(archs: list[str], epochs: int, repeats: int, ipc: int = 10, 
 
 
 def candidate_nasproxy(
-    archs: list[str], epochs: int, repeats: int, ipc: int = 10, precision: str = "fp32", device: str = "cpu", **_
+    archs: list[str],
+    epochs: int,
+    repeats: int,
+    ipc: int = 10,
+    precision: str = "fp32",
+    device: str = "cpu",
+    backend: str = "auto",
+    winograd: bool = True,
+    **_,
 ):
-    from nasproxy.search._proxies import Protocol, _file_proxy
+    from nasproxy.backends import resolve_backend
+    from nasproxy.search._proxies import Protocol, Runtime, _file_proxy
+
+    if not winograd:
+        from nasproxy.backends.cpu import _blocks
+
+        _blocks._winograd_conv = lambda conv: conv
     from nasproxy.spaces import load_space
 
     ds, proxy = _proxy_images(ipc)
@@ -122,9 +137,10 @@ def candidate_nasproxy(
         precision=precision,
     )
     times, scores = [], []
+    runtime = Runtime(torch.device(device), resolve_backend(backend, torch.device(device)))
     for arch in archs:
         start = time.perf_counter()
-        score = _file_proxy(space, space.get(arch), ds, protocol, proxy, torch.device(device))
+        score = _file_proxy(space, space.get(arch), ds, protocol, proxy, runtime)
         times.append(time.perf_counter() - start)
         scores.append(score.value)
     return {"seconds": times, "val_mean": scores}
@@ -154,6 +170,7 @@ def evaluate_nasproxy(
     precision: str = "fp32",
     compile: bool | None = None,
     device: str = "cpu",
+    backend: str = "auto",
     **_,
 ):
     from nasproxy import Proxy, TrainConfig, evaluate_proxy
@@ -164,7 +181,7 @@ def evaluate_nasproxy(
         Proxy.load(proxy_file),
         ds,
         num_models=models,
-        config=TrainConfig(epochs=epochs, precision=precision, compile=compile),
+        config=TrainConfig(epochs=epochs, precision=precision, compile=compile, backend=backend),
         device=torch.device(device),
     )
     return {"seconds": [time.perf_counter() - start], "accuracies": list(result.accuracies)}
@@ -185,10 +202,11 @@ ARMS = {
 }
 
 if __name__ == "__main__":
-    from nasproxy.engine import tune_allocator
+    from nasproxy.engine import configure_process
 
-    tune_allocator()  # a no-op where the benchmark set NASPROXY_TUNE_ALLOCATOR=0
     arm, params = sys.argv[1], json.loads(sys.argv[2])
+    # the baselines run as the authors' code would: no process settings; nasproxy's arms as the CLI runs
+    configure_process(allocator=params.get("tuned_allocator", True), denormals=arm.endswith("_nasproxy"))
     out = ARMS[arm](**params)
     images = out.pop("images", None)
     if images is not None and params.get("save_images"):

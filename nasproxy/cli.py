@@ -34,13 +34,15 @@ def _friendly_errors(fn):
     return wrapper
 
 
-def _prepare_device(device: str, quiet: bool):
-    """The device to run on, with the CPU kernels built before any progress bar starts."""
-    from nasproxy.engine import resolve_device
+def _prepare_device(device: str, backend: str | None, quiet: bool):
+    """The device to run on, the process configured for speed and determinism, and the CPU kernels built
+    before any progress bar starts (where the backend may use them)."""
+    from nasproxy.engine import configure_process, resolve_device
 
     dev = resolve_device(device)
-    if dev.type == "cpu":
-        from nasproxy.models import build_cpu_kernels
+    configure_process()
+    if dev.type == "cpu" and backend != "aten":
+        from nasproxy.backends import build_cpu_kernels
 
         build_cpu_kernels(announce=None if quiet else partial(click.echo, err=True))
     return dev
@@ -77,6 +79,13 @@ _device_option = click.option(
     help="auto (CUDA when available), cpu, cuda or cuda:N.",
 )
 _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+_backend_option = click.option(
+    "--backend",
+    type=click.Choice(["auto", "aten", "cpu-kernels"]),
+    default=None,
+    help="How networks run: PyTorch's operators (aten), nasproxy's C++ kernels (cpu-kernels, CPUs only), or "
+    "auto (cpu-kernels on CPUs where they build)  [default: auto]",
+)
 _compile_option = click.option(
     "--compile/--no-compile",
     "compile_",
@@ -130,6 +139,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 @_split_options
 @_data_options
 @_device_option
+@_backend_option
 @_quiet_option
 @_friendly_errors
 def condense(
@@ -156,6 +166,7 @@ def condense(
     data_root,
     download,
     device,
+    backend,
     quiet,
 ):
     """Condense a dataset into a small proxy (gradient matching, or a coreset baseline)."""
@@ -187,9 +198,10 @@ def condense(
         "precision": precision,
         "checkpoint_every": checkpoint_every,
         "compile": compile_,
+        "backend": backend,
     }
     CONDENSERS.get(method).from_options(options)  # bad method or options fail before the data is loaded
-    dev = _prepare_device(device, quiet)
+    dev = _prepare_device(device, backend, quiet)
     data = load_dataset(
         dataset, data_root=data_root, download=download, split=SplitSpec(holdout=holdout, seed=split_seed)
     )
@@ -242,6 +254,7 @@ def condense(
 )
 @_data_options
 @_device_option
+@_backend_option
 @_quiet_option
 @_friendly_errors
 def evaluate(
@@ -259,6 +272,7 @@ def evaluate(
     data_root,
     download,
     device,
+    backend,
     quiet,
 ):
     """Train fresh networks on each proxy; report test accuracy (mean ± std)."""
@@ -274,8 +288,10 @@ def evaluate(
         from nasproxy._artifact import check_writable
 
         check_writable(csv_path, what="--csv")
-    dev = _prepare_device(device, quiet)
-    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, compile=compile_)
+    dev = _prepare_device(device, backend, quiet)
+    config = TrainConfig(
+        epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, compile=compile_, backend=backend or "auto"
+    )
     proxies = [(Path(p), Proxy.load(p)) for p in proxy_files]
     datasets = {}
     for path, proxy in proxies:
@@ -492,6 +508,7 @@ def _apply(options):
 @_split_options
 @_data_options
 @_device_option
+@_backend_option
 @_quiet_option
 @_friendly_errors
 def search(
@@ -523,6 +540,7 @@ def search(
     data_root,
     download,
     device,
+    backend,
     quiet,
 ):
     """Train (or score) every candidate of a space on a proxy; resumable, parallel, distributed."""
@@ -565,10 +583,11 @@ def search(
         storage=storage,
         study=study,
         device=device,
+        backend=backend or "auto",
     )
     if request.dataset is None and not proxy_file:
         request = SearchRequest(**{**request.__dict__, "dataset": "fashion-mnist"})
-    _prepare_device(device, quiet)
+    _prepare_device(device, backend, quiet)
     plan, ctx = plan_search(request)
     left = plan.total - plan.done
     if not quiet or dry_run:

@@ -14,6 +14,7 @@ from torch import nn
 
 from nasproxy._artifact import Proxy
 from nasproxy._errors import IncompatibleError
+from nasproxy.backends import resolve_backend
 from nasproxy.data import Dataset
 from nasproxy.engine import TrainConfig, accuracy, device_name, train_from_scratch
 from nasproxy.models import model_builder
@@ -27,6 +28,7 @@ class EvalResult:
     seconds: float
     config: TrainConfig
     device: str  # where the networks were trained and tested (see nasproxy.engine.device_name)
+    backend: str = "aten"  # the resolved backend they ran on (nasproxy.backends)
 
     @property
     def mean(self) -> float:
@@ -45,6 +47,7 @@ class EvalResult:
             "seeds": list(self.seeds),
             "seconds": self.seconds,
             "device": self.device,
+            "backend": self.backend,
             "config": dataclasses.asdict(self.config),
         }
 
@@ -82,6 +85,7 @@ def evaluate_proxy(
     proxy.check_compatible(dataset)
     builder = checked_builder(model, proxy.images, dataset.num_classes)
     seeds = [seed + i for i in range(num_models)]
+    config = dataclasses.replace(config, backend=resolve_backend(config.backend, device))
     images, labels = proxy.images.to(device), proxy.labels.to(device)
     start = time.perf_counter()
     with _bar(progress, num_models * config.epochs, f"evaluate {model}") as bar:
@@ -92,8 +96,10 @@ def evaluate_proxy(
         dataset.test_labels.to(device),
         precision=config.precision,
         compile=config.compile,
+        backend=config.backend,
     )
-    return EvalResult(model, tuple(accs), tuple(seeds), time.perf_counter() - start, config, device_name(device))
+    seconds = time.perf_counter() - start
+    return EvalResult(model, tuple(accs), tuple(seeds), seconds, config, device_name(device), config.backend)
 
 
 def _bar(enabled: bool, total: int, desc: str):

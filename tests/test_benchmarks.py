@@ -18,8 +18,12 @@ from nasproxy.models import build_model
 )
 def test_authors_convnet_computes_nasproxys_convnet(arch):
     ours = build_model(arch, channels=1, num_classes=10, image_size=(28, 28))
-    state = {k.replace("classifier_", "classifier."): v for k, v in ours.state_dict().items()}
     theirs = authors_convnet(arch, channels=1, num_classes=10, image_size=(28, 28))
+    # their layers are one flat Sequential, ours one Sequential per block: the same tensors in the same order
+    mine = {k.replace("classifier_", "classifier."): v for k, v in ours.state_dict().items()}
+    layers = [k for k in theirs.state_dict() if k.startswith("features.")]
+    state = dict(zip(layers, [v for k, v in mine.items() if k.startswith("features.")]))
+    state.update({k: v for k, v in mine.items() if k.startswith("classifier.")})
     theirs.load_state_dict(state)
     x = torch.randn(4, 1, 28, 28)
     torch.testing.assert_close(theirs(x), ours(x), rtol=1e-4, atol=1e-5)

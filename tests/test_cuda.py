@@ -101,7 +101,7 @@ def replays(monkeypatch):
     [(32, 256, "fp32"), (40, 16, "fp32"), (32, 256, "bf16")],  # whole set; shuffled batches, odd last; bf16
 )
 def test_cuda_graph_training_equals_eager(replays, n, batch, precision):
-    from nasproxy import engine
+    from nasproxy.engine import _accel as engine
 
     images, labels = _separable(n)
     images, labels = images.to(CUDA), labels.to(CUDA)

@@ -20,6 +20,7 @@ from torch import nn
 
 from nasproxy._artifact import atomic_torch_save
 from nasproxy._errors import NasproxyError
+from nasproxy.backends import apply_backend, check_backend, resolve_backend
 from nasproxy.condensers._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
 from nasproxy.condensers._matching import METRICS, ClassGradients, gradient_distance
 from nasproxy.data import Dataset
@@ -28,7 +29,6 @@ from nasproxy.engine import (
     TrainConfig,
     build_seeded,
     fit,
-    prepare_device,
     use_compile,
 )
 from nasproxy.models import model_builder
@@ -68,6 +68,7 @@ class DatasetCondensation(Condenser):
         # since grouped convolutions are slower than a class loop on CPUs (results/bench/condense.csv)
         compile: bool | None = None  # torch.compile the first-order network passes; None: auto (long runs)
         checkpoint_every: int = 1  # outer iterations between checkpoints (a few hundred KB each; 1 loses nothing)
+        backend: str = "auto"  # how the networks run (nasproxy.backends); recorded, not part of a resume's identity
 
         def __post_init__(self) -> None:
             if self.metric not in METRICS:
@@ -78,12 +79,13 @@ class DatasetCondensation(Condenser):
                 raise NasproxyError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
             if self.iterations < 0 or self.real_batch < 1:
                 raise NasproxyError("iterations must be >= 0 and real batch >= 1")
+            check_backend(self.backend)
             model_builder(self.model)  # an unknown model name fails now, not after loading the data
 
     def condense(self, dataset: Dataset, *, ipc: int, seed: int, context: RunContext) -> CondenseResult:
         cfg = self.config
         device = context.device
-        prepare_device(device)
+        backend = resolve_backend(cfg.backend, device)
         k = dataset.num_classes
         outer_loop, inner_loop = paper_loops(ipc)
         outer_loop = cfg.outer_loop or outer_loop
@@ -92,9 +94,10 @@ class DatasetCondensation(Condenser):
         c, h, w = dataset.image_shape
 
         def make_net(iteration: int) -> nn.Module:
-            return build_seeded(
+            net = build_seeded(
                 partial(build, channels=c, num_classes=k, image_size=(h, w)), _mix(seed, iteration, 1), device
             )
+            return apply_backend(net, backend)
 
         by_class = [dataset.train_images[idx].to(device) for idx in dataset.class_indices()]
         # every class contributes the same number of real images to a matching step (the classes' gradients
@@ -137,6 +140,7 @@ class DatasetCondensation(Condenser):
             lr_decay_epochs=(),
             precision=cfg.precision,
             compile=use_compiled,
+            backend=backend,
         )
 
         packed = cfg.packed if cfg.packed is not None else device.type == "cuda"
@@ -190,12 +194,14 @@ class DatasetCondensation(Condenser):
                 "loss_history": history,
                 "condense_seconds": time.perf_counter() - t0,
                 "compiled": use_compiled,
+                "backend": backend,
             },
         )
 
     def _identity(self, seed: int, ipc: int, dataset: Dataset) -> dict:
         settings = dataclasses.asdict(self.config)
-        for volatile in ("iterations", "checkpoint_every"):  # resuming may extend a run or checkpoint more often
+        # resuming may extend a run, checkpoint more often or run on another backend (same function)
+        for volatile in ("iterations", "checkpoint_every", "backend"):
             settings.pop(volatile)
         return {"seed": seed, "ipc": ipc, "dataset": dataset.name, "val": dataset.val_fingerprint, **settings}
 

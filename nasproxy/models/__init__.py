@@ -25,31 +25,6 @@ MODELS: Registry[ModelBuilder] = Registry("model")
 _CONVNET_ID = re.compile(r"^convnet-w(\d+)-d(\d+)-([a-z]+)-([a-z]+)-([a-z]+)$")
 
 
-def build_cpu_kernels(*, announce: Callable[[str], None] | None = None, after: float = 2.0) -> None:
-    """Build the CPU path's C++ kernels now (or load them from the disk cache) instead of inside the first
-    training step, where a build would stall a progress bar for minutes. ``announce`` is told when that takes
-    longer than ``after`` seconds, i.e. when it really builds (once per machine)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    from nasproxy.models import _first_block, _winograd
-
-    timer = None
-    if announce is not None:
-        timer = threading.Timer(
-            after, announce, ["building nasproxy's C++ kernels for this CPU (once per machine, 1-3 minutes) ..."]
-        )
-        timer.daemon = True
-        timer.start()
-    try:
-        # two compilers at once: each extension is one translation unit, and a first build is minutes
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(lambda build: build(), (_winograd.extension, _first_block.extension)))
-    finally:
-        if timer is not None:
-            timer.cancel()
-
-
 def register_model(name: str, builder: ModelBuilder | None = None):
     """Register ``builder(channels=, num_classes=, image_size=)`` under ``name`` (decorator or call)."""
     return MODELS.register(name, builder)

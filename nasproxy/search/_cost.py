@@ -33,16 +33,17 @@ def candidate_flops(space: SearchSpace, cand: Candidate, shape: tuple[int, int, 
     return forward_flops(lambda: space.build(cand.spec, channels=c, num_classes=num_classes, image_size=(h, w)), shape)
 
 
-def measured_flops_per_second(
-    device: torch.device, shape: tuple[int, int, int], num_classes: int, precision: str = "fp32"
-) -> float:
-    """Training FLOP/s of the paper's ConvNet here (3 x forward FLOPs per image per step)."""
-    from nasproxy.engine import autocast, prepare_device
+def measured_flops_per_second(runtime, shape: tuple[int, int, int], num_classes: int, precision: str = "fp32") -> float:
+    """Training FLOP/s of the paper's ConvNet here (3 x forward FLOPs per image per step), on ``runtime``'s
+    device and backend."""
+    from nasproxy.backends import apply_backend
+    from nasproxy.engine import autocast
     from nasproxy.models import build_model
 
-    prepare_device(device)
+    device = runtime.device
     c, h, w = shape
     net = build_model("convnet", channels=c, num_classes=num_classes, image_size=(h, w)).to(device)
+    apply_backend(net, runtime.backend)
     x = torch.randn(128, c, h, w, device=device)
     y = torch.randint(0, num_classes, (128,), device=device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
@@ -67,15 +68,15 @@ def measured_flops_per_second(
     return 3 * 128 * forward_flops(build, shape) / seconds
 
 
-def measured_step_seconds(device: torch.device, shape: tuple[int, int, int], num_classes: int) -> float:
+def measured_step_seconds(runtime, shape: tuple[int, int, int], num_classes: int) -> float:
     """Seconds of one SGD step of a minimal ConvNet on 8 images: the fixed cost every training step pays."""
-    from nasproxy.engine import prepare_device
+    from nasproxy.backends import apply_backend
     from nasproxy.models import build_model
 
-    prepare_device(device)
+    device = runtime.device
     c, h, w = shape
     net = build_model("convnet-w8-d1-none-relu-none", channels=c, num_classes=num_classes, image_size=(h, w))
-    net = net.to(device)
+    net = apply_backend(net.to(device), runtime.backend)
     x = torch.randn(8, c, h, w, device=device)
     y = torch.randint(0, num_classes, (8,), device=device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)

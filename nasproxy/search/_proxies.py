@@ -3,6 +3,7 @@ training, or a training-free (zero-cost) score. Each registers itself in ``PROXI
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -53,6 +54,15 @@ class Protocol:
         )
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a candidate is scored: the device and the resolved backend (nasproxy.backends). Neither
+    changes what is computed beyond float rounding, so neither is part of the protocol; trials record both."""
+
+    device: torch.device
+    backend: str = "aten"
+
+
 @dataclass
 class Score:
     value: float  # what the search ranks by (validation accuracy, or the zero-cost score)
@@ -61,7 +71,7 @@ class Score:
 
 @dataclass(frozen=True)
 class ProxyKind:
-    score: Callable[[SearchSpace, Candidate, Dataset, Protocol, Proxy | None, torch.device], Score]
+    score: Callable[[SearchSpace, Candidate, Dataset, Protocol, Proxy | None, Runtime], Score]
     needs_file: bool = False
     default_epochs: int = 100
     default_repeats: int = 5
@@ -90,12 +100,13 @@ def _builder(space: SearchSpace, cand: Candidate, dataset: Dataset):
 
 
 def _train_and_score(
-    space, cand, dataset, protocol, images, labels, config, device, *, score_half: bool = False
+    space, cand, dataset, protocol, images, labels, config, runtime, *, score_half: bool = False
 ) -> Score:
     """Train ``protocol.repeats`` seeded networks and rank by their mean validation accuracy. ``score_half``
     also scores them after half the epochs (before the learning-rate decay), so that a report can tell
     whether the ranking had settled by then."""
     seeds = [protocol.seed + r for r in range(protocol.repeats)]
+    device, config = runtime.device, dataclasses.replace(config, backend=runtime.backend)
     val_images, val_labels = dataset.val_images.to(device), dataset.val_labels.to(device)
     half_epoch = config.epochs // 2
     val_half = [math.nan] * len(seeds)
@@ -103,7 +114,8 @@ def _train_and_score(
     if score_half and half_epoch >= 1:
 
         def at_half(epoch, indices, nets):
-            for i, acc in zip(indices, accuracy(nets, val_images, val_labels, precision=protocol.precision)):
+            scored = accuracy(nets, val_images, val_labels, precision=protocol.precision, backend=runtime.backend)
+            for i, acc in zip(indices, scored):
                 val_half[i] = acc
 
         hook = EpochHook(frozenset({half_epoch}), at_half)
@@ -112,7 +124,7 @@ def _train_and_score(
         _builder(space, cand, dataset), images.to(device), labels.to(device), config, seeds=seeds, hook=hook
     )
     train_seconds = time.perf_counter() - start
-    score = partial(accuracy, nets, precision=protocol.precision, compile=config.compile)
+    score = partial(accuracy, nets, precision=protocol.precision, compile=config.compile, backend=runtime.backend)
     val = score(val_images, val_labels)
     mean = sum(val) / len(val)
     std = math.sqrt(sum((v - mean) ** 2 for v in val) / len(val))
@@ -126,8 +138,10 @@ def _train_and_score(
     return Score(mean, attrs)
 
 
-def _file_proxy(space, cand, dataset, protocol, proxy, device) -> Score:
-    return _train_and_score(space, cand, dataset, protocol, proxy.images, proxy.labels, protocol.train_config(), device)
+def _file_proxy(space, cand, dataset, protocol, proxy, runtime) -> Score:
+    return _train_and_score(
+        space, cand, dataset, protocol, proxy.images, proxy.labels, protocol.train_config(), runtime
+    )
 
 
 def early_stopping_steps(protocol: Protocol) -> tuple[int, int]:
@@ -137,14 +151,14 @@ def early_stopping_steps(protocol: Protocol) -> tuple[int, int]:
     return protocol.epochs * math.ceil(n / batch), batch
 
 
-def _early_stopping(space, cand, dataset, protocol, proxy, device) -> Score:
+def _early_stopping(space, cand, dataset, protocol, proxy, runtime) -> Score:
     steps, batch = early_stopping_steps(protocol)
     epochs = math.ceil(steps / math.ceil(len(dataset.train_images) / batch))
     config = TrainConfig(epochs=epochs, batch_size=batch, lr=protocol.lr, precision=protocol.precision, max_steps=steps)
-    return _train_and_score(space, cand, dataset, protocol, dataset.train_images, dataset.train_labels, config, device)
+    return _train_and_score(space, cand, dataset, protocol, dataset.train_images, dataset.train_labels, config, runtime)
 
 
-def _full(space, cand, dataset, protocol, proxy, device) -> Score:
+def _full(space, cand, dataset, protocol, proxy, runtime) -> Score:
     return _train_and_score(
         space,
         cand,
@@ -153,7 +167,7 @@ def _full(space, cand, dataset, protocol, proxy, device) -> Score:
         dataset.train_images,
         dataset.train_labels,
         protocol.train_config(),
-        device,
+        runtime,
         score_half=True,
     )
 
@@ -202,9 +216,10 @@ def _fresh(space, cand, dataset, protocol, device) -> nn.Module:
 
 
 def _zero_cost(fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], float]):
-    def score(space, cand, dataset, protocol, proxy, device) -> Score:
-        net = _fresh(space, cand, dataset, protocol, device)
-        x, y = _minibatch(dataset, protocol, device)
+    def score(space, cand, dataset, protocol, proxy, runtime) -> Score:
+        # on PyTorch's own operators (backend aten): the scores hook and transform the network's layers
+        net = _fresh(space, cand, dataset, protocol, runtime.device)
+        x, y = _minibatch(dataset, protocol, runtime.device)
         start = time.perf_counter()
         value = float(fn(net, x, y))
         if not math.isfinite(value):
@@ -256,24 +271,10 @@ def _synflow(net, x, y):
 _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.GELU, nn.ELU, nn.SiLU, nn.Tanh)
 
 
-def _is_max_pool(module: nn.Module) -> bool:
-    return isinstance(module, nn.MaxPool2d) or type(module).__name__ == "_MaxPool2x2"
-
-
 def _code_points(net: nn.Module) -> list[nn.Module]:
-    """Where NASWOT reads each unit's binary code: the input of every activation (a unit is on when its
-    pre-activation is positive; for sigmoid that is an output above 0.5). A ConvNet applies the activation
-    after a max pooling (the same network, computed faster), so there the code is read at the pooling's
-    input, at full resolution, as in a network that activates first."""
-    points, skip = [], set()
-    for seq in (m for m in net.modules() if isinstance(m, nn.Sequential)):
-        mods = list(seq)
-        for a, b in zip(mods, mods[1:]):
-            if _is_max_pool(a) and isinstance(b, _ACTIVATIONS):
-                points.append(a)
-                skip.add(id(b))
-    points += [m for m in net.modules() if isinstance(m, _ACTIVATIONS) and id(m) not in skip]
-    return points
+    """Where NASWOT reads each unit's binary code: the input of every activation, at full resolution (a unit
+    is on when its pre-activation is positive; for sigmoid that is an output above 0.5)."""
+    return [m for m in net.modules() if isinstance(m, _ACTIVATIONS)]
 
 
 def _naswot(net, x, y):

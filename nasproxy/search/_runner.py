@@ -59,6 +59,7 @@ class SearchRequest:
     storage: str | None = None
     study: str | None = None
     device: str = "auto"
+    backend: str = "auto"  # how networks run (nasproxy.backends); recorded per trial, not part of the protocol
     threads: int | None = None  # torch threads per worker
 
 
@@ -82,9 +83,10 @@ class _Context:
         import torch
 
         from nasproxy._artifact import Proxy
+        from nasproxy.backends import resolve_backend
         from nasproxy.data import SplitSpec, dataset_key, load_dataset
         from nasproxy.engine import device_name, resolve_device
-        from nasproxy.search._proxies import FILE_PROXY_METHODS, PROXIES, Protocol
+        from nasproxy.search._proxies import FILE_PROXY_METHODS, PROXIES, Protocol, Runtime
         from nasproxy.spaces import load_space
 
         if request.threads:
@@ -93,6 +95,7 @@ class _Context:
         self._flops: dict[str, int] = {}
         self.kind = PROXIES.get(request.proxy)
         self.device = resolve_device(request.device)
+        self.runtime = Runtime(self.device, resolve_backend(request.backend, self.device))
         self.machine = device_name(self.device)  # recorded with every trial
         self.proxy = None
         proxy_hash = None
@@ -241,7 +244,7 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
     estimate = 0.0
     if total > done and ctx.kind.default_epochs:
         shape = ctx.dataset.image_shape
-        speed = measured_flops_per_second(ctx.device, shape, ctx.dataset.num_classes, request.precision)
+        speed = measured_flops_per_second(ctx.runtime, shape, ctx.dataset.num_classes, request.precision)
         p = ctx.protocol
         if request.proxy == "early-stopping":
             from nasproxy.search._proxies import early_stopping_steps
@@ -255,7 +258,7 @@ def plan_search(request: SearchRequest) -> tuple[Plan, _Context]:
         scored = len(ctx.dataset.val_images) + (len(ctx.dataset.test_images) if p.score_test else 0)
         # small networks on small batches are bound by per-step overheads (Python, dispatch, the optimizer),
         # not arithmetic: every SGD step and scoring batch also pays the step time of a minimal network
-        overhead = measured_step_seconds(ctx.device, shape, ctx.dataset.num_classes)
+        overhead = measured_step_seconds(ctx.runtime, shape, ctx.dataset.num_classes)
         per_network_overhead = (steps + math.ceil(scored / 256)) * overhead
         for arch in priced:
             flops = ctx.flops(arch)
@@ -403,7 +406,7 @@ def _score_trial(ctx: _Context, study, trial, arch: str) -> float | None:
     try:
         with _Heartbeat(study, trial._trial_id):
             start = time.perf_counter()
-            score = ctx.kind.score(ctx.space, cand, ctx.dataset, ctx.protocol, ctx.proxy, ctx.device)
+            score = ctx.kind.score(ctx.space, cand, ctx.dataset, ctx.protocol, ctx.proxy, ctx.runtime)
             seconds = time.perf_counter() - start
     except BaseException:
         study.tell(trial, state=TrialState.FAIL)
@@ -418,6 +421,7 @@ def _score_trial(ctx: _Context, study, trial, arch: str) -> float | None:
         "params": sum(p.numel() for p in net.parameters()),
         "flops": ctx.flops(arch),
         "device": str(ctx.device),
+        "backend": ctx.runtime.backend,
         "machine": ctx.machine,
         "nasproxy_version": __version__,
         **score.attrs,
@@ -462,6 +466,9 @@ def _earlier_claim(study, arch: str, number: int) -> int | None:
 
 
 def _worker_main(request: SearchRequest, worker: int, targets: list[str]) -> None:
+    from nasproxy.engine import configure_process
+
+    configure_process()  # a worker is a long-running entry point of its own
     ctx = _Context(request)
     work(ctx, targets, worker=worker)
 

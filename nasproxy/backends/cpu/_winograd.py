@@ -24,13 +24,11 @@ precision, where that error would grow beyond noise.
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 
 import torch
 
-from nasproxy._errors import NasproxyError
-from nasproxy.models._cpp import CppExtension
+from nasproxy.backends.cpu._cpp import CppExtension
 
 # F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity
 _BT = [
@@ -319,22 +317,15 @@ def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
-def _enabled() -> bool:
-    value = os.environ.get("NASPROXY_WINOGRAD", "1")
-    if value not in ("0", "1", "auto"):
-        raise NasproxyError(f"NASPROXY_WINOGRAD={value!r} is not a setting; use 0 (off) or 1 (on, the default)")
-    return value != "0"
-
-
 # a constant to torch.compile (read once per trace): traced, the lock and the build would break the graph
 @torch.compiler.assume_constant_result
 def _usable() -> bool:
-    return _enabled() and extension() is not None
+    return extension() is not None
 
 
 def applies(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
     """Whether ``conv(x)`` runs as :func:`winograd_conv3x3`: for fp32 CPU tensors outside autocast, where
-    the extension builds. ``NASPROXY_WINOGRAD=0`` turns it off."""
+    the extension builds."""
     return (
         x.device.type == "cpu"
         and x.dtype == torch.float32
@@ -352,7 +343,7 @@ def applies(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
     )
 
 
-class Conv3x3(torch.nn.Conv2d):
+class WinogradConv3x3(torch.nn.Conv2d):
     """``nn.Conv2d`` (same parameters and state dict) that runs as Winograd where :func:`applies` says."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,11 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasproxy.backends import apply_backend
+from nasproxy.backends.cpu import _first_block
 from nasproxy.engine import TrainConfig, train_from_scratch
-from nasproxy.models import ConvNetSpec, _first_block, build_model, convnet_builder, stack_convnets
+from nasproxy.models import ConvNetSpec, build_model, convnet_builder, stack_convnets
 from nasproxy.models._convnet import ACTS, NORMS, POOLS, ConvNet
+from tests.backends.conftest import needs_compiler
 
-pytestmark = pytest.mark.skipif(_first_block.extension() is None, reason="the fused-block extension does not build")
+pytestmark = needs_compiler
 
 COMBINATIONS = list(itertools.product(NORMS, ACTS, POOLS))
 
@@ -21,7 +24,7 @@ COMBINATIONS = list(itertools.product(NORMS, ACTS, POOLS))
 def _block(spec: ConvNetSpec, channels: int, seed: int) -> tuple[ConvNet, list[nn.Module]]:
     torch.manual_seed(seed)
     net = ConvNet(spec, channels=channels, num_classes=10, image_size=(32, 32))
-    return net, list(net.features[: net.block_starts[1]])
+    return net, list(net.features[0])
 
 
 def _randomise(modules: list[nn.Module], seed: int) -> None:
@@ -70,7 +73,7 @@ def test_fused_block_matches_aten(norm, act, pool):
 @pytest.mark.parametrize(("act", "pool"), list(itertools.product(ACTS, POOLS)))
 def test_fused_instance_norm_after_a_later_convolution_matches_aten(act, pool):
     net, _ = _block(ConvNetSpec(width=8, depth=2, norm="instance", act=act, pool=pool), 1, seed=0)
-    tail = net.features[net.block_starts[1] + 1 : net.block_starts[2]]  # norm, activation, pooling
+    tail = net.features[1][1:]  # norm, activation, pooling
     _randomise([None, *tail], seed=1)
     g = torch.Generator().manual_seed(2)
     z = torch.randn(5, 8, 16, 16, generator=g, requires_grad=True)
@@ -127,19 +130,22 @@ def test_whole_network_and_training_match(monkeypatch, arch):
     images, labels = torch.randn(48, 1, 28, 28, generator=g), torch.arange(48) % 4
     spec = build_model(arch, channels=1, num_classes=4, image_size=(28, 28)).spec
     builder = convnet_builder(spec)
-    cfg = TrainConfig(epochs=5, batch_size=16, compile=False)
 
-    def train(setting):
-        monkeypatch.setenv("NASPROXY_FUSED_BLOCK", setting)
+    def train(backend):
+        cfg = TrainConfig(epochs=5, batch_size=16, compile=False, backend=backend)
         (net,) = train_from_scratch(
             lambda: builder(channels=1, num_classes=4, image_size=(28, 28)), images, labels, cfg, seeds=[7]
         )
         return net.state_dict()
 
-    fused, aten, again = train("1"), train("0"), train("1")
+    fused, aten, again = train("cpu-kernels"), train("aten"), train("cpu-kernels")
     for name in aten:
         torch.testing.assert_close(fused[name], aten[name], rtol=1e-3, atol=1e-4, msg=name)
         assert torch.equal(fused[name], again[name]), f"{name}: same seed, different result"
+
+
+def _fast(arch: str, channels: int = 1, size: int = 28) -> ConvNet:
+    return apply_backend(build_model(arch, channels=channels, num_classes=10, image_size=(size, size)), "cpu-kernels")
 
 
 def test_where_it_applies(monkeypatch):
@@ -147,40 +153,36 @@ def test_where_it_applies(monkeypatch):
     real, real_tail = _first_block.first_block, _first_block.instance_tail
     monkeypatch.setattr(_first_block, "first_block", lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setattr(_first_block, "instance_tail", lambda *a, **k: tails.append(1) or real_tail(*a, **k))
-    net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
+    net = _fast("convnet-w16-d2-instance-relu-avg")
     x = torch.randn(2, 1, 28, 28)
     net(x)
     assert len(calls) == 1 and len(tails) == 1
     net(x.clone().requires_grad_())  # DC's synthetic images: differentiated twice, so ATen's operators
     with torch.autocast("cpu", dtype=torch.bfloat16):
         net(x)
-    stack_convnets([net, net])(x)  # packed replicas
-    build_model("convnet-w16-d2-instance-relu-avg", channels=5, num_classes=10, image_size=(28, 28))(
-        torch.randn(2, 5, 28, 28)
-    )  # too many input channels to recompute
-    build_model("convnet-w16-d1-instance-relu-max", channels=1, num_classes=10, image_size=(27, 27))(
-        torch.randn(2, 1, 27, 27)
-    )  # an odd map to pool
-    handle = net.features[2].register_forward_hook(lambda *args: None)  # NASWOT reads activations so
-    net(x)
-    handle.remove()
-    build_model("convnet-w16-d2-layer-relu-avg", channels=1, num_classes=10, image_size=(28, 28))(
-        x
-    )  # tail: instance only
-    build_model("convnet-w16-d3-instance-relu-max", channels=1, num_classes=10, image_size=(20, 20))(
-        torch.randn(2, 1, 20, 20)
-    )  # the third block's 5x5 map cannot be pooled in pairs: only the second block's tail is fused
-    monkeypatch.setenv("NASPROXY_FUSED_BLOCK", "0")
-    net(x)
-    # first blocks: the plain net, the layer-norm net, the 20x20 net; tails: the plain net, the 5-channel net
-    # and the hooked one (later blocks recompute nothing), the 20x20 net's second block
-    assert len(calls) == 3 and len(tails) == 4
+    apply_backend(stack_convnets([net, net]), "cpu-kernels")(x)  # packed replicas
+    _fast("convnet-w16-d2-instance-relu-avg", channels=5)(torch.randn(2, 5, 28, 28))  # too many input channels
+    _fast("convnet-w16-d1-instance-relu-max", size=27)(torch.randn(2, 1, 27, 27))  # an odd map to pool
+    _fast("convnet-w16-d2-layer-relu-avg")(x)  # tail: instance only
+    # the third block's 5x5 map cannot be pooled in pairs: only the second block's tail is fused
+    _fast("convnet-w16-d3-instance-relu-max", size=20)(torch.randn(2, 1, 20, 20))
+    build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))(x)  # aten
+    # first blocks: the plain net, the layer-norm net, the 20x20 net; tails: the plain net, the 5-channel net,
+    # the 20x20 net's second block
+    assert len(calls) == 3 and len(tails) == 3
 
 
-def test_a_bad_setting_is_named(monkeypatch):
-    from nasproxy import NasproxyError
-
-    monkeypatch.setenv("NASPROXY_FUSED_BLOCK", "fast")
-    net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
-    with pytest.raises(NasproxyError, match="NASPROXY_FUSED_BLOCK"):
-        net(torch.randn(2, 1, 28, 28))
+def test_the_backend_keeps_parameters_state_dict_keys_and_the_function():
+    torch.manual_seed(0)
+    plain = build_model("convnet-w16-d2-batch-leakyrelu-max", channels=1, num_classes=10, image_size=(28, 28))
+    params = list(plain.parameters())
+    keys = list(plain.state_dict())
+    x = torch.randn(4, 1, 28, 28)
+    want = plain.eval()(x)
+    fast = apply_backend(plain, "cpu-kernels")
+    assert fast is plain and list(fast.state_dict()) == keys
+    assert all(a is b for a, b in zip(fast.parameters(), params))  # an optimizer made before still trains it
+    _close(fast(x), want, "output")
+    before = repr(fast)
+    apply_backend(fast, "cpu-kernels")
+    assert repr(fast) == before  # applying twice changes nothing

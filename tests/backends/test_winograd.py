@@ -6,9 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from nasproxy import TrainConfig, train_from_scratch
-from nasproxy.models import ConvNetSpec, _winograd, build_model, convnet_builder
+from nasproxy.backends import apply_backend
+from nasproxy.backends.cpu import _winograd
+from nasproxy.models import ConvNetSpec, build_model, convnet_builder, stack_convnets
+from tests.backends.conftest import needs_compiler
 
-pytestmark = pytest.mark.skipif(_winograd.extension() is None, reason="the Winograd extension does not build here")
+pytestmark = needs_compiler
 
 SHAPES = [(3, 16, 8, 8, 12), (2, 32, 24, 4, 4), (4, 128, 128, 16, 16)]  # n, in, out, h, w
 
@@ -73,60 +76,48 @@ def _calls(monkeypatch) -> list:
     return calls
 
 
-def test_convnet_uses_it_past_the_first_layer_in_fp32_on_cpu(monkeypatch):
-    monkeypatch.delenv("NASPROXY_WINOGRAD", raising=False)
+def _fast(arch: str, size: int = 28):
+    net = build_model(arch, channels=1, num_classes=10, image_size=(size, size))
+    return apply_backend(net, "cpu-kernels")
+
+
+def test_the_cpu_backend_uses_it_past_the_first_layer_in_fp32(monkeypatch):
     calls = _calls(monkeypatch)
-    net = build_model("convnet-w16-d3-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
+    arch = "convnet-w16-d3-instance-relu-avg"
+    net = _fast(arch)
     x = torch.randn(2, 1, 28, 28)
     net(x)
     assert len(calls) == 2  # the 1-channel first layer stays direct
     with torch.autocast("cpu", dtype=torch.bfloat16):
         net(x)
     assert len(calls) == 2  # reduced precision stays direct
-    monkeypatch.setenv("NASPROXY_WINOGRAD", "0")
-    net(x)
+    build_model(arch, channels=1, num_classes=10, image_size=(28, 28))(x)  # the aten backend: never
     assert len(calls) == 2
-    monkeypatch.setenv("NASPROXY_WINOGRAD", "1")
-    net(x)
+    net(x.requires_grad_())  # a network input with a gradient (DC's synthetic images): still Winograd
     assert len(calls) == 4
 
 
 def test_odd_maps_and_packed_networks_stay_direct(monkeypatch):
-    monkeypatch.delenv("NASPROXY_WINOGRAD", raising=False)
     calls = _calls(monkeypatch)
     # 30x30 input: 15x15 and 7x7 maps after pooling are no multiple of the 4x4 tile
-    build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(26, 26))(
-        torch.randn(2, 1, 26, 26)
-    )
-    packed = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
-    from nasproxy.models import stack_convnets
-
-    stack_convnets([packed, packed])(torch.randn(2, 1, 28, 28))  # grouped convolutions
+    _fast("convnet-w16-d2-instance-relu-avg", 26)(torch.randn(2, 1, 26, 26))
+    net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
+    apply_backend(stack_convnets([net, net]), "cpu-kernels")(torch.randn(2, 1, 28, 28))  # grouped convolutions
     assert calls == []
 
 
-def test_a_bad_setting_is_named(monkeypatch):
-    from nasproxy import NasproxyError
-
-    monkeypatch.setenv("NASPROXY_WINOGRAD", "yes")
-    net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
-    with pytest.raises(NasproxyError, match="NASPROXY_WINOGRAD"):
-        net(torch.randn(2, 1, 28, 28))
-
-
-def test_training_with_it_matches_training_with_direct_convolutions(monkeypatch):
+def test_training_on_the_cpu_backend_matches_training_on_aten():
     g = torch.Generator().manual_seed(0)
     images, labels = torch.randn(48, 1, 28, 28, generator=g), torch.arange(48) % 4
     builder = convnet_builder(ConvNetSpec(width=32, depth=2))
-    cfg = TrainConfig(epochs=5, batch_size=16, compile=False)
 
-    def train(setting):
-        monkeypatch.setenv("NASPROXY_WINOGRAD", setting)
+    def train(backend):
+        cfg = TrainConfig(epochs=5, batch_size=16, compile=False, backend=backend)
         (net,) = train_from_scratch(
             lambda: builder(channels=1, num_classes=4, image_size=(28, 28)), images, labels, cfg, seeds=[7]
         )
         return net.state_dict()
 
-    winograd, direct = train("1"), train("0")
+    winograd, direct = train("cpu-kernels"), train("aten")
     for name in direct:
         torch.testing.assert_close(winograd[name], direct[name], rtol=1e-3, atol=1e-4, msg=name)

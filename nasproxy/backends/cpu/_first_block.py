@@ -20,23 +20,21 @@ pooling also run as one C++ pass each way over the stored convolution output (:f
 of ATen's three passes and their backward passes.
 
 Used only where it is exact to float rounding and first-order: CPU fp32 tensors outside autocast, one
-network (not packed replicas), a first convolution of at most four input channels, modules without forward
-hooks, maps that pool in pairs, and network inputs that do not need a gradient (DC's synthetic images do,
-and their gradient matching differentiates twice: those run ATen's operators). ``NASPROXY_FUSED_BLOCK=0``
-turns it all off.
+network (not packed replicas), a first convolution of at most four input channels, maps that pool in pairs,
+and network inputs that do not need a gradient (DC's synthetic images do, and their gradient matching
+differentiates twice: those run ATen's operators). The CPU backend (``backends.cpu``) puts these blocks into
+a network; a network built without it never runs them.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from nasproxy._errors import NasproxyError
-from nasproxy.models._cpp import CppExtension
+from nasproxy.backends.cpu._cpp import CppExtension
 
 MAX_IN_CHANNELS = 4  # wider inputs make recomputing the convolution cost more than storing it
 _ACTS = {"sigmoid": 0, "relu": 1, "leakyrelu": 2}
@@ -66,16 +64,10 @@ def extension():
     return _EXTENSION.get()
 
 
-def _enabled() -> bool:
-    value = os.environ.get("NASPROXY_FUSED_BLOCK", "1")
-    if value not in ("0", "1"):
-        raise NasproxyError(f"NASPROXY_FUSED_BLOCK={value!r} is not a setting; use 0 (off) or 1 (on, the default)")
-    return value == "1"
-
-
+# a constant to torch.compile (read once per trace): traced, the lock and the build would break the graph
 @torch.compiler.assume_constant_result
 def _usable() -> bool:
-    return _enabled() and extension() is not None
+    return extension() is not None
 
 
 def network_input_fusable(x: torch.Tensor) -> bool:

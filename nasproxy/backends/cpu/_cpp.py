@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import torch
 
+from nasproxy._machine import cpuinfo_field
+
 # No floating-point exception flags and no errno from math functions: without them GCC vectorises neither
 # std::floor nor loops that call math functions. Neither changes a computed value.
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
@@ -23,14 +25,7 @@ _FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-
 
 def _cpu_signature() -> str:
     """What ``-march=native`` compiles for: a build is reused only on a CPU with the same features."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return line
-    except OSError:
-        pass
-    return ""
+    return cpuinfo_field("flags") or ""
 
 
 class CppExtension:

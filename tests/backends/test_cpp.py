@@ -1,0 +1,69 @@
+"""Building the CPU backend's kernels: they build wherever a compiler exists; where they cannot be built,
+``auto`` falls back to ATen's operators after one warning per kernel, and ``cpu-kernels`` is a clear error."""
+
+import warnings
+
+import pytest
+import torch
+
+from nasproxy import NasproxyError
+from nasproxy.backends import apply_backend, resolve_backend
+from nasproxy.backends import cpu as cpu_backend
+from nasproxy.backends.cpu import _cpp, _first_block, _winograd
+from nasproxy.models import build_model
+from tests.backends.conftest import needs_compiler
+
+CPU = torch.device("cpu")
+
+
+@needs_compiler
+def test_the_kernels_build_where_a_compiler_exists():
+    assert cpu_backend.build()
+    assert resolve_backend("auto", CPU) == "cpu-kernels"
+    assert resolve_backend("cpu-kernels", CPU) == "cpu-kernels"
+
+
+def test_aten_and_cuda_never_touch_the_kernels(monkeypatch):
+    def no_build():
+        raise AssertionError("the kernels were built")
+
+    for module in (_first_block, _winograd):
+        ext = _cpp.CppExtension(f"probe_{module.__name__[-5:]}", lambda: "", [], what="x", fallback="y")
+        monkeypatch.setattr(ext, "build", no_build)
+        monkeypatch.setattr(module, "_EXTENSION", ext)
+    assert resolve_backend("aten", CPU) == "aten"
+    assert resolve_backend("auto", torch.device("cuda")) == "aten"
+    with pytest.raises(NasproxyError, match="cpu-kernels runs only on CPUs"):
+        resolve_backend("cpu-kernels", torch.device("cuda"))
+
+
+@pytest.mark.parametrize(
+    ("module", "what"), [(_winograd, "Winograd convolutions"), (_first_block, "fused first blocks")]
+)
+def test_a_failed_build_warns_once_and_auto_falls_back_to_aten(monkeypatch, module, what):
+    def no_compiler():
+        raise RuntimeError("no C++ compiler")
+
+    unbuildable = _cpp.CppExtension("unbuildable", lambda: "", [], what=what, fallback="ATen's operators")
+    monkeypatch.setattr(unbuildable, "build", no_compiler)
+    monkeypatch.setattr(module, "_EXTENSION", unbuildable)
+    with pytest.warns(UserWarning, match=f"{what} unavailable.*no C\\+\\+ compiler"):
+        assert resolve_backend("auto", CPU) == "aten"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_backend("auto", CPU) == "aten"  # no second warning
+        with pytest.raises(NasproxyError, match="do not build here.*use aten"):
+            resolve_backend("cpu-kernels", CPU)
+    net = build_model("convnet-w16-d2-instance-relu-avg", channels=1, num_classes=10, image_size=(28, 28))
+    x = torch.randn(2, 1, 28, 28)
+    want = net(x)
+    torch.testing.assert_close(apply_backend(net, "aten")(x), want, rtol=0, atol=0)
+
+
+def test_a_bad_backend_name_is_named():
+    from nasproxy import TrainConfig
+
+    with pytest.raises(NasproxyError, match="backend 'fast' is not one of auto, aten, cpu-kernels"):
+        TrainConfig(backend="fast")
+    with pytest.raises(NasproxyError, match="resolved backend"):
+        apply_backend(torch.nn.Linear(2, 2), "auto")
