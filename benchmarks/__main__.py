@@ -481,10 +481,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if device.type == "cpu":
         # build the C++ extensions once, as on a user's first run; every arm then loads them from disk
-        from nasproxy.models import _first_block, _winograd
+        from nasproxy.backends import build_cpu_kernels
 
-        _first_block.extension()
-        _winograd.extension()
+        build_cpu_kernels()
     stamp = {
         "machine": _machine(),
         "torch": torch.__version__,
