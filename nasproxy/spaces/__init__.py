@@ -11,47 +11,35 @@ from pathlib import Path
 
 from nasproxy._errors import NasproxyError
 from nasproxy._registry import Registry
-from nasproxy.models._convnet import ACTS, NORMS, POOLS
 from nasproxy.spaces._base import Candidate, GridSpace, SearchSpace
 from nasproxy.spaces._families import FAMILIES, Family
 
 SPACES: Registry = Registry("search space")  # name -> zero-argument factory of a SearchSpace
 
-SPACES.register(
-    "paper720",
-    lambda: GridSpace(
-        "paper720",
-        family="convnet",
-        axes={
-            "width": [32, 64, 128, 256],
-            "depth": [1, 2, 3, 4],
-            "norm": list(NORMS),
-            "act": list(ACTS),
-            "pool": list(POOLS),
-        },
-    ),
-)
-SPACES.register(
-    "tiny",
-    lambda: GridSpace(
-        "tiny",
-        family="convnet",
-        axes={"width": [16, 32], "depth": [1, 2], "norm": ["none", "instance"], "act": ["relu"], "pool": ["avg"]},
-    ),
-)
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+
+def _packaged_dir() -> Path | None:
+    """The built-in spaces' folder: the top-level ``search_spaces/``, installed as ``nasproxy.search_spaces``
+    (pyproject's package-dir), or the checkout's own when nasproxy runs from a source tree."""
+    try:
+        from importlib.resources import files
+
+        folder = Path(str(files("nasproxy.search_spaces")))
+    except (ModuleNotFoundError, TypeError):
+        folder = Path(__file__).resolve().parents[2] / "search_spaces"
+    return folder if folder.is_dir() else None
 
 
 def space_dirs() -> list[Path]:
-    """Where a space name may be a YAML file: ``./search_spaces`` first, then the checkout's own."""
-    dirs = [Path.cwd() / "search_spaces", BUILTIN_DIR]
-    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in {e.resolve() for e in dirs[:i]}]
+    """Where a space name may be a YAML file: ``./search_spaces`` first, then the built-in ones."""
+    dirs = [Path.cwd() / "search_spaces", _packaged_dir()]
+    dirs = [d for d in dirs if d is not None and d.is_dir()]
+    return [d for i, d in enumerate(dirs) if d.resolve() not in {e.resolve() for e in dirs[:i]}]
 
 
 def load_space(ref: str) -> SearchSpace:
-    """A registered name, a YAML file (path, or a name in ``./search_spaces/`` or the checkout's
-    ``search_spaces/``), ``path.py:Name``, ``package.module:Name`` or an entry point in the ``nasproxy.spaces``
+    """A registered name, a YAML file (path, or a name in ``./search_spaces/`` or among the built-in spaces,
+    e.g. ``paper720``), ``path.py:Name``, ``package.module:Name`` or an entry point in the ``nasproxy.spaces``
     group."""
     if ref in SPACES:
         return SPACES.get(ref)()
