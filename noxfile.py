@@ -9,7 +9,15 @@ import nox
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "none"
-LINTED = ["nasproxy", "tests", "benchmarks", "results/make_figures.py", "noxfile.py"]
+LINTED = [
+    "nasproxy",
+    "tests",
+    "benchmarks",
+    "search_spaces",
+    "results/make_figures.py",
+    "results/fashion-mnist",
+    "noxfile.py",
+]
 
 
 @nox.session

@@ -96,13 +96,13 @@ def run_arm(arm: str, *, tuned_allocator: bool, device: str, env: dict | None = 
 
 def _evaluate_images(path: str, models: int, device: str) -> tuple[float, float]:
     """Test accuracy of a saved synthetic set (nasproxy's engine, same for every arm)."""
-    from nasproxy import Proxy, TrainConfig, evaluate_proxy
+    from nasproxy import CondensedSet, TrainConfig, evaluate_proxy
     from nasproxy.data import load_dataset
 
     ds = load_dataset("fashion-mnist")
     images = torch.load(path, weights_only=True)
     ipc = len(images) // ds.num_classes
-    proxy = Proxy(
+    proxy = CondensedSet(
         images,
         torch.arange(ds.num_classes).repeat_interleave(ipc),
         {"dataset": ds.name, "val_fingerprint": ds.val_fingerprint},

@@ -116,7 +116,7 @@ def candidate_nasproxy(
     **_,
 ):
     from nasproxy.backends import resolve_backend
-    from nasproxy.search._proxies import Protocol, Runtime, _file_proxy
+    from nasproxy.search.proxies import PROXIES, Protocol, Runtime
 
     if not winograd:
         from nasproxy.backends.cpu import _blocks
@@ -140,7 +140,7 @@ def candidate_nasproxy(
     runtime = Runtime(torch.device(device), resolve_backend(backend, torch.device(device)))
     for arch in archs:
         start = time.perf_counter()
-        score = _file_proxy(space, space.get(arch), ds, protocol, proxy, runtime)
+        score = PROXIES.get("random").score(space, space.get(arch), ds, protocol, proxy, runtime)
         times.append(time.perf_counter() - start)
         scores.append(score.value)
     return {"seconds": times, "val_mean": scores}
@@ -148,10 +148,10 @@ def candidate_nasproxy(
 
 def evaluate_naive(proxy_file: str, models: int, epochs: int, device: str = "cpu", **_):
     from benchmarks.baseline import test_accuracy, train_epochs
-    from nasproxy import Proxy
+    from nasproxy import CondensedSet
 
     ds = _dataset()
-    proxy = Proxy.load(proxy_file)
+    proxy = CondensedSet.load(proxy_file)
     accs, times = [], []
     for m in range(models):
         start = time.perf_counter()
@@ -173,12 +173,12 @@ def evaluate_nasproxy(
     backend: str = "auto",
     **_,
 ):
-    from nasproxy import Proxy, TrainConfig, evaluate_proxy
+    from nasproxy import CondensedSet, TrainConfig, evaluate_proxy
 
     ds = _dataset()
     start = time.perf_counter()
     result = evaluate_proxy(
-        Proxy.load(proxy_file),
+        CondensedSet.load(proxy_file),
         ds,
         num_models=models,
         config=TrainConfig(epochs=epochs, precision=precision, compile=compile, backend=backend),

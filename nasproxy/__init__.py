@@ -11,7 +11,7 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Proxy": "nasproxy._artifact",
+    "CondensedSet": "nasproxy._artifact",
     "ArtifactError": "nasproxy._errors",
     "DataNotFoundError": "nasproxy._errors",
     "IncompatibleError": "nasproxy._errors",

@@ -13,14 +13,18 @@ from typing import Any
 
 import torch
 
-from nasproxy._errors import ArtifactError, IncompatibleError
+from nasproxy._configs import SplitSpec
+from nasproxy._errors import ArtifactError, IncompatibleError, setting
 
 FORMAT = "nasproxy-proxy"
 FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
-class Proxy:
+class CondensedSet:
+    """What ``nasproxy condense`` writes (a proxy file): a few labelled images per class, learned (DC, DSA,
+    DM) or selected (random, herding, ...), with their provenance. File-based proxies train on one."""
+
     images: torch.Tensor  # [N, C, H, W], in the dataset's normalised space
     labels: torch.Tensor  # [N] int64
     meta: dict[str, Any] = field(default_factory=dict)  # JSON-serialisable provenance
@@ -28,6 +32,12 @@ class Proxy:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])
+
+    def split_spec(self) -> SplitSpec:
+        """The hold-out the proxy was made with (so that every later step uses the same one)."""
+        return SplitSpec(
+            holdout=self.meta.get("holdout", SplitSpec.holdout), seed=self.meta.get("split_seed", SplitSpec.seed)
+        )
 
     @property
     def num_classes(self) -> int:
@@ -48,7 +58,7 @@ class Proxy:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Proxy:
+    def load(cls, path: str | os.PathLike) -> CondensedSet:
         path = Path(path)
         if not path.exists():
             raise ArtifactError(f"proxy file {path} does not exist; create one with `nasproxy condense`")
@@ -82,7 +92,7 @@ class Proxy:
         """Raise unless this proxy was made from ``dataset`` with the same validation hold-out."""
         if self.meta.get("dataset") not in (None, dataset.name):
             raise IncompatibleError(
-                f"the proxy was made from {self.meta['dataset']!r}, not {dataset.name!r}; pass --dataset "
+                f"the proxy was made from {self.meta['dataset']!r}, not {dataset.name!r}; pass {setting('dataset')} "
                 f"{self.meta['dataset']} or use a proxy of {dataset.name}"
             )
         if self.image_shape != dataset.image_shape:
@@ -94,7 +104,7 @@ class Proxy:
             raise IncompatibleError(
                 "the proxy was made with another validation hold-out "
                 f"(holdout={self.meta.get('holdout')}, split seed={self.meta.get('split_seed')}); "
-                "pass the same --holdout and --split-seed"
+                f"pass the same {setting('holdout')} and {setting('split_seed')}"
             )
 
 

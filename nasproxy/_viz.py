@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from nasproxy._artifact import Proxy, _atomic
+from nasproxy._artifact import CondensedSet, _atomic
 
 
-def proxy_grid(proxy: Proxy, *, max_per_class: int = 10, class_names: list[str] | None = None):
+def proxy_grid(proxy: CondensedSet, *, max_per_class: int = 10, class_names: list[str] | None = None):
     """The proxy's images, one row per class, de-normalised (the paper's Figure 2 style)."""
     import matplotlib
 

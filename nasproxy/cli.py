@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from nasproxy._configs import PRECISIONS, CondenseSettings, EvaluateSettings, SearchRequest, SplitSpec, TrainConfig
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -25,7 +27,7 @@ def _friendly_errors(fn):
         try:
             return fn(*args, **kwargs)
         except NasproxyError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {exc.for_cli()}", err=True)
             sys.exit(EXIT_USER_ERROR)
         except KeyboardInterrupt:
             click.echo("interrupted; finished work is saved (re-run with --resume where offered)", err=True)
@@ -63,11 +65,13 @@ def _split_options(fn):
     fn = click.option(
         "--holdout",
         type=int,
-        default=5000,
+        default=SplitSpec.holdout,
         show_default=True,
         help="Training images held out for validation (class-balanced); condensation never sees them.",
     )(fn)
-    fn = click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the hold-out draw.")(fn)
+    fn = click.option(
+        "--split-seed", type=int, default=SplitSpec.seed, show_default=True, help="Seed of the hold-out draw."
+    )(fn)
     return fn
 
 
@@ -79,6 +83,14 @@ _device_option = click.option(
     help="auto (CUDA when available), cpu, cuda or cuda:N.",
 )
 _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+_augment_option = click.option(
+    "--augment",
+    "train_augment",
+    default="auto",
+    show_default=True,
+    help="Augment training images: auto (as the proxy file says: DSA's files), none, or a strategy such as "
+    "color_crop_cutout_flip_scale_rotate.",
+)
 _backend_option = click.option(
     "--backend",
     type=click.Choice(["auto", "aten", "cpu-kernels"]),
@@ -104,7 +116,7 @@ def main() -> None:
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning is one line on stderr, as errors are, not Python's two lines with a source path."""
-    text = str(message).strip().splitlines()
+    text = (message.for_cli() if hasattr(message, "for_cli") else str(message)).strip().splitlines()
     click.echo(f"warning: {text[0] if text else category.__name__}", err=True)
 
 
@@ -115,19 +127,36 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     show_default=True,
     help="Registered dataset, folder:PATH (ImageFolder) or tensors:FILE.pt.",
 )
-@click.option("--method", default="dc", show_default=True, help="Condensation method (see `nasproxy list methods`).")
-@click.option("--ipc", type=int, default=10, show_default=True, help="Images per class.")
-@click.option("--out", type=click.Path(), required=True, help="Proxy file to write (.pt).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--iterations", type=int, help="Outer iterations K (paper: 1000). Fewer = faster, lower quality.")
-@click.option("--real-batch", type=int, help="Real images per class per matching step (paper: 256).")
-@click.option("--model", "net", help="Network whose gradients are matched (default convnet).")
+@click.option(
+    "--method",
+    default=CondenseSettings.method,
+    show_default=True,
+    help="Condensation method (see `nasproxy list methods`).",
+)
+@click.option("--ipc", type=int, default=CondenseSettings.ipc, show_default=True, help="Images per class.")
+@click.option("--out", type=click.Path(), required=True, help="Proxy file to write (.pt): a condensed set.")
+@click.option("--seed", type=int, default=CondenseSettings.seed, show_default=True)
+@click.option(
+    "--iterations", type=int, help="Outer iterations (default: the method's; dc/dsa 1000, dm 20000). Fewer = faster."
+)
+@click.option("--real-batch", type=int, help="Real images per class per matching step (default 256).")
+@click.option(
+    "--model",
+    "net",
+    help="Network whose gradients/embeddings are matched, or trained to select with (default convnet).",
+)
+@click.option("--epochs", type=int, help="herding, k-center, forgetting: epochs of the network trained to select.")
+@click.option(
+    "--augment",
+    help="dc, dsa, dm: Siamese augmentation of each matching step: none, auto (DSA's strategy) or e.g. "
+    "color_crop_cutout_flip_scale_rotate (default: dsa and dm auto, dc none).",
+)
 @click.option("--init", type=click.Choice(["noise", "real"]), help="Start from Gaussian noise (paper) or real images.")
 @click.option("--metric", type=click.Choice(["layerwise", "mse", "cos"]), help="Gradient distance (paper: layerwise).")
 @click.option("--lr-img", type=float, help="Step size of the synthetic images (paper: 0.1).")
 @click.option("--outer-loop", type=int, help="Matching steps per network (default: paper's value for --ipc).")
 @click.option("--inner-loop", type=int, help="Network epochs between matching steps (default: paper's).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="Arithmetic of the network passes.")
+@click.option("--precision", type=click.Choice(PRECISIONS), help="Arithmetic of the network passes.")
 @click.option("--checkpoint-every", type=int, help="Outer iterations between checkpoints.")
 @_compile_option
 @click.option(
@@ -151,6 +180,8 @@ def condense(
     iterations,
     real_batch,
     net,
+    epochs,
+    augment,
     init,
     metric,
     lr_img,
@@ -170,26 +201,14 @@ def condense(
     quiet,
 ):
     """Condense a dataset into a small proxy (gradient matching, or a coreset baseline)."""
-    from nasproxy._artifact import check_writable
-    from nasproxy._errors import NasproxyError
-    from nasproxy.condensers import CONDENSERS
-    from nasproxy.condensers._run import condense as run
-    from nasproxy.data import SplitSpec, load_dataset
+    from nasproxy.condensers import CondenseJob
 
-    out = check_writable(out, what="--out")
-    checkpoint = out.with_name(out.name + ".ckpt")
-    if checkpoint.exists() and resume is None:
-        raise NasproxyError(
-            f"an interrupted run left {checkpoint}; pass --resume to continue it or --restart to start over"
-        )
-    if out.exists() and not (force or resume):
-        raise NasproxyError(f"{out} exists; pass --force to overwrite it (or --resume to extend its run)")
-    if ipc < 1:
-        raise NasproxyError(f"--ipc must be at least 1 image per class, got {ipc}")
     options = {
         "iterations": iterations,
         "real_batch": real_batch,
         "model": net,
+        "epochs": epochs,
+        "augment": augment,
         "init": init,
         "metric": metric,
         "lr_img": lr_img,
@@ -200,30 +219,24 @@ def condense(
         "compile": compile_,
         "backend": backend,
     }
-    CONDENSERS.get(method).from_options(options)  # bad method or options fail before the data is loaded
-    dev = _prepare_device(device, backend, quiet)
-    data = load_dataset(
-        dataset, data_root=data_root, download=download, split=SplitSpec(holdout=holdout, seed=split_seed)
-    )
-    if resume is False:
-        checkpoint.unlink(missing_ok=True)
-    proxy = run(
-        data,
+    job = CondenseJob(
+        out=out,
+        dataset=dataset,
         method=method,
         ipc=ipc,
         seed=seed,
         options=options,
-        device=dev,
-        checkpoint=checkpoint,
-        resume=bool(resume),
-        progress=not quiet,
+        split=SplitSpec(holdout=holdout, seed=split_seed),
+        data_root=data_root,
+        download=download,
+        resume=resume is True,
+        restart=resume is False,
+        force=force,
     )
-    proxy.save(out)
-    checkpoint.unlink(missing_ok=True)
+    proxy = job.run(_prepare_device(device, backend, quiet), progress=not quiet)
     if not quiet:
-        click.echo(
-            f"wrote {out}: {len(proxy.images)} images, {proxy.meta['wall_seconds']:.0f} s on {proxy.meta['device']}"
-        )
+        meta = proxy.meta
+        click.echo(f"wrote {job.out}: {len(proxy.images)} images, {meta['wall_seconds']:.0f} s on {meta['device']}")
 
 
 @main.command()
@@ -236,12 +249,15 @@ def condense(
     show_default=True,
     help="Evaluator network; repeat for a cross-architecture table.",
 )
-@click.option("--models", "num_models", type=int, default=20, show_default=True, help="Networks trained per proxy.")
-@click.option("--epochs", type=int, default=300, show_default=True)
-@click.option("--lr", type=float, default=0.01, show_default=True)
-@click.option("--batch-size", type=int, default=256, show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Network i uses seed + i.")
+@click.option(
+    "--models", "num_models", type=int, default=EvaluateSettings.models, show_default=True, help="Networks per proxy."
+)
+@click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
+@click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)
+@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default=TrainConfig.precision, show_default=True)
+@click.option("--seed", type=int, default=EvaluateSettings.seed, show_default=True, help="Network i uses seed + i.")
+@_augment_option
 @_compile_option
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON lines.")
 @click.option(
@@ -266,6 +282,7 @@ def evaluate(
     batch_size,
     precision,
     seed,
+    train_augment,
     compile_,
     as_json,
     csv_path,
@@ -276,76 +293,31 @@ def evaluate(
     quiet,
 ):
     """Train fresh networks on each proxy; report test accuracy (mean ± std)."""
-    from nasproxy._artifact import Proxy
-    from nasproxy._errors import NasproxyError
-    from nasproxy.data import SplitSpec, load_dataset
-    from nasproxy.engine import TrainConfig
-    from nasproxy.evaluate import evaluate_proxy
+    from nasproxy.engine import resolve_device
+    from nasproxy.evaluate import evaluate_files
 
-    if num_models < 1 or epochs < 1:
-        raise NasproxyError("--models and --epochs must be at least 1")
-    if csv_path:
-        from nasproxy._artifact import check_writable
-
-        check_writable(csv_path, what="--csv")
-    dev = _prepare_device(device, backend, quiet)
     config = TrainConfig(
         epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, compile=compile_, backend=backend or "auto"
     )
-    proxies = [(Path(p), Proxy.load(p)) for p in proxy_files]
-    datasets = {}
-    for path, proxy in proxies:
-        meta = proxy.meta
-        key = (meta.get("dataset"), meta.get("holdout"), meta.get("split_seed"))
-        if key not in datasets:
-            datasets[key] = load_dataset(
-                meta["dataset"],
-                data_root=data_root,
-                download=download,
-                split=SplitSpec(holdout=meta.get("holdout", 5000), seed=meta.get("split_seed", 0)),
+    settings = dict(models=models, num_models=num_models, config=config, seed=seed, augment=train_augment)
+    settings.update(progress=not quiet)
+    runs = evaluate_files(
+        proxy_files,
+        **settings,
+        data_root=data_root,
+        download=download,
+        csv=csv_path or None,
+        device=resolve_device(device),
+    )
+    _prepare_device(device, backend, quiet)  # after evaluate_files has checked everything
+    for result, row in runs:
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            click.echo(
+                f"{row['proxy']} · {result.model}: {100 * result.mean:.2f} ± {100 * result.std:.2f} % "
+                f"({num_models} models, {result.seconds:.0f} s)"
             )
-        for model in models:
-            result = evaluate_proxy(
-                proxy,
-                datasets[key],
-                model=model,
-                num_models=num_models,
-                config=config,
-                seed=seed,
-                device=dev,
-                progress=not quiet,
-            )
-            row = {
-                "proxy": str(path),
-                "dataset": meta.get("dataset"),
-                "method": meta.get("method"),
-                "ipc": meta.get("ipc"),
-                "iterations": meta.get("iterations_done"),
-                "condense_seconds": meta.get("wall_seconds"),
-                "condense_device": meta.get("device"),
-                **result.as_dict(),
-            }
-            if as_json:
-                click.echo(json.dumps(row))
-            else:
-                click.echo(
-                    f"{path} · {model}: {100 * result.mean:.2f} ± {100 * result.std:.2f} % "
-                    f"({num_models} models, {result.seconds:.0f} s)"
-                )
-            if csv_path:
-                _append_csv(Path(csv_path), row)
-
-
-def _append_csv(path: Path, row: dict) -> None:
-    import pandas as pd
-
-    from nasproxy._artifact import atomic_write_text
-
-    flat = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()}
-    frame = pd.DataFrame([flat])
-    if path.exists():
-        frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
-    atomic_write_text(path, frame.to_csv(index=False))
 
 
 @main.command()
@@ -355,11 +327,11 @@ def _append_csv(path: Path, row: dict) -> None:
 @_friendly_errors
 def show(proxy_file, out, max_per_class):
     """Draw a proxy's images as a class-by-row grid."""
-    from nasproxy._artifact import Proxy, check_writable
+    from nasproxy._artifact import CondensedSet, check_writable
     from nasproxy._viz import proxy_grid, save_figure
 
     check_writable(out, what="--out")
-    proxy = Proxy.load(proxy_file)
+    proxy = CondensedSet.load(proxy_file)
     save_figure(proxy_grid(proxy, max_per_class=max_per_class), out)
     click.echo(f"wrote {out}")
 
@@ -369,9 +341,9 @@ def show(proxy_file, out, max_per_class):
 @_friendly_errors
 def info(proxy_file):
     """Print a proxy's provenance as JSON."""
-    from nasproxy._artifact import Proxy
+    from nasproxy._artifact import CondensedSet
 
-    proxy = Proxy.load(proxy_file)
+    proxy = CondensedSet.load(proxy_file)
     meta = {k: v for k, v in proxy.meta.items() if k != "loss_history"}
     click.echo(json.dumps({"images": list(proxy.images.shape), **meta}, indent=2))
 
@@ -464,14 +436,15 @@ def _apply(options):
 
 @main.command()
 @_apply(_search_common)
-@click.option("--proxy-file", type=click.Path(), help="Proxy made by `nasproxy condense`.")
+@click.option("--proxy-file", type=click.Path(), help="Proxy file (a condensed set) made by `nasproxy condense`.")
 @click.option("--dataset", default=None, help="Dataset (default: the proxy file's, else fashion-mnist).")
 @click.option("--epochs", type=int, help="Training epochs per candidate (paper: 100 on a proxy).")
 @click.option("--repeats", type=int, help="Networks trained per candidate (paper: 5).")
-@click.option("--batch-size", type=int, default=256, show_default=True)
-@click.option("--lr", type=float, default=0.01, show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=int, default=SearchRequest.batch_size, show_default=True)
+@click.option("--lr", type=float, default=SearchRequest.lr, show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default=SearchRequest.precision, show_default=True)
+@click.option("--seed", type=int, default=SearchRequest.seed, show_default=True)
+@_augment_option
 @click.option(
     "--score-test/--no-score-test",
     default=None,
@@ -481,7 +454,7 @@ def _apply(options):
 @click.option(
     "--ipc",
     type=int,
-    default=10,
+    default=SearchRequest.ipc,
     show_default=True,
     help="early-stopping without --proxy-file: match the training budget of this many images per class.",
 )
@@ -489,12 +462,14 @@ def _apply(options):
 @click.option(
     "--sampler",
     type=click.Choice(["sweep", "tpe"]),
-    default="sweep",
+    default=SearchRequest.sampler,
     show_default=True,
     help="sweep: every architecture (of --sample/--only-top); tpe: Optuna's TPE searches a grid space.",
 )
-@click.option("--trials", type=int, default=50, show_default=True, help="With --sampler tpe: architectures to train.")
-@click.option("--sample-seed", type=int, default=0, show_default=True)
+@click.option(
+    "--trials", type=int, default=SearchRequest.trials, show_default=True, help="With --sampler tpe: architectures."
+)
+@click.option("--sample-seed", type=int, default=SearchRequest.sample_seed, show_default=True)
 @click.option(
     "--archs",
     "archs_file",
@@ -524,6 +499,7 @@ def search(
     lr,
     precision,
     seed,
+    train_augment,
     score_test,
     ipc,
     sample,
@@ -544,20 +520,11 @@ def search(
     quiet,
 ):
     """Train (or score) every candidate of a space on a proxy; resumable, parallel, distributed."""
-    from nasproxy._errors import NasproxyError
-    from nasproxy.search import SearchRequest, plan_search, read_arch_ids, run_search, top_architectures
+    from nasproxy.search import chosen_architectures, plan_search, run_search
 
-    only = None
-    if archs_file is not None:
-        if only_top is not None or sample is not None:
-            raise NasproxyError("pass one of --archs, --only-top and --sample")
-        only = read_arch_ids(archs_file)
-    if only_top is not None:
-        if not from_:
-            raise NasproxyError("--only-top needs --from with the searches to take the top architectures of")
-        dataset_name = dataset or "fashion-mnist"
-        space_name = Path(space).stem if space.endswith((".yaml", ".yml")) else space
-        only = tuple(top_architectures(from_.split(","), only_top, dataset=dataset_name, space=space_name))
+    only = chosen_architectures(
+        space=space, dataset=dataset, archs_file=archs_file, only_top=only_top, sources=from_, sample=sample
+    )
     request = SearchRequest(
         space=space,
         proxy=proxy,
@@ -584,9 +551,8 @@ def search(
         study=study,
         device=device,
         backend=backend or "auto",
+        augment=train_augment,
     )
-    if request.dataset is None and not proxy_file:
-        request = SearchRequest(**{**request.__dict__, "dataset": "fashion-mnist"})
     _prepare_device(device, backend, quiet)
     plan, ctx = plan_search(request)
     left = plan.total - plan.done
@@ -630,7 +596,7 @@ def export(study, storage, out):
 
     from nasproxy._artifact import check_writable
     from nasproxy._errors import NasproxyError
-    from nasproxy.search._runner import EXPORT_DIR, export_study
+    from nasproxy.search._export import EXPORT_DIR, export_study
     from nasproxy.search._storage import open_storage, storage_url_for
 
     target = check_writable(Path(out) if out else EXPORT_DIR / f"{study}.csv", what="--out")

@@ -20,18 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nasproxy._errors import DataNotFoundError, NasproxyError
+from nasproxy._configs import SplitSpec
+from nasproxy._errors import DataNotFoundError, NasproxyError, setting
 from nasproxy._registry import Registry
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
-@dataclass(frozen=True)
-class SplitSpec:
-    """How the validation hold-out is carved out of the training set."""
-
-    holdout: int = 5000  # validation images, taken class-balanced from the training set
-    seed: int = 0  # seed of the hold-out draw
 
 
 @dataclass(frozen=True)
@@ -160,7 +153,7 @@ def holdout_indices(labels: torch.Tensor, num_classes: int, split: SplitSpec) ->
     if split.holdout < 0 or split.holdout >= len(labels):
         raise NasproxyError(
             f"validation hold-out of {split.holdout} images is impossible with {len(labels)} training "
-            "images; pass --holdout between 0 and the training-set size"
+            f"images; pass {setting('holdout')} between 0 and the training-set size"
         )
     gen = torch.Generator().manual_seed(split.seed)
     per_class = [split.holdout // num_classes + (c < split.holdout % num_classes) for c in range(num_classes)]
@@ -168,7 +161,7 @@ def holdout_indices(labels: torch.Tensor, num_classes: int, split: SplitSpec) ->
     for c in range(num_classes):
         idx = torch.nonzero(labels == c).flatten()
         if per_class[c] > len(idx):
-            raise NasproxyError(f"class {c} has only {len(idx)} images; lower --holdout")
+            raise NasproxyError(f"class {c} has only {len(idx)} images; lower {setting('holdout')}")
         chosen.append(idx[torch.randperm(len(idx), generator=gen)[: per_class[c]]])
     return torch.cat(chosen).sort().values
 
@@ -320,7 +313,8 @@ def _svhn(roots: list[Path], download: bool) -> RawSplits:
                 roots,
                 ["svhn"],
                 [],
-                "put train_32x32.mat and test_32x32.mat there, or pass --download on a machine with internet",
+                f"put train_32x32.mat and test_32x32.mat there, or pass {setting('download')} on a machine with "
+                "internet",
             )
         )
     out = []
@@ -382,7 +376,8 @@ def _load_tensor_file(path: Path) -> RawSplits:
 
 
 _FMNIST_HOW = (
-    "install it with `apt-get install dataset-fashion-mnist`, put the IDX files in --data-root, or pass --download"
+    f"install it with `apt-get install dataset-fashion-mnist`, put the IDX files in {setting('data_root')}, "
+    f"or pass {setting('download')}"
 )
 DATASETS.register(
     "fashion-mnist",
@@ -394,9 +389,9 @@ DATASETS.register(
         _FMNIST_HOW,
     ),
 )
-_MNIST_HOW = "put the MNIST IDX files under <data-root>/MNIST/raw or pass --download"
+_MNIST_HOW = f"put the MNIST IDX files under <{setting('data_root')}>/MNIST/raw or pass {setting('download')}"
 DATASETS.register("mnist", DatasetInfo("mnist", _mnist_like("MNIST", [], _MNIST_HOW), (0.1307,), (0.3081,), _MNIST_HOW))
-_CIFAR_HOW = "extract the python-version archive into --data-root or pass --download"
+_CIFAR_HOW = f"extract the python-version archive into {setting('data_root')} or pass {setting('download')}"
 DATASETS.register(
     "cifar10",
     DatasetInfo(
@@ -426,5 +421,5 @@ DATASETS.register(
 )
 DATASETS.register(
     "svhn",
-    DatasetInfo("svhn", _svhn, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), "see --download"),
+    DatasetInfo("svhn", _svhn, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), f"see {setting('download')}"),
 )

@@ -5,15 +5,18 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from nasproxy._artifact import Proxy
-from nasproxy._errors import IncompatibleError
+from nasproxy._artifact import CondensedSet
+from nasproxy._configs import EvaluateSettings
+from nasproxy._errors import IncompatibleError, NasproxyError, setting
+from nasproxy.augment import resolve as resolve_augmentation
 from nasproxy.backends import resolve_backend
 from nasproxy.data import Dataset
 from nasproxy.engine import TrainConfig, accuracy, device_name, train_from_scratch
@@ -63,29 +66,41 @@ def checked_builder(model: str, images: torch.Tensor, num_classes: int) -> Calla
     except (RuntimeError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise IncompatibleError(
-            f"model {model!r} cannot take images of shape {[c, h, w]} ({first_line}); pick another --model"
+            f"model {model!r} cannot take images of shape {[c, h, w]} ({first_line}); pick another {setting('model')}"
         ) from None
     if out.shape[-1] != num_classes:
         raise IncompatibleError(f"model {model!r} gives {out.shape[-1]} outputs for {num_classes} classes")
     return builder
 
 
+def check_evaluation(config: TrainConfig) -> None:
+    """An evaluation trains for at least one epoch."""
+    if config.epochs < 1:
+        raise NasproxyError(f"{setting('epochs')} must be at least 1 to evaluate a proxy, got {config.epochs}")
+
+
 def evaluate_proxy(
-    proxy: Proxy,
+    proxy: CondensedSet,
     dataset: Dataset,
     *,
     model: str = "convnet",
-    num_models: int = 20,
+    num_models: int = EvaluateSettings.models,
     config: TrainConfig = TrainConfig(),
-    seed: int = 0,
+    seed: int = EvaluateSettings.seed,
     device: torch.device = torch.device("cpu"),
     progress: bool = False,
+    augment: str | None = "auto",
 ) -> EvalResult:
-    """Train ``num_models`` networks (seeds ``seed .. seed+num_models-1``) on the proxy; test accuracy of each."""
+    """Train ``num_models`` networks (seeds ``seed .. seed+num_models-1``) on the proxy; test accuracy of each.
+    ``augment``: ``"auto"`` augments as the proxy file says (DSA's files), ``None``/``"none"`` never, or a
+    strategy (``nasproxy.augment``)."""
+    EvaluateSettings(models=num_models, seed=seed)  # validates
+    check_evaluation(config)
     proxy.check_compatible(dataset)
     builder = checked_builder(model, proxy.images, dataset.num_classes)
     seeds = [seed + i for i in range(num_models)]
-    config = dataclasses.replace(config, backend=resolve_backend(config.backend, device))
+    strategy = proxy.meta.get("augment") if augment == "auto" else resolve_augmentation(augment, dataset.name)
+    config = dataclasses.replace(config, backend=resolve_backend(config.backend, device), augment=strategy)
     images, labels = proxy.images.to(device), proxy.labels.to(device)
     start = time.perf_counter()
     with _bar(progress, num_models * config.epochs, f"evaluate {model}") as bar:
@@ -100,6 +115,87 @@ def evaluate_proxy(
     )
     seconds = time.perf_counter() - start
     return EvalResult(model, tuple(accs), tuple(seeds), seconds, config, device_name(device), config.backend)
+
+
+def evaluate_files(
+    paths: list[str | Path],
+    *,
+    models: tuple[str, ...] = ("convnet",),
+    num_models: int = EvaluateSettings.models,
+    config: TrainConfig = TrainConfig(),
+    seed: int = EvaluateSettings.seed,
+    augment: str | None = "auto",
+    data_root: str | None = None,
+    download: bool = False,
+    device: torch.device = torch.device("cpu"),
+    progress: bool = False,
+    csv: str | Path | None = None,
+) -> Iterator[tuple[EvalResult, dict]]:
+    """``nasproxy evaluate``: each proxy file against its own dataset and hold-out, for each model; yields
+    the result and its row (provenance of the file and of the evaluation), appended to ``csv`` if given.
+    The settings, the files and the CSV's folder are checked now, before any work; the work happens as the
+    returned iterator is consumed."""
+    from nasproxy._artifact import check_writable
+
+    EvaluateSettings(models=num_models, seed=seed)
+    check_evaluation(config)
+    if csv:
+        csv = check_writable(csv, what=setting("csv"))
+    proxies = [(Path(p), CondensedSet.load(p)) for p in paths]
+    return _evaluate(proxies, models, num_models, config, seed, augment, data_root, download, device, progress, csv)
+
+
+def _evaluate(proxies, models, num_models, config, seed, augment, data_root, download, device, progress, csv):
+    from nasproxy.data import load_dataset
+
+    datasets = {}
+    for path, proxy in proxies:
+        meta = proxy.meta
+        key = (meta.get("dataset"), meta.get("holdout"), meta.get("split_seed"))
+        if key not in datasets:
+            split = proxy.split_spec()
+            datasets[key] = load_dataset(meta["dataset"], data_root=data_root, download=download, split=split)
+        for model in models:
+            result = evaluate_proxy(
+                proxy,
+                datasets[key],
+                model=model,
+                num_models=num_models,
+                config=config,
+                seed=seed,
+                device=device,
+                progress=progress,
+                augment=augment,
+            )
+            row = {
+                "proxy": str(path),
+                "dataset": meta.get("dataset"),
+                "method": meta.get("method"),
+                "ipc": meta.get("ipc"),
+                "iterations": meta.get("iterations_done"),
+                "condense_seconds": meta.get("wall_seconds"),
+                "condense_device": meta.get("device"),
+                "augment": result.config.augment,
+                **result.as_dict(),
+            }
+            if csv:
+                append_csv_row(csv, row)
+            yield result, row
+
+
+def append_csv_row(path: Path, row: dict) -> None:
+    """Add ``row`` to the CSV at ``path`` (columns merged with the existing ones), atomically."""
+    import json
+
+    import pandas as pd
+
+    from nasproxy._artifact import atomic_write_text
+
+    flat = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()}
+    frame = pd.DataFrame([flat])
+    if path.exists():
+        frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
+    atomic_write_text(path, frame.to_csv(index=False))
 
 
 def _bar(enabled: bool, total: int, desc: str):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from nasproxy import Proxy, register_model
+from nasproxy import CondensedSet, register_model
 from nasproxy.cli import main
 from nasproxy.models import MODELS
 
@@ -41,7 +41,7 @@ def test_condense_evaluate_show_info(run, tmp_path):
     out = tmp_path / "p.pt"
     r = run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 2, "--out", out, "-q")
     assert r.exit_code == 0, r.output
-    proxy = Proxy.load(out)
+    proxy = CondensedSet.load(out)
     assert proxy.images.shape == (20, 1, 28, 28) and proxy.meta["holdout"] == 50
     r = run("evaluate", out, *EVAL, "--json", "--csv", tmp_path / "evals.csv")
     assert r.exit_code == 0, r.output
@@ -77,7 +77,7 @@ def test_dc_condense_through_the_cli(run, tmp_path):
         "-q",
     )
     assert r.exit_code == 0, r.output
-    meta = Proxy.load(out).meta
+    meta = CondensedSet.load(out).meta
     assert meta["method"] == "dc" and meta["iterations_done"] == 2 and meta["hyperparameters"]["real_batch"] == 4
     assert not (tmp_path / "dc.pt.ckpt").exists()
     _one_line_error(run("condense", "--dataset", "mnist", "--holdout", 50, "--ipc", 1, "--out", out), "--force")
@@ -219,7 +219,10 @@ def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path
     assert 1 <= done < 120 and not out.exists()
     finished = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
-    assert Proxy.load(out).meta["iterations_done"] == 120 and len(Proxy.load(out).meta["loss_history"]) == 120
+    assert (
+        CondensedSet.load(out).meta["iterations_done"] == 120
+        and len(CondensedSet.load(out).meta["loss_history"]) == 120
+    )
 
 
 def test_list_says_what_each_entry_is_and_only_lists_what_exists(run):

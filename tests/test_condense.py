@@ -126,6 +126,6 @@ def test_dc_on_small_unequal_classes_matches_on_what_each_class_has(tmp_path):
         {"train_images": images, "train_labels": labels, "test_images": images[:6], "test_labels": labels[:6]}, path
     )
     data = load_dataset(f"tensors:{path}", split=SplitSpec(holdout=3, seed=0))  # one image per class held out
-    with pytest.warns(UserWarning, match="smallest class has 6 training images, fewer than --real-batch 256"):
+    with pytest.warns(UserWarning, match="smallest class has 6 training images, fewer than real_batch 256"):
         proxy = condense(data, method="dc", ipc=2, seed=0, options={"iterations": 1, "model": SMALL_NET})
     assert torch.bincount(proxy.labels).tolist() == [2, 2, 2] and torch.isfinite(proxy.images).all()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from nasproxy import Proxy, TrainConfig, accuracy, train_from_scratch
+from nasproxy import CondensedSet, TrainConfig, accuracy, train_from_scratch
 from nasproxy.cli import main
 from nasproxy.condensers import CONDENSERS, RunContext
 from nasproxy.models import build_model
@@ -170,7 +170,7 @@ def test_cli_condenses_and_evaluates_on_cuda(idx_root, tmp_path):
         + ["--out", str(out)],
     )
     assert result.exit_code == 0, result.output
-    assert Proxy.load(out).meta["device"].startswith("cuda")
+    assert CondensedSet.load(out).meta["device"].startswith("cuda")
     result = CliRunner().invoke(
         main,
         ["evaluate", str(out), "--models", "2", "--epochs", "5", "--device", "cuda", "--json", "--csv", "", "-q"]

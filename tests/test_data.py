@@ -49,7 +49,8 @@ def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path):
     with pytest.raises(DataNotFoundError) as info:
         load_dataset("mnist", data_root=tmp_path)
     msg = str(info.value)
-    assert str(tmp_path) in msg and "--download" in msg and "\n" not in msg
+    assert str(tmp_path) in msg and "pass download" in msg and "\n" not in msg
+    assert "pass --download" in info.value.for_cli()  # how the command line says it
 
 
 def test_cifar10_python_layout(tmp_path):

@@ -13,9 +13,9 @@ def _listed_packages() -> set[str]:
 
 
 def test_pyproject_lists_every_package_and_maps_search_spaces():
-    found = {
-        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "nasproxy").rglob("__init__.py")
-    } | {"nasproxy.search_spaces"}
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "nasproxy").rglob("__init__.py")} | {
+        "nasproxy.search_spaces"
+    }
     assert _listed_packages() == found
     text = (ROOT / "pyproject.toml").read_text()
     assert '"nasproxy.search_spaces" = "search_spaces"' in text

@@ -8,7 +8,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from nasproxy import NasproxyError, Proxy, condense
+from nasproxy import CondensedSet, NasproxyError, condense
 from nasproxy.search import SearchRequest, completed_architectures, plan_search, run_search
 from nasproxy.search._storage import open_storage
 
@@ -225,12 +225,12 @@ def test_bad_search_input_writes_nothing(search_env, small_mnist):
     tmp = search_env["tmp"]
     with pytest.raises(NasproxyError, match="unknown proxy 'magic'"):
         plan_search(_request(search_env, proxy="magic"))
-    with pytest.raises(NasproxyError, match="needs --proxy-file"):
+    with pytest.raises(NasproxyError, match="needs proxy_file"):
         plan_search(_request(search_env, proxy_file=None))
     with pytest.raises(NasproxyError, match="made by method 'random', not 'dc'"):
         plan_search(_request(search_env, proxy="ours"))
-    other = Proxy.load(search_env["proxy_file"])
-    Proxy(other.images, other.labels, {**other.meta, "val_fingerprint": "elsewhere"}).save(tmp / "other.pt")
+    other = CondensedSet.load(search_env["proxy_file"])
+    CondensedSet(other.images, other.labels, {**other.meta, "val_fingerprint": "elsewhere"}).save(tmp / "other.pt")
     with pytest.raises(NasproxyError, match="another validation hold-out"):
         plan_search(_request(search_env, proxy_file=str(tmp / "other.pt")))
     with pytest.raises(NasproxyError, match="is a proxy of 'mnist', not 'cifar10'"):

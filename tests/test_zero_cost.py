@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasproxy.models import build_model
-from nasproxy.search._proxies import _grad_norm, _naswot, _snip, _synflow
+from nasproxy.search.proxies._training_free import _grad_norm, _naswot, _snip, _synflow
 
 ARCHS = ["convnet-w8-d2-batch-relu-max", "convnet-w8-d2-instance-sigmoid-avg", "convnet-w8-d1-none-leakyrelu-none"]
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from nasproxy._errors import NasproxyError
+from nasproxy._errors import NasproxyError, setting
 from nasproxy._registry import Registry
 from nasproxy.data import Dataset
 
@@ -74,7 +74,7 @@ def real_images_per_class(dataset: Dataset, ipc: int, generator: torch.Generator
     xs, ys = [], []
     for c, idx in enumerate(dataset.class_indices()):
         if len(idx) < ipc:
-            raise NasproxyError(f"class {c} has only {len(idx)} training images, fewer than --ipc {ipc}")
+            raise NasproxyError(f"class {c} has only {len(idx)} training images, fewer than {setting('ipc')} {ipc}")
         pick = idx[torch.randperm(len(idx), generator=generator)[:ipc]]
         xs.append(dataset.train_images[pick])
         ys.append(torch.full((ipc,), c, dtype=torch.long))

@@ -9,7 +9,6 @@ Randomness is derived from ``(seed, iteration)``, so a resumed run continues exa
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -18,10 +17,11 @@ from functools import partial
 import torch
 from torch import nn
 
-from nasproxy._artifact import atomic_torch_save
-from nasproxy._errors import NasproxyError
+from nasproxy import augment
+from nasproxy._errors import NasproxyError, NasproxyWarning, setting
 from nasproxy.backends import apply_backend, check_backend, resolve_backend
-from nasproxy.condensers._base import Condenser, CondenseResult, RunContext, real_images_per_class, register_condenser
+from nasproxy.condensers._base import CondenseResult, RunContext, register_condenser
+from nasproxy.condensers._learned import LearnedImages, mix, progress_bar
 from nasproxy.condensers._matching import METRICS, ClassGradients, gradient_distance
 from nasproxy.data import Dataset
 from nasproxy.engine import (
@@ -45,7 +45,7 @@ def paper_loops(ipc: int) -> tuple[int, int]:
 
 
 @register_condenser
-class DatasetCondensation(Condenser):
+class DatasetCondensation(LearnedImages):
     """Gradient matching (Zhao, Mopuri & Bilen, ICLR 2021): learned synthetic images (`ours` in a search)."""
 
     name = "dc"
@@ -69,8 +69,13 @@ class DatasetCondensation(Condenser):
         compile: bool | None = None  # torch.compile the first-order network passes; None: auto (long runs)
         checkpoint_every: int = 1  # outer iterations between checkpoints (a few hundred KB each; 1 loses nothing)
         backend: str = "auto"  # how the networks run (nasproxy.backends); recorded, not part of a resume's identity
+        # Siamese augmentation of each matching step (DSA): None (DC), "auto" (DSA's strategy for the dataset)
+        # or a strategy such as color_crop_cutout_flip_scale_rotate
+        augment: str | None = None
 
         def __post_init__(self) -> None:
+            if self.augment not in (None, "none", "auto"):
+                augment.parse_strategy(self.augment)
             if self.metric not in METRICS:
                 raise NasproxyError(f"unknown matching metric {self.metric!r}; choose one of {', '.join(METRICS)}")
             if self.init not in ("noise", "real"):
@@ -95,7 +100,7 @@ class DatasetCondensation(Condenser):
 
         def make_net(iteration: int) -> nn.Module:
             net = build_seeded(
-                partial(build, channels=c, num_classes=k, image_size=(h, w)), _mix(seed, iteration, 1), device
+                partial(build, channels=c, num_classes=k, image_size=(h, w)), mix(seed, iteration, 1), device
             )
             return apply_backend(net, backend)
 
@@ -106,20 +111,18 @@ class DatasetCondensation(Condenser):
         real_batch = min(cfg.real_batch, min(len(x) for x in by_class))
         if real_batch < cfg.real_batch:
             warnings.warn(
-                f"the smallest class has {real_batch} training images, fewer than --real-batch {cfg.real_batch}: "
-                f"each matching step uses {real_batch} real images per class",
+                NasproxyWarning(
+                    f"the smallest class has {real_batch} training images, fewer than {setting('real_batch')} "
+                    f"{cfg.real_batch}: "
+                    f"each matching step uses {real_batch} real images per class"
+                ),
                 stacklevel=2,
             )
         syn_labels = torch.arange(k, device=device).repeat_interleave(ipc)
 
         state = self._load_checkpoint(context, seed, ipc, dataset) if context.resume else None
         if state is None:
-            gen = torch.Generator().manual_seed(_mix(seed, 0, 2))
-            if cfg.init == "real":
-                init, _ = real_images_per_class(dataset, ipc, gen)
-            else:
-                init = torch.randn(k * ipc, c, h, w, generator=gen)
-            syn = init.to(device).requires_grad_(True)
+            syn = self._initial_images(dataset, ipc, seed, cfg.init).to(device).requires_grad_(True)
             start, history, elapsed = 0, [], 0.0
         else:
             syn = state["images"].to(device).requires_grad_(True)
@@ -145,12 +148,15 @@ class DatasetCondensation(Condenser):
 
         packed = cfg.packed if cfg.packed is not None else device.type == "cuda"
         grads = ClassGradients(k, packed=packed, precision=cfg.precision, compile=use_compiled)
-        bar = _progress(context.progress, total=cfg.iterations, initial=start)
+        bar = progress_bar(context.progress, total=cfg.iterations, initial=start)
+        strategy = augment.resolve(cfg.augment, dataset.name)
+        ops = augment.parse_strategy(strategy) if strategy else None
         t0 = time.perf_counter() - elapsed
         for it in range(start, cfg.iterations):
             net = make_net(it)
             net.train()
-            gen = torch.Generator().manual_seed(_mix(seed, it, 3))
+            gen = torch.Generator().manual_seed(mix(seed, it, 3))
+            aug_gen = torch.Generator().manual_seed(mix(seed, it, 4))
             has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
             loss_sum = torch.zeros((), device=device)
             for ol in range(outer_loop):
@@ -158,8 +164,12 @@ class DatasetCondensation(Condenser):
                     _freeze_batchnorm(net, by_class, gen)
                 real = torch.stack([x[torch.randperm(len(x), generator=gen)[:real_batch]] for x in by_class])
                 real_labels = torch.arange(k, device=device)[:, None].expand(k, real.shape[1])
+                syn_by_class = syn.view(k, ipc, c, h, w)
+                if ops is not None:  # one draw per class, the same for its real and synthetic images
+                    draw = augment.draw(k, ops, aug_gen)
+                    real, syn_by_class = augment.apply(real, draw), augment.apply(syn_by_class, draw)
                 g_real = [g.detach() for g in grads(net, real, real_labels, create_graph=False)]
-                g_syn = grads(net, syn.view(k, ipc, c, h, w), syn_labels.view(k, ipc), create_graph=True)
+                g_syn = grads(net, syn_by_class, syn_labels.view(k, ipc), create_graph=True)
                 loss = gradient_distance(g_real, g_syn, cfg.metric)
                 opt_img.zero_grad(set_to_none=True)
                 loss.backward()
@@ -195,43 +205,9 @@ class DatasetCondensation(Condenser):
                 "condense_seconds": time.perf_counter() - t0,
                 "compiled": use_compiled,
                 "backend": backend,
+                "augment": strategy,
             },
         )
-
-    def _identity(self, seed: int, ipc: int, dataset: Dataset) -> dict:
-        settings = dataclasses.asdict(self.config)
-        # resuming may extend a run, checkpoint more often or run on another backend (same function)
-        for volatile in ("iterations", "checkpoint_every", "backend"):
-            settings.pop(volatile)
-        return {"seed": seed, "ipc": ipc, "dataset": dataset.name, "val": dataset.val_fingerprint, **settings}
-
-    def _save_checkpoint(self, context, seed, ipc, dataset, syn, opt_img, done, history, elapsed) -> None:
-        atomic_torch_save(
-            {
-                "identity": self._identity(seed, ipc, dataset),
-                "images": syn.detach().cpu(),
-                "optimizer": opt_img.state_dict(),
-                "iteration": done,
-                "history": history,
-                "elapsed": elapsed,
-            },
-            context.checkpoint,
-        )
-
-    def _load_checkpoint(self, context: RunContext, seed: int, ipc: int, dataset: Dataset) -> dict | None:
-        path = context.checkpoint
-        if path is None or not path.exists():
-            return None
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001
-            raise NasproxyError(f"checkpoint {path} is unreadable; delete it to start over") from None
-        if state.get("identity") != self._identity(seed, ipc, dataset):
-            raise NasproxyError(
-                f"checkpoint {path} belongs to a run with other settings; use the same options and seed, "
-                "or delete it to start over"
-            )
-        return state
 
 
 def _freeze_batchnorm(net: nn.Module, by_class: list[torch.Tensor], gen: torch.Generator) -> None:
@@ -243,16 +219,3 @@ def _freeze_batchnorm(net: nn.Module, by_class: list[torch.Tensor], gen: torch.G
     for m in net.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
-
-
-def _mix(seed: int, iteration: int, stream: int) -> int:
-    """A distinct 63-bit seed per (run seed, iteration, purpose)."""
-    x = (seed * 0x9E3779B97F4A7C15 + iteration * 0xBF58476D1CE4E5B9 + stream * 0x94D049BB133111EB) & (2**64 - 1)
-    x ^= x >> 31
-    return x & (2**63 - 1)
-
-
-def _progress(enabled: bool, *, total: int, initial: int):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, desc="condense", unit="it", dynamic_ncols=True)

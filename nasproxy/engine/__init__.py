@@ -18,7 +18,7 @@ compile, capture, pack), ``_train`` (the loop), ``_score`` (accuracy).
 """
 
 from nasproxy.engine._accel import COMPILE_MIN_STEPS, compiled, pack_limit, training_pack, use_compile, use_cuda_graph
-from nasproxy.engine._config import PRECISIONS, EpochHook, FitStats, TrainConfig
+from nasproxy.engine._config import PRECISIONS, EpochHook, FitStats, StepHook, TrainConfig
 from nasproxy.engine._device import (
     autocast,
     configure_process,
@@ -35,6 +35,7 @@ __all__ = [
     "PRECISIONS",
     "EpochHook",
     "FitStats",
+    "StepHook",
     "TrainConfig",
     "accuracy",
     "autocast",

@@ -7,7 +7,7 @@ import ctypes
 
 import torch
 
-from nasproxy._errors import NasproxyError
+from nasproxy._errors import NasproxyError, setting
 from nasproxy._machine import cpu_model
 
 
@@ -19,7 +19,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     except RuntimeError:
         raise NasproxyError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise NasproxyError("device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+        raise NasproxyError(
+            f"device cuda was asked for but no CUDA GPU is visible; use {setting('device')} cpu or auto"
+        )
     return dev
 
 

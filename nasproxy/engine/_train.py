@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasproxy.augment import augment_batch, parse_strategy
 from nasproxy.backends import apply_backend, resolve_backend
 from nasproxy.engine._accel import (
     COMPILE_MIN_STEPS,
@@ -19,7 +21,7 @@ from nasproxy.engine._accel import (
     use_compile,
     use_cuda_graph,
 )
-from nasproxy.engine._config import EpochHook, FitStats, TrainConfig
+from nasproxy.engine._config import EpochHook, FitStats, StepHook, TrainConfig
 from nasproxy.engine._device import autocast
 from nasproxy.models import stack_convnets, unstack_convnet
 
@@ -33,9 +35,12 @@ def fit(
     generators: Sequence[torch.Generator],
     progress: Callable[[int], None] | None = None,
     hook: EpochHook | None = None,
+    on_step: StepHook | None = None,
 ) -> FitStats:
-    """Train ``modules`` in place with SGD on ``images``; module i shuffles with ``generators[i]``. The
-    modules are first made to run on ``config.backend`` (in place, :func:`nasproxy.backends.apply_backend`).
+    """Train ``modules`` in place with SGD on ``images``; module i shuffles (and augments, with
+    ``config.augment``) with ``generators[i]``. The modules are first made to run on ``config.backend`` (in
+    place, :func:`nasproxy.backends.apply_backend`). ``on_step(module index, image indices [b], logits [b, K])``
+    sees every training step's outputs (e.g. to count forgetting events).
 
     Packed and one-by-one training give the same result up to float rounding (tests check this).
     """
@@ -52,7 +57,9 @@ def fit(
     use_compiled = use_compile(
         config.compile, planned_steps * len(modules), COMPILE_MIN_STEPS, images.device, precision=config.precision
     )
+    # a captured step would replay one augmentation, and hide its outputs from on_step
     use_graph = use_cuda_graph(config.cuda_graph, planned_steps, images.device, use_compiled)
+    use_graph = use_graph and config.augment is None and on_step is None
     for group in _groups(modules, training_pack(config, images.device, modules[0])):
         members = [modules[i] for i in group]
         packed = apply_backend(stack_convnets(members) if len(members) > 1 else members[0], backend)
@@ -65,6 +72,7 @@ def fit(
             [generators[i] for i in group],
             progress,
             _group_hook(hook, group),
+            None if on_step is None else partial(_group_step, on_step, group),
             use_compiled=use_compiled,
             use_graph=use_graph,
         )
@@ -84,6 +92,7 @@ def _fit_one(
     generators: Sequence[torch.Generator],
     progress: Callable[[int], None] | None,
     hook: EpochHook | None,
+    on_step: StepHook | None,
     *,
     use_compiled: bool,
     use_graph: bool,
@@ -97,18 +106,26 @@ def _fit_one(
     n = len(images)
     bs = min(config.batch_size, n)
     steps_per_epoch = math.ceil(n / bs)
-    whole_set = steps_per_epoch == 1  # every batch is the whole set: order cannot change the mean gradient
+    ops = parse_strategy(config.augment) if config.augment else None
+    # every batch is the whole set: order cannot change the mean gradient (but each replica augments its own)
+    whole_set = steps_per_epoch == 1 and ops is None
 
     def sgd_step(idx: torch.Tensor | None) -> torch.Tensor:
         """One step on the images that ``idx`` [M, b] selects for each replica (None: all of them)."""
         if idx is None:
             x, y = images, labels.unsqueeze(1).expand(n, replicas)
         else:
-            x = images[idx].transpose(0, 1).flatten(1, 2)  # [b, M*C, H, W]: replica m reads its own images
+            picked = images[idx]  # [M, b, C, H, W]
+            if ops is not None:
+                picked = torch.stack([augment_batch(picked[m], ops, generators[m]) for m in range(replicas)])
+            x = picked.transpose(0, 1).flatten(1, 2)  # [b, M*C, H, W]: replica m reads its own images
             y = labels[idx].t()
         with autocast(config.precision, device, cache=not use_graph):
             out = fast(x) if len(x) == bs else module(x)
         out = out.float().reshape(len(x), replicas, -1)
+        if on_step is not None:
+            for m in range(replicas):
+                on_step(m, torch.arange(n, device=device) if idx is None else idx[m], out[:, m].detach())
         # sum over replicas of each replica's mean loss: each replica gets exactly its own gradient
         per_sample = F.cross_entropy(out.flatten(0, 1), y.reshape(-1), reduction="none").view(-1, replicas)
         loss = per_sample.mean(0)
@@ -149,6 +166,10 @@ def _fit_one(
     return step
 
 
+def _group_step(on_step: StepHook, group: Sequence[int], replica: int, idx, logits) -> None:
+    on_step(group[replica], idx, logits)
+
+
 def _group_hook(hook: EpochHook | None, group: Sequence[int]) -> EpochHook | None:
     """``hook`` with the indices of one packed group translated back to ``fit``'s module indices."""
     if hook is None:
@@ -172,6 +193,7 @@ def train_from_scratch(
     seeds: Sequence[int],
     progress: Callable[[int], None] | None = None,
     hook: EpochHook | None = None,
+    on_step: StepHook | None = None,
 ) -> list[nn.Module]:
     """Build one network per seed (the seed fixes its initialisation and its data order) and train them."""
     device = images.device
@@ -179,5 +201,5 @@ def train_from_scratch(
     for seed in seeds:
         modules.append(build_seeded(builder, seed, device))
     generators = [torch.Generator().manual_seed(seed + 1_000_003) for seed in seeds]
-    fit(modules, images, labels, config, generators=generators, progress=progress, hook=hook)
+    fit(modules, images, labels, config, generators=generators, progress=progress, hook=hook, on_step=on_step)
     return modules

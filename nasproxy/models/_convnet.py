@@ -139,7 +139,8 @@ class ConvNet(nn.Module):
         self.classifier_weight = nn.Parameter(torch.cat([c.weight.detach() for c in classifier]))
         self.classifier_bias = nn.Parameter(torch.cat([c.bias.detach() for c in classifier]))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """What the classifier sees: the last block's output, flattened (``[B, M * feature_dim]``)."""
         if self.input_pad:
             x = F.pad(x, (self.input_pad,) * 4)
         if self.replicas > 1 and x.shape[1] == self.channels:
@@ -150,8 +151,12 @@ class ConvNet(nn.Module):
                 x = layer(x)
         else:
             x = self.features(x)
+        return x.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
         if self.replicas == 1:
-            return F.linear(x.flatten(1), self.classifier_weight, self.classifier_bias)
+            return F.linear(x, self.classifier_weight, self.classifier_bias)
         m, k = self.replicas, self.num_classes
         feats = x.reshape(x.shape[0], m, self.feature_dim).transpose(0, 1)
         weight = self.classifier_weight.view(m, k, self.feature_dim).transpose(1, 2)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nasproxy._errors import NasproxyError
+from nasproxy._errors import NasproxyError, setting
 from nasproxy.report._load import StudyData
 from nasproxy.report._stats import (
     TOP_K_PRECISION,
@@ -151,17 +151,20 @@ def _pick_truth(studies: Sequence[StudyData], truth: str | None) -> StudyData:
         named = [s for s in studies if s.name == truth] or [s for s in studies if s.proxy == truth]
         if len(named) != 1:
             found = "none" if not named else ", ".join(s.name for s in named)
-            raise NasproxyError(f"--truth {truth!r} must name exactly one study (found {found}); pass a study name")
+            raise NasproxyError(
+                f"{setting('truth')} {truth!r} must name exactly one study (found {found}); pass a study name"
+            )
         return named[0]
     full = [s for s in studies if s.proxy == TRUTH_PROXY]
     if not full:
         raise NasproxyError(
             "no ground truth: none of the studies was trained on the full data; run `nasproxy search --proxy full` "
-            "over the same architectures (or pass --truth STUDY)"
+            f"over the same architectures (or pass {setting('truth')} STUDY)"
         )
     if len(full) > 1:
         raise NasproxyError(
-            f"{len(full)} ground-truth studies ({', '.join(s.name for s in full)}); pick one with --truth STUDY"
+            f"{len(full)} ground-truth studies ({', '.join(s.name for s in full)}); "
+            f"pick one with {setting('truth')} STUDY"
         )
     return full[0]
 

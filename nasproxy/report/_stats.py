@@ -221,7 +221,9 @@ def noise_ceiling(repeats: pd.DataFrame) -> Ceiling:
     wide = repeats.pivot_table(index="architecture", columns="repeat", values="truth", aggfunc="first").dropna()
     n, r_count = wide.shape
     if r_count < 2:
-        return Ceiling(n, r_count, None, notes=("the ground truth has one repeat: train it with --repeats 2+",))
+        return Ceiling(
+            n, r_count, None, notes=("the ground truth has one repeat: train it with 2+ (`nasproxy search --repeats`)",)
+        )
     if n < MIN_PAIRS:
         return Ceiling(n, r_count, None, notes=(f"only {n} architectures have every repeat",))
     pairs = tuple(spearman(wide[a], wide[b]) for a, b in itertools.combinations(wide.columns, 2))

@@ -1,27 +1,33 @@
-"""Architecture search over a space on a proxy, stored in Optuna."""
+"""Architecture search over a space on a proxy, stored in Optuna.
 
-from nasproxy.search._proxies import PROXIES, Protocol, ProxyKind, Score
-from nasproxy.search._runner import (
-    SearchRequest,
-    completed_architectures,
-    export_study,
-    plan_search,
-    read_arch_ids,
-    run_search,
-    top_architectures,
-    work,
-)
+Layout: ``proxies/`` (what scores an architecture), ``_context`` (a request and what a process loads for
+it), ``_plan`` (targets and cost estimate), ``_claims`` (exactly-once claims and liveness), ``_worker`` (the
+worker loop and processes), ``_export`` (CSV exports and architecture lists), ``_storage`` (Optuna storages),
+``_cost`` (FLOP counts and measured rates).
+"""
+
+from nasproxy.search._claims import completed_architectures
+from nasproxy.search._context import SearchContext, SearchRequest
+from nasproxy.search._export import chosen_architectures, export_study, read_arch_ids, top_architectures
+from nasproxy.search._plan import Plan, plan_search
+from nasproxy.search._worker import run_search, work
+from nasproxy.search.proxies import PROXIES, Protocol, Proxy, Runtime, Score, register_proxy
 
 __all__ = [
     "PROXIES",
+    "Plan",
     "Protocol",
-    "ProxyKind",
+    "Proxy",
+    "Runtime",
     "Score",
+    "SearchContext",
     "SearchRequest",
+    "chosen_architectures",
     "completed_architectures",
     "export_study",
     "plan_search",
     "read_arch_ids",
+    "register_proxy",
     "run_search",
     "top_architectures",
     "work",

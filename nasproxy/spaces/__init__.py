@@ -17,7 +17,6 @@ from nasproxy.spaces._families import FAMILIES, Family
 SPACES: Registry = Registry("search space")  # name -> zero-argument factory of a SearchSpace
 
 
-
 def _packaged_dir() -> Path | None:
     """The built-in spaces' folder: the top-level ``search_spaces/``, installed as ``nasproxy.search_spaces``
     (pyproject's package-dir), or the checkout's own when nasproxy runs from a source tree."""

@@ -29,6 +29,9 @@ stage() {
     ours) nasproxy search "${common[@]}" --proxy ours --proxy-file $PROXIES/fmnist-dc-ipc10-k10.pt ;;
     random) nasproxy search "${common[@]}" --proxy random --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
     early-stopping) nasproxy search "${common[@]}" --proxy early-stopping --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
+    herding|k-center|forgetting) nasproxy search "${common[@]}" --proxy "$1" --proxy-file $PROXIES/fmnist-$1-ipc10.pt ;;
+    dsa) nasproxy search "${common[@]}" --proxy dsa --proxy-file $PROXIES/fmnist-dsa-ipc10-k10.pt ;;
+    dm) nasproxy search "${common[@]}" --proxy dm --proxy-file $PROXIES/fmnist-dm-ipc10-k2000.pt ;;
     synflow|naswot|snip|grad-norm|params) nasproxy search "${common[@]}" --proxy "$1" ;;
     truth-random) truth_random && nasproxy search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
     *) echo "unknown stage $1" >&2; exit 2 ;;
@@ -36,7 +39,9 @@ stage() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(ours synflow naswot snip grad-norm params truth-random random early-stopping)
+# the proxy files of herding, k-center, forgetting, dsa and dm are made by results/fashion-mnist/table1.py
+[ ${#stages[@]} -gt 0 ] || stages=(ours synflow naswot snip grad-norm params truth-random random early-stopping \
+  herding k-center forgetting dsa dm)
 for s in "${stages[@]}"; do
   echo "== $s $(date -u +%FT%TZ)"
   start=$(date +%s)

@@ -84,7 +84,7 @@ def test_no_ground_truth_is_a_clear_error():
 def test_two_ground_truths_need_a_choice():
     other = _truth()
     other = StudyData(**{**other.__dict__, "name": "gt2"})
-    with pytest.raises(NasproxyError, match="--truth"):
+    with pytest.raises(NasproxyError, match="pick one with truth STUDY"):
         build_report([_truth(), other, _study("s1", "ours", list(range(12)))], resamples=200)
     report = build_report([_truth(), other, _study("s1", "ours", list(range(12)))], truth="gt2", resamples=200)
     assert report.truth.study == "gt2" and set(report.table["proxy"]) == {"full", "ours"}

@@ -3,11 +3,9 @@
 The first block is the cheapest in arithmetic and the most expensive in time: with one input channel its
 convolution is 9 multiply-adds per value, but every layer after it (norm, activation, pool, and each of
 their backward passes) reads and writes the full-resolution W x 32 x 32 map of every image, which for 100
-images is 52 MB per pass. On the development Xeon the block took about half of a training step of the
-paper's ConvNet (48 of 106 ms forward and backward) and more of W128 D1/D2 steps. Here nothing of it is
-stored: each pass recomputes a plane's convolution in cache from the input, which is cheaper than reading
-it back (``_first_block.cpp``). Training steps on 100 images went 112 -> 82 ms (the paper's ConvNet),
-116 -> 81 ms (W128 D2 layer/max) and 60 -> 21 ms (W128 D1 instance/max).
+images is 52 MB per pass: about half of a training step of the paper's ConvNet on a 2-core CPU. Here
+nothing of it is stored: each pass recomputes a plane's convolution in cache from the input, which is
+cheaper than reading it back (``_first_block.cpp``; the measurements: results/bench/engine-choices.md).
 
 Instance norm (the paper's) takes one pass each way: its statistics are the plane's own. Other norms take
 two: per-plane moments from C++, combined in PyTorch over what the norm averages (planes of a group, of an

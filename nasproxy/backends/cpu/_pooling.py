@@ -20,11 +20,10 @@ class _MaxPool2x2Function(torch.autograd.Function):
     """2x2/stride-2 max pooling of an even-sized NCHW map as strided maxima, with max_pool2d's gradient
     (the first maximum of each window in row-major order takes it).
 
-    ATen's CPU ``max_pool2d`` spends ~40 ms on a 100x128x32x32 map here (a branchy scalar loop);
-    this takes 17 ms forward and backward in fp32, and 4 ms forward alone. The first-order backward runs in
-    fp32 also for bf16 maps: ATen's bf16 kernels writing into strided outputs were 3-4x slower than fp32's
-    (a bf16 training step of a W128 D1 max-pool ConvNet: 61.6 ms, 48.5 ms with the fp32 backward). It only
-    copies and zeroes gradient values, so the result is the same in either precision.
+    ATen's CPU ``max_pool2d`` is a branchy scalar loop, several times slower. The first-order backward runs in
+    fp32 also for bf16 maps, where ATen's bf16 kernels writing into strided outputs were 3-4x slower; it only
+    copies and zeroes gradient values, so the result is the same in either precision. (Measurements:
+    results/bench/engine-choices.md.)
     """
 
     @staticmethod
@@ -74,8 +73,8 @@ class MaxPool2x2(nn.Module):
 class _AvgPool2x2Function(torch.autograd.Function):
     """2x2/stride-2 average pooling of an even-sized NCHW map as two strided sums.
 
-    ATen's CPU ``avg_pool2d`` took 16.6 ms forward and 44.7 ms forward and backward on a 100x128x32x32 map
-    (Xeon here); this takes 4.0 ms forward and ~11 ms both ways. The sum adds each window's columns first,
+    About 4x faster than ATen's CPU ``avg_pool2d`` (results/bench/engine-choices.md). The sum adds each
+    window's columns first,
     so values differ from ``avg_pool2d``'s by float rounding only. The backward is made of differentiable
     operations, so gradient matching can differentiate through it again.
     """

@@ -6,7 +6,7 @@ Convolutional Neural Networks"). The work becomes 36 independent matrix products
 the 6x6 tile, between transformed input tiles ``V = B^T d B`` and transformed filters ``U = G g G^T``; each
 product's 4x4 output is ``A^T m A``. The same holds for the backward pass: the input gradient is the
 adjoint transforms around the transposed products, the filter gradient a product of ``V`` with the
-transformed output gradient. On the development Xeon (2 cores) the convolutions of the paper's ConvNet
+transformed output gradient. On the 2-core development CPUs the convolutions of the paper's ConvNet
 run at oneDNN's direct rate already, so a quarter of the multiplications is the only way left to make
 them faster (results/README.md, "Winograd convolutions").
 

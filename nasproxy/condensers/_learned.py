@@ -1,0 +1,83 @@
+"""What the condensers that learn their images (DC, DSA, DM) share: checkpoints that a run resumes from,
+seeds per iteration, the starting images and the progress bar."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from nasproxy._artifact import atomic_torch_save
+from nasproxy._errors import NasproxyError
+from nasproxy.condensers._base import Condenser, RunContext, real_images_per_class
+from nasproxy.data import Dataset
+
+# settings that may change between a run and its resumption: its length, how often it checkpoints, and how
+# the networks run (the same function on every backend)
+RESUMABLE_SETTINGS = ("iterations", "checkpoint_every", "backend")
+
+
+class LearnedImages(Condenser):
+    """A condenser whose synthetic images are optimised over outer iterations and checkpointed."""
+
+    def _identity(self, seed: int, ipc: int, dataset: Dataset) -> dict:
+        settings = dataclasses.asdict(self.config)
+        for volatile in RESUMABLE_SETTINGS:
+            settings.pop(volatile, None)
+        settings = {k: v for k, v in settings.items() if not (k == "augment" and v is None)}
+        return {"seed": seed, "ipc": ipc, "dataset": dataset.name, "val": dataset.val_fingerprint, **settings}
+
+    def _initial_images(self, dataset: Dataset, ipc: int, seed: int, init: str) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(mix(seed, 0, 2))
+        if init == "real":
+            return real_images_per_class(dataset, ipc, gen)[0]
+        c, h, w = dataset.image_shape
+        return torch.randn(dataset.num_classes * ipc, c, h, w, generator=gen)
+
+    def _identity(self, seed: int, ipc: int, dataset: Dataset) -> dict:
+        settings = dataclasses.asdict(self.config)
+        # resuming may extend a run, checkpoint more often or run on another backend (same function)
+        for volatile in ("iterations", "checkpoint_every", "backend"):
+            settings.pop(volatile)
+        return {"seed": seed, "ipc": ipc, "dataset": dataset.name, "val": dataset.val_fingerprint, **settings}
+
+    def _save_checkpoint(self, context, seed, ipc, dataset, syn, opt_img, done, history, elapsed) -> None:
+        atomic_torch_save(
+            {
+                "identity": self._identity(seed, ipc, dataset),
+                "images": syn.detach().cpu(),
+                "optimizer": opt_img.state_dict(),
+                "iteration": done,
+                "history": history,
+                "elapsed": elapsed,
+            },
+            context.checkpoint,
+        )
+
+    def _load_checkpoint(self, context: RunContext, seed: int, ipc: int, dataset: Dataset) -> dict | None:
+        path = context.checkpoint
+        if path is None or not path.exists():
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001
+            raise NasproxyError(f"checkpoint {path} is unreadable; delete it to start over") from None
+        if state.get("identity") != self._identity(seed, ipc, dataset):
+            raise NasproxyError(
+                f"checkpoint {path} belongs to a run with other settings; use the same options and seed, "
+                "or delete it to start over"
+            )
+        return state
+
+
+def mix(seed: int, iteration: int, stream: int) -> int:
+    """A distinct 63-bit seed per (run seed, iteration, purpose)."""
+    x = (seed * 0x9E3779B97F4A7C15 + iteration * 0xBF58476D1CE4E5B9 + stream * 0x94D049BB133111EB) & (2**64 - 1)
+    x ^= x >> 31
+    return x & (2**63 - 1)
+
+
+def progress_bar(enabled: bool, *, total: int, initial: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, desc="condense", unit="it", dynamic_ncols=True)

@@ -1,0 +1,81 @@
+"""Planning a search: which architectures it completes, how many are done, and what the rest will cost."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from nasproxy._errors import NasproxyError, setting
+from nasproxy.search._claims import completed_architectures
+from nasproxy.search._context import SearchContext, SearchRequest
+
+
+@dataclass
+class Plan:
+    request: SearchRequest
+    study_name: str
+    storage_url: str
+    protocol: Any
+    targets: list[str]  # architecture ids a sweep completes (with TPE: the whole space, to draw from)
+    total: int  # architectures this search completes
+    done: int
+    estimate_seconds: float
+    device_name: str
+
+
+def plan_search(request: SearchRequest) -> tuple[Plan, SearchContext]:
+    """Load and validate everything, create the study, and estimate the cost of what is left."""
+    from nasproxy.search._cost import measured_flops_per_second, measured_step_seconds
+
+    if request.sampler not in ("sweep", "tpe"):
+        raise NasproxyError(f"unknown sampler {request.sampler!r}; choose sweep or tpe")
+    ctx = SearchContext(request)
+    space = ctx.space
+    if request.sampler == "tpe" and (not hasattr(space, "axes") or request.only or request.sample):
+        raise NasproxyError(
+            f"{setting('sampler')} tpe needs a grid space (built-in or YAML) and no {setting('sample')}/"
+            f"{setting('only_top')}"
+        )
+    study = ctx.open_study(create=True)
+    if request.only:
+        unknown = [a for a in request.only if a not in {c.arch_id for c in space.candidates()}]
+        if unknown:
+            raise NasproxyError(f"{len(unknown)} architectures are not in space {space.name!r} (e.g. {unknown[0]})")
+        targets = list(dict.fromkeys(request.only))
+    elif request.sample is not None:
+        if request.sample < 1:
+            raise NasproxyError(f"{setting('sample')} must be at least 1")
+        targets = [c.arch_id for c in space.sample(request.sample, seed=request.sample_seed)]
+    else:
+        targets = [c.arch_id for c in space.candidates()]
+    done_ids = completed_architectures(study)
+    if request.sampler == "tpe":
+        total = min(request.trials, len(space))
+        done = min(total, len(done_ids))
+        # TPE's picks are unknown in advance: price the remainder at the cost of a seeded sample of the space
+        priced = [c.arch_id for c in space.sample(32, seed=0)]
+        scale = (total - done) / len(priced)
+    else:
+        total, done = len(targets), sum(a in done_ids for a in targets)
+        priced = [a for a in targets if a not in done_ids]
+        scale = 1.0
+    estimate = 0.0
+    work = ctx.proxy.work(ctx.protocol, ctx.dataset)
+    if total > done and work.steps:
+        shape = ctx.dataset.image_shape
+        speed = measured_flops_per_second(ctx.runtime, shape, ctx.dataset.num_classes, request.precision)
+        # small networks on small batches are bound by per-step overheads (Python, dispatch, the optimizer),
+        # not arithmetic: every SGD step and scoring batch also pays the step time of a minimal network
+        overhead = measured_step_seconds(ctx.runtime, shape, ctx.dataset.num_classes)
+        per_network_overhead = (work.steps + math.ceil(work.scored_images / 256)) * overhead
+        for arch in priced:
+            flops = ctx.flops(arch)
+            arithmetic = flops * (3 * work.train_images + work.scored_images) / speed
+            estimate += scale * ctx.protocol.repeats * (arithmetic + per_network_overhead)
+    from nasproxy.engine import device_name
+
+    plan = Plan(
+        request, ctx.study_name, ctx.storage_url, ctx.protocol, targets, total, done, estimate, device_name(ctx.device)
+    )
+    return plan, ctx

@@ -1,0 +1,218 @@
+"""Worker processes: each claims an architecture, scores it, records it, and repeats until none is left
+(see ``_claims`` for how claims stay exactly-once)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import socket
+import time
+from pathlib import Path
+
+from nasproxy import __version__
+from nasproxy._errors import NasproxyError, setting
+from nasproxy.search._claims import Heartbeat, alive, completed_architectures, earlier_claim, fail_stale
+from nasproxy.search._context import SearchContext, SearchRequest
+from nasproxy.search._export import EXPORT_DIR, export_study
+from nasproxy.search._plan import Plan, plan_search
+
+
+def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=None, on_progress=None) -> int:
+    """Complete architectures until none is left; returns how many this worker completed. ``on_progress``
+    hears how many of the search's architectures the study holds complete, whichever worker completed them.
+
+    Sweeps take ``targets`` in order (worker 0) or at random (other workers); with ``--sampler tpe`` Optuna's
+    TPE proposes architectures until ``--trials`` distinct ones are complete."""
+    from optuna.trial import TrialState
+
+    study = ctx.open_study(create=False, sampler=_sampler(ctx.request, worker))
+    rng = random.Random(f"{socket.gethostname()}-{os.getpid()}-{worker}")
+    completed = 0
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        fail_stale(study, trials)
+        now = time.time()
+        done = completed_architectures(study, trials)
+        if on_progress is not None:
+            on_progress(_completed_count(ctx.request, done, targets))
+        busy = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.RUNNING and alive(t, now)}
+        if ctx.request.sampler == "tpe":
+            if len(done) + len(busy - set(done)) >= min(ctx.request.trials, len(ctx.space)):
+                return completed
+            trial = study.ask(_distributions(ctx.space))
+            arch = ctx.space.arch_id({**ctx.space.fixed, **trial.params})
+            if arch in done:  # TPE proposed a finished architecture: tell it the known score, train nothing
+                trial.set_user_attr("arch_id", arch)
+                trial.set_user_attr("duplicate_of", done[arch].number)
+                study.tell(trial, done[arch].value)
+                continue
+        else:
+            todo = [a for a in targets if a not in done and a not in busy]
+            if not todo:
+                return completed
+            arch = todo[0] if worker == 0 else rng.choice(todo)
+            trial = study.ask()
+        # who runs it before what it runs: a worker killed between the two leaves either a trial of no
+        # architecture or one whose dead process id marks it stale, never a claim that looks alive for minutes
+        for key, value in (
+            ("host", socket.gethostname()),
+            ("pid", os.getpid()),
+            ("heartbeat", time.time()),
+            ("arch_id", arch),
+        ):
+            trial.set_user_attr(key, value)
+        rival = earlier_claim(study, arch, trial.number)
+        if rival is not None:
+            trial.set_user_attr("duplicate_of", rival)
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        value = _score_trial(ctx, study, trial, arch)
+        if value is None:
+            continue
+        completed += 1
+        if on_done is not None:
+            on_done(arch, value)
+
+
+def _completed_count(request: SearchRequest, done: dict, targets: list[str]) -> int:
+    """Architectures of this search complete in the study (TPE's are whichever it proposed)."""
+    return len(done) if request.sampler == "tpe" else len(set(done) & set(targets))
+
+
+def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
+    """Score ``arch`` in ``trial``; None when an earlier trial turned out to claim it too (this one steps back)."""
+    from optuna.trial import TrialState
+
+    cand = ctx.space.get(arch)
+    try:
+        with Heartbeat(trial):
+            start = time.perf_counter()
+            score = ctx.proxy.score(ctx.space, cand, ctx.dataset, ctx.protocol, ctx.condensed, ctx.runtime)
+            seconds = time.perf_counter() - start
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    c, h, w = ctx.dataset.image_shape
+    net = ctx.space.build(cand.spec, channels=c, num_classes=ctx.dataset.num_classes, image_size=(h, w))
+    record = {
+        "spec": cand.spec,
+        "proxy": ctx.request.proxy,
+        "protocol_hash": ctx.protocol_hash,
+        "seconds": seconds,
+        "params": sum(p.numel() for p in net.parameters()),
+        "flops": ctx.flops(arch),
+        "device": str(ctx.device),
+        "backend": ctx.runtime.backend,
+        "machine": ctx.machine,
+        "nasproxy_version": __version__,
+        **score.attrs,
+    }
+    for key, value in record.items():
+        trial.set_user_attr(key, value)
+    # a second look before completing: a worker that asked for its trial just before this one may have
+    # recorded the same architecture only after this one's first look (a fast score leaves that window open)
+    rival = earlier_claim(study, arch, trial.number)
+    if rival is not None:
+        trial.set_user_attr("duplicate_of", rival)
+        study.tell(trial, state=TrialState.FAIL)
+        return None
+    study.tell(trial, score.value)
+    return score.value
+
+
+def _sampler(request: SearchRequest, worker: int):
+    if request.sampler != "tpe":
+        return None
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=request.seed * 1009 + worker)
+
+
+def _distributions(space) -> dict:
+    from optuna.distributions import CategoricalDistribution
+
+    return {axis: CategoricalDistribution(values) for axis, values in space.axes.items()}
+
+
+def _worker_main(request: SearchRequest, worker: int, targets: list[str]) -> None:
+    from nasproxy.engine import configure_process
+
+    configure_process()  # a worker is a long-running entry point of its own
+    ctx = SearchContext(request)
+    work(ctx, targets, worker=worker)
+
+
+def run_search(
+    request: SearchRequest,
+    *,
+    workers: int = 1,
+    progress: bool = True,
+    plan: Plan | None = None,
+    ctx: SearchContext | None = None,
+) -> Path:
+    """Complete every target architecture (in ``workers`` processes) and export the study to CSV."""
+    if plan is None or ctx is None:
+        plan, ctx = plan_search(request)
+    if workers < 1:
+        raise NasproxyError(f"{setting('workers')} must be at least 1")
+    left = plan.total - plan.done
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=plan.total,
+        initial=plan.done,
+        disable=not progress,
+        desc=f"search {request.proxy}",
+        unit="arch",
+        dynamic_ncols=True,
+    )
+    best = [-math.inf]
+
+    def on_done(arch: str, value: float) -> None:
+        best[0] = max(best[0], value)
+        bar.set_postfix(best=f"{best[0]:.4f}")
+
+    def on_progress(count: int) -> None:
+        bar.update(min(count, plan.total) - bar.n)
+
+    if left:
+        if workers == 1:
+            work(ctx, plan.targets, on_done=on_done, on_progress=on_progress)
+        else:
+            _run_workers(request, plan, ctx, workers, bar)
+    bar.close()
+    return export_study(ctx.open_study(create=False), EXPORT_DIR / f"{plan.study_name}.csv")
+
+
+def _run_workers(request: SearchRequest, plan: Plan, ctx: SearchContext, workers: int, bar) -> None:
+    import multiprocessing as mp
+
+    threads = request.threads or max(1, (os.cpu_count() or 1) // workers)
+    request = dataclasses.replace(request, threads=threads, storage=plan.storage_url, study=plan.study_name)
+    spawn = mp.get_context("spawn")
+    procs = [
+        spawn.Process(target=_worker_main, args=(request, i + 1, plan.targets), daemon=False) for i in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    study = ctx.open_study(create=False)
+    try:
+        while any(p.is_alive() for p in procs):
+            time.sleep(2.0)
+            done = _completed_count(request, completed_architectures(study), plan.targets)
+            bar.update(min(done, plan.total) - bar.n)
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        raise
+    finally:
+        for p in procs:
+            p.join()
+    failed = [p.exitcode for p in procs if p.exitcode]
+    if failed:
+        raise NasproxyError(
+            f"{len(failed)} worker(s) failed (exit codes {failed}); re-run the same command to "
+            "finish the remaining architectures"
+        )

@@ -1,0 +1,140 @@
+"""Proxies that train every candidate: on a proxy file (a condensed set), on the real training set for the
+same number of SGD steps (early-stopping), or on the whole real training set (full, the ground truth)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from functools import partial
+
+from nasproxy.condensers import CONDENSERS
+from nasproxy.engine import EpochHook, TrainConfig, accuracy, train_from_scratch
+from nasproxy.search.proxies._base import PROXIES, Proxy, Score, Work, epochs_work, register_proxy
+
+# The ground truth: every architecture trained on the whole training set (minus the hold-out) FULL_REPEATS
+# times, so that a report can measure the truth's own noise (its repeat-vs-repeat rank correlation, the ceiling
+# of any proxy). FULL_EPOCHS: 4 passes over 55,000 Fashion-MNIST images are 860 SGD steps of 256, the learning
+# rate divided by 10 after 2 of them as in every nasproxy training; each network is also scored after half
+# the epochs, so that the report shows whether the ranking had settled by then (`results/fashion-mnist-nas/`
+# measures it). On a 2-core CPU a W <= 64 ConvNet takes about 25 s per epoch, so 60 architectures x 3 networks
+# x 4 epochs are about 5 hours; pass --epochs for a longer ground truth on a GPU.
+FULL_EPOCHS = 4
+FULL_REPEATS = 3
+# a proxy file of every registered condenser is a proxy of the same name; "ours" is the paper's name for DC
+FILE_PROXY_METHODS = {"ours": "dc", **{name: name for name in CONDENSERS.names()}}
+
+
+def builder(space, cand, dataset):
+    c, h, w = dataset.image_shape
+    return lambda: space.build(cand.spec, channels=c, num_classes=dataset.num_classes, image_size=(h, w))
+
+
+def _scored_images(protocol, dataset) -> int:
+    return len(dataset.val_images) + (len(dataset.test_images) if protocol.score_test else 0)
+
+
+def train_and_score(space, cand, dataset, protocol, images, labels, config, runtime, *, score_half=False) -> Score:
+    """Train ``protocol.repeats`` seeded networks and rank by their mean validation accuracy. ``score_half``
+    also scores them after half the epochs (before the learning-rate decay), so that a report can tell
+    whether the ranking had settled by then."""
+    seeds = [protocol.seed + r for r in range(protocol.repeats)]
+    device, config = runtime.device, dataclasses.replace(config, backend=runtime.backend)
+    val_images, val_labels = dataset.val_images.to(device), dataset.val_labels.to(device)
+    half_epoch = config.epochs // 2
+    val_half = [math.nan] * len(seeds)
+    hook = None
+    if score_half and half_epoch >= 1:
+
+        def at_half(epoch, indices, nets):
+            scored = accuracy(nets, val_images, val_labels, precision=protocol.precision, backend=runtime.backend)
+            for i, acc in zip(indices, scored):
+                val_half[i] = acc
+
+        hook = EpochHook(frozenset({half_epoch}), at_half)
+    start = time.perf_counter()
+    nets = train_from_scratch(
+        builder(space, cand, dataset), images.to(device), labels.to(device), config, seeds=seeds, hook=hook
+    )
+    train_seconds = time.perf_counter() - start
+    score = partial(accuracy, nets, precision=protocol.precision, compile=config.compile, backend=runtime.backend)
+    val = score(val_images, val_labels)
+    mean = sum(val) / len(val)
+    std = math.sqrt(sum((v - mean) ** 2 for v in val) / len(val))
+    seen = len(images) if config.max_steps is None else min(len(images), config.max_steps * config.batch_size)
+    attrs = {"val_accs": val, "val_std": std, "seeds": seeds, "train_seconds": train_seconds, "train_images": seen}
+    if hook is not None:
+        attrs.update(half_epochs=half_epoch, val_accs_half=val_half)
+    if protocol.score_test:
+        test = score(dataset.test_images.to(device), dataset.test_labels.to(device))
+        attrs.update(test_accs=test, test_mean=sum(test) / len(test))
+    return Score(mean, attrs)
+
+
+class TrainOnFile(Proxy):
+    """Train on a proxy file made by one condensation method (``ours`` is the paper's name for DC)."""
+
+    file = "required"
+
+    def __init__(self, name: str, method: str) -> None:
+        self.name, self.method = name, method
+        self.description = f"train on a proxy file made by `nasproxy condense --method {method}`"
+
+    def score(self, space, cand, dataset, protocol, condensed, runtime) -> Score:
+        config = protocol.train_config()
+        return train_and_score(space, cand, dataset, protocol, condensed.images, condensed.labels, config, runtime)
+
+    def work(self, protocol, dataset) -> Work:
+        return epochs_work(
+            protocol.epochs, protocol.proxy_images, protocol.batch_size, _scored_images(protocol, dataset)
+        )
+
+
+def early_stopping_steps(protocol) -> tuple[int, int]:
+    """(SGD steps, batch size) of proxy training, which early-stopping spends on the real training set."""
+    n = protocol.proxy_images
+    batch = min(protocol.batch_size, n)
+    return protocol.epochs * math.ceil(n / batch), batch
+
+
+@register_proxy
+class EarlyStopping(Proxy):
+    name = "early-stopping"
+    description = "the real training set for as many SGD steps (and batch size) as proxy training takes"
+    file = "optional"  # its size sets the budget (default: --ipc images per class)
+
+    def score(self, space, cand, dataset, protocol, condensed, runtime) -> Score:
+        steps, batch = early_stopping_steps(protocol)
+        epochs = math.ceil(steps / math.ceil(len(dataset.train_images) / batch))
+        config = TrainConfig(
+            epochs=epochs, batch_size=batch, lr=protocol.lr, precision=protocol.precision, max_steps=steps
+        )
+        images, labels = dataset.train_images, dataset.train_labels
+        return train_and_score(space, cand, dataset, protocol, images, labels, config, runtime)
+
+    def work(self, protocol, dataset) -> Work:
+        steps, batch = early_stopping_steps(protocol)
+        return Work(steps=steps, train_images=steps * batch, scored_images=_scored_images(protocol, dataset))
+
+
+@register_proxy
+class FullData(Proxy):
+    name = "full"
+    description = "the whole real training set: the ground truth"
+    default_epochs = FULL_EPOCHS
+    default_repeats = FULL_REPEATS
+    scores_test = True
+
+    def score(self, space, cand, dataset, protocol, condensed, runtime) -> Score:
+        images, labels = dataset.train_images, dataset.train_labels
+        config = protocol.train_config()
+        return train_and_score(space, cand, dataset, protocol, images, labels, config, runtime, score_half=True)
+
+    def work(self, protocol, dataset) -> Work:
+        n = len(dataset.train_images)
+        scored = _scored_images(protocol, dataset) + len(dataset.val_images)  # and at half the epochs
+        return epochs_work(protocol.epochs, n, protocol.batch_size, scored)
+
+
+for _name, _method in FILE_PROXY_METHODS.items():
+    PROXIES.register(_name, TrainOnFile(_name, _method))
