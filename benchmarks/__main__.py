@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -48,21 +47,13 @@ PRECISION_ARCHS = ["convnet-w128-d1-instance-leakyrelu-max", "convnet-w128-d2-la
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        cpuinfo = []
-    for line in cpuinfo:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-        elif line.startswith("flags"):
-            # whether bf16 wins depends on these: with AVX-512 BF16 and no AMX, bf16 steps were faster than
-            # fp32 on a Zen 4 EPYC and slower on a Xeon (results/README.md)
-            flags = set(line.split(":", 1)[1].split())
-            isa = ", ".join(f for f in ("avx512_bf16", "amx_bf16") if f in flags) or "no bf16 ISA"
-            cpu += f" ({isa})"
-            break
+    from nasproxy._machine import cpu_model, cpuinfo_field
+
+    # whether bf16 wins depends on these: with AVX-512 BF16 and no AMX, bf16 steps were faster than fp32 on a
+    # Zen 4 EPYC and slower on a Xeon (results/README.md)
+    flags = set((cpuinfo_field("flags") or "").split())
+    isa = ", ".join(f for f in ("avx512_bf16", "amx_bf16") if f in flags) or "no bf16 ISA"
+    cpu = f"{cpu_model()} ({isa})"
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{cpu}, {os.cpu_count()} cores{gpu}"
 

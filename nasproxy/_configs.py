@@ -125,6 +125,15 @@ class SearchRequest:
     storage: str | None = None
     study: str | None = None
     device: str = "auto"
+    # worker processes take these devices in turn (several candidates in flight on each); the first is this
+    # process's; None: every worker on ``device``
+    devices: tuple[str, ...] | None = None
     backend: str = "auto"  # how networks run (nasproxy.backends); recorded per trial, not part of the protocol
     augment: str = "auto"  # auto (as the proxy file says) | none | a strategy (nasproxy.augment)
     threads: int | None = None  # torch threads per worker
+
+    def __post_init__(self) -> None:
+        if self.devices is not None:
+            if not self.devices:
+                raise NasproxyError(f"{setting('devices')} needs at least one device, e.g. cuda:0,cuda:1")
+            object.__setattr__(self, "device", self.devices[0])

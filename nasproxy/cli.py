@@ -479,6 +479,11 @@ def _apply(options):
 @click.option("--only-top", type=int, help="Only the top-K architectures of the searches named by --from.")
 @click.option("--from", "from_", help="Comma-separated proxy names or CSV exports, for --only-top.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes on this machine.")
+@click.option(
+    "--devices",
+    help="Comma-separated devices the workers take in turn (e.g. cuda:0,cuda:1; several workers per GPU keep "
+    "several candidates in flight on it). Default: --device for every worker.",
+)
 @click.option("--dry-run", is_flag=True, help="Only print what the search would cost.")
 @_split_options
 @_data_options
@@ -510,6 +515,7 @@ def search(
     only_top,
     from_,
     workers,
+    devices,
     dry_run,
     holdout,
     split_seed,
@@ -550,10 +556,11 @@ def search(
         storage=storage,
         study=study,
         device=device,
+        devices=tuple(d.strip() for d in devices.split(",")) if devices else None,
         backend=backend or "auto",
         augment=train_augment,
     )
-    _prepare_device(device, backend, quiet)
+    _prepare_device(request.device, backend, quiet)
     plan, ctx = plan_search(request)
     left = plan.total - plan.done
     if not quiet or dry_run:

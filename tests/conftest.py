@@ -64,3 +64,11 @@ def fmnist():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _process_settings():
+    """The process-wide settings the CLI and every search worker make (deterministic cuDNN, flushed denormals)."""
+    from nasproxy.engine import configure_process
+
+    configure_process()

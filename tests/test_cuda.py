@@ -179,3 +179,28 @@ def test_cli_condenses_and_evaluates_on_cuda(idx_root, tmp_path):
     assert result.exit_code == 0, result.output
     row = json.loads(result.output.strip().splitlines()[-1])
     assert row["device"].startswith("cuda") and len(row["accuracies"]) == 2
+
+
+def test_two_workers_on_one_gpu_score_what_one_worker_scores(small_mnist, idx_root, tmp_path):
+    from nasproxy import condense
+    from nasproxy.search import SearchRequest, completed_architectures, plan_search, run_search
+    from nasproxy.search._storage import open_storage
+
+    proxy = tmp_path / "random.pt"
+    condense(small_mnist, method="random", ipc=2, seed=0).save(proxy)
+    base = dict(
+        space="tiny", proxy="random", proxy_file=str(proxy), data_root=str(idx_root), epochs=2, repeats=2, threads=1
+    )
+    one = SearchRequest(**base, device="cuda", storage=str(tmp_path / "one.journal"))
+    two = SearchRequest(**base, devices=("cuda:0", "cuda:0"), storage=str(tmp_path / "two.journal"))
+    run_search(one, progress=False)
+    run_search(two, workers=2, progress=False)
+
+    def values(request):
+        import optuna
+
+        plan, _ = plan_search(request)
+        study = optuna.load_study(study_name=plan.study_name, storage=open_storage(plan.storage_url))
+        return {a: t.value for a, t in completed_architectures(study).items()}
+
+    assert values(two) == values(one)

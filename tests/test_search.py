@@ -84,6 +84,19 @@ def test_two_worker_processes_complete_each_architecture_once(search_env):
     assert _completed_per_arch(_study(plan)) == {a: 1 for a in plan.targets}
 
 
+@pytest.mark.slow
+def test_candidates_in_flight_together_score_what_they_score_one_after_the_other(search_env):
+    # two workers on one device (what --devices cuda:0,cuda:0 does on a GPU), against one worker
+    sequential = _request(search_env, storage=str(search_env["tmp"] / "one.journal"), threads=1)
+    together = _request(search_env, storage=str(search_env["tmp"] / "two.journal"), threads=1, devices=("cpu", "cpu"))
+    run_search(sequential, progress=False)
+    run_search(together, workers=2, progress=False)
+    one = {a: t.value for a, t in completed_architectures(_study(plan_search(sequential)[0])).items()}
+    two = completed_architectures(_study(plan_search(together)[0]))
+    assert {a: t.value for a, t in two.items()} == one
+    assert {t.user_attrs["device"] for t in two.values()} == {"cpu"}
+
+
 @pytest.fixture
 def postgres_url():
     url = os.environ.get("NASPROXY_TEST_POSTGRES")

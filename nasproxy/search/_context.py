@@ -30,6 +30,8 @@ class SearchContext:
         self.request = request
         self._flops: dict[str, int] = {}
         self.proxy = PROXIES.get(request.proxy)
+        for other in request.devices or ():
+            resolve_device(other)  # every worker's device exists
         self.device = resolve_device(request.device)
         self.runtime = Runtime(self.device, resolve_backend(request.backend, self.device))
         self.machine = device_name(self.device)  # recorded with every trial

@@ -191,10 +191,12 @@ def _run_workers(request: SearchRequest, plan: Plan, ctx: SearchContext, workers
 
     threads = request.threads or max(1, (os.cpu_count() or 1) // workers)
     request = dataclasses.replace(request, threads=threads, storage=plan.storage_url, study=plan.study_name)
+    devices = request.devices or (request.device,)
     spawn = mp.get_context("spawn")
-    procs = [
-        spawn.Process(target=_worker_main, args=(request, i + 1, plan.targets), daemon=False) for i in range(workers)
-    ]
+    procs = []
+    for i in range(workers):  # round-robin over the devices: several candidates in flight on each
+        own = dataclasses.replace(request, device=devices[i % len(devices)], devices=None)
+        procs.append(spawn.Process(target=_worker_main, args=(own, i + 1, plan.targets), daemon=False))
     for p in procs:
         p.start()
     study = ctx.open_study(create=False)
