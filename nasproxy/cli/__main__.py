@@ -1,0 +1,3 @@
+from nasproxy.cli import main
+
+main()

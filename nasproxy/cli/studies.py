@@ -1,0 +1,102 @@
+"""What a search stored: ``export`` and ``report``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+
+from nasproxy.cli._common import (
+    _friendly_errors,
+    main,
+)
+
+
+@main.command()
+@click.option("--study", required=True, help="Study name (printed by `nasproxy search`).")
+@click.option(
+    "--storage", envvar="NASPROXY_STORAGE", help="Storage URL or journal path (default: the study's journal)."
+)
+@click.option("--out", type=click.Path(), help="CSV to write (default results/search/<study>.csv).")
+@_friendly_errors
+def export(study, storage, out):
+    """Re-write a study's results as CSV (one row per architecture) from its storage."""
+    import optuna
+
+    from nasproxy._artifact import check_writable
+    from nasproxy._errors import NasproxyError
+    from nasproxy.search._export import EXPORT_DIR, export_study
+    from nasproxy.search._storage import open_storage, storage_url_for
+
+    target = check_writable(Path(out) if out else EXPORT_DIR / f"{study}.csv", what="--out")
+    url = storage_url_for(storage, study)
+    if "://" not in url and not Path(url).exists():
+        raise NasproxyError(f"no storage at {url}; pass --storage")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        loaded = optuna.load_study(study_name=study, storage=open_storage(url))
+    except KeyError:
+        raise NasproxyError(f"no study {study!r} in {url}") from None
+    path = export_study(loaded, target)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--dataset", default="fashion-mnist", show_default=True, help="Only studies of this dataset.")
+@click.option("--space", help="Only studies of this search space (its name, e.g. tiny or paper720).")
+@click.option(
+    "--storage",
+    "storages",
+    multiple=True,
+    envvar="NASPROXY_STORAGE",
+    help="Optuna storage (journal path or URL) to read; repeatable (default: every journal in results/studies).",
+)
+@click.option("--study", "studies", multiple=True, help="Only these studies (repeatable).")
+@click.option("--csv", "csvs", multiple=True, type=click.Path(), help="A search's CSV export (repeatable).")
+@click.option("--truth", help="The ground-truth study (default: the one study of --proxy full).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Folder to write (default results/reports/DATASET-SPACE)."
+)
+@click.option("--bootstrap", "resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON to stdout.")
+@_friendly_errors
+def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed, as_json):
+    """How well each proxy ranks architectures against the ground truth: table, figures, README."""
+    from nasproxy._artifact import check_writable
+    from nasproxy._errors import NasproxyError
+    from nasproxy.report import (
+        build_report,
+        default_storages,
+        load_csv,
+        load_studies,
+        report_json,
+        table_text,
+        write_report,
+    )
+
+    if not (space or studies or csvs):
+        raise NasproxyError("pass --space NAME (or --study / --csv) to say which searches to compare")
+    default = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}-{space or 'studies'}")
+    folder = Path(out or Path("results") / "reports" / default)
+    check_writable(folder / "table.csv", what="--out")
+    found = [load_csv(path) for path in csvs]
+    sources = list(storages) or ([] if csvs and not studies else default_storages())
+    if sources or studies:
+        found += load_studies(sources, dataset=dataset, space=space, names=studies)
+    if not found:
+        raise NasproxyError(
+            f"no study of {dataset}/{space} in {', '.join(sources) or 'results/studies'}; run `nasproxy search` "
+            "first or pass --storage"
+        )
+    result = build_report(found, truth=truth, resamples=resamples, seed=seed, dataset=dataset, space=space)
+    write_report(result, folder)
+    if as_json:
+        click.echo(json.dumps(report_json(result)["table"], indent=2))
+        return
+    click.echo(table_text(result.table))
+    ceiling = result.truth.ceiling.ceiling
+    click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
+    click.echo(f"wrote {folder}/: table.csv, table.md, report.json, README.md and figures (PNG, PDF)")
