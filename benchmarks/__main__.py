@@ -7,6 +7,7 @@
     python -m benchmarks time-to-quality        # 10 ipc: fastest recipe vs the baseline for the same wall time
     python -m benchmarks candidate-precision [--seeds N]  # not a timing: NAS candidates, fp32 vs bf16 over seeds
     python -m benchmarks ceiling [--out DIR]    # not a timing: each workload's FLOPs against the device's rates
+    python -m benchmarks sweep --sample 100 --workers 8 --device cuda   # the search runner over paper720
     python -m benchmarks --device cuda ...      # the same on a GPU; results/bench/cuda/*.csv
 
 Every arm runs in its own process (clean allocator, its own peak RSS and GPU memory). Results go to
@@ -432,7 +433,14 @@ BENCHES = {
     "time-to-quality": bench_time_to_quality,
     "candidate-precision": bench_candidate_precision,
     "ceiling": bench_ceiling,
+    "sweep": lambda args: _sweep(args),
 }
+
+
+def _sweep(args: argparse.Namespace) -> list[dict]:
+    from benchmarks.sweep import bench_sweep
+
+    return bench_sweep(args)
 
 
 def main() -> None:
@@ -455,6 +463,13 @@ def main() -> None:
         help=f"candidate: paper720 architectures timed (seeded sample, default {CANDIDATE_SAMPLE})",
     )
     parser.add_argument("--runs", type=int, default=1, help="candidate: runs of every arm, interleaved (default 1)")
+    parser.add_argument(
+        "--workers", type=int, action="append", default=[], help="sweep: also this many workers on the device"
+    )
+    parser.add_argument("--space", default="paper720", help="sweep: the search space (default paper720)")
+    parser.add_argument(
+        "--baseline-archs", type=int, default=5, help="sweep: architectures the authors'-style loop times (default 5)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--out", type=Path, help="where the CSVs go (default results/bench, results/bench/cuda)")
     parser.add_argument(
@@ -464,7 +479,9 @@ def main() -> None:
     unknown = sorted(set(args.names) - set(BENCHES))
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
-    args.names = args.names or list(BENCHES)
+    args.names = args.names or [n for n in BENCHES if n != "sweep"]
+    if "sweep" in args.names and args.sample == CANDIDATE_SAMPLE:
+        args.sample = 100  # the sweep extrapolates from at least 100 architectures
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA GPU is visible")

@@ -40,4 +40,6 @@ stage "${limits[1]}" "$py" -m benchmarks evaluate --device cuda --out "$out" \
 stage "${limits[2]}" "$py" -m benchmarks candidate --device cuda --sample 20 --out "$out" \
     --arm fp32 --arm fp32-nographs --arm fp32-unpacked
 stage "${limits[3]}" "$py" -m benchmarks condense --device cuda --ipc 10 --arm fp32 --arm fp32-nographs --out "$out"
+# issue 19: the search runner over a 100-architecture sample of paper720, 1 and 8 workers on the GPU
+stage "${limits[4]:-300}" "$py" -m benchmarks sweep --device cuda --sample 100 --workers 8 --baseline-archs 5 --out "$out"
 grep -h "^\[bench\] \|passed\|failed\|^== " "$out/log.txt" | tail -60
