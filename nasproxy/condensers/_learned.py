@@ -41,6 +41,22 @@ class LearnedImages(Condenser):
             settings.pop(volatile)
         return {"seed": seed, "ipc": ipc, "dataset": dataset.name, "val": dataset.val_fingerprint, **settings}
 
+    def _start(self, context: RunContext, dataset: Dataset, ipc: int, seed: int, device: torch.device):
+        """The images (trainable), their optimizer, and the iteration, loss history and seconds so far: from
+        the checkpoint when resuming, else from the start. Uses the config's init, lr_img, momentum_img."""
+        cfg = self.config
+        state = self._load_checkpoint(context, seed, ipc, dataset) if context.resume else None
+        if state is None:
+            syn = self._initial_images(dataset, ipc, seed, cfg.init).to(device).requires_grad_(True)
+            start, history, elapsed = 0, [], 0.0
+        else:
+            syn = state["images"].to(device).requires_grad_(True)
+            start, history, elapsed = state["iteration"], list(state["history"]), state["elapsed"]
+        opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
+        if state is not None:
+            opt_img.load_state_dict(state["optimizer"])
+        return syn, opt_img, start, history, elapsed
+
     def _save_checkpoint(self, context, seed, ipc, dataset, syn, opt_img, done, history, elapsed) -> None:
         atomic_torch_save(
             {

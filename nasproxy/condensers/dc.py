@@ -120,19 +120,10 @@ class DatasetCondensation(LearnedImages):
             )
         syn_labels = torch.arange(k, device=device).repeat_interleave(ipc)
 
-        state = self._load_checkpoint(context, seed, ipc, dataset) if context.resume else None
-        if state is None:
-            syn = self._initial_images(dataset, ipc, seed, cfg.init).to(device).requires_grad_(True)
-            start, history, elapsed = 0, [], 0.0
-        else:
-            syn = state["images"].to(device).requires_grad_(True)
-            start, history, elapsed = state["iteration"], list(state["history"]), state["elapsed"]
-        opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
-        if state is not None:
-            opt_img.load_state_dict(state["optimizer"])
+        syn, opt_img, start, history, elapsed = self._start(context, dataset, ipc, seed, device)
         # one compile serves every outer iteration (each builds a network of the same architecture); it pays
         # after ~300-600 steps of the paper's ConvNet (see nasproxy.engine.COMPILE_MIN_STEPS)
-        work = (cfg.iterations - (state["iteration"] if state else 0)) * max(outer_loop - 1, 0) * inner_loop
+        work = (cfg.iterations - start) * max(outer_loop - 1, 0) * inner_loop
         use_compiled = use_compile(cfg.compile, work, DC_COMPILE_MIN_STEPS, device, precision=cfg.precision)
         inner = TrainConfig(
             epochs=inner_loop,

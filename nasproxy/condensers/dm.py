@@ -67,16 +67,7 @@ class DistributionMatching(LearnedImages):
         strategy = augment.resolve(cfg.augment, dataset.name)
         ops = augment.parse_strategy(strategy) if strategy else None
 
-        state = self._load_checkpoint(context, seed, ipc, dataset) if context.resume else None
-        if state is None:
-            syn = self._initial_images(dataset, ipc, seed, cfg.init).to(device).requires_grad_(True)
-            start, history, elapsed = 0, [], 0.0
-        else:
-            syn = state["images"].to(device).requires_grad_(True)
-            start, history, elapsed = state["iteration"], list(state["history"]), state["elapsed"]
-        opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
-        if state is not None:
-            opt_img.load_state_dict(state["optimizer"])
+        syn, opt_img, start, history, elapsed = self._start(context, dataset, ipc, seed, device)
 
         bar = progress_bar(context.progress, total=cfg.iterations, initial=start)
         t0 = time.perf_counter() - elapsed

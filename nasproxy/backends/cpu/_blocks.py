@@ -7,7 +7,7 @@ from torch import nn
 
 from nasproxy.backends.cpu import _first_block
 from nasproxy.backends.cpu._pooling import AvgPool2x2, MaxPool2x2
-from nasproxy.backends.cpu._winograd import MIN_CHANNELS, WinogradConv3x3
+from nasproxy.backends.cpu._winograd import WinogradConv3x3, shape_fits
 from nasproxy.models._convnet import GROUPNORM_GROUPS, ConvNet, ConvNetSpec
 
 
@@ -40,15 +40,7 @@ class FusedFeatures(nn.Sequential):
 
 def _winograd_conv(conv: nn.Conv2d) -> nn.Conv2d:
     """``conv`` as a Winograd convolution sharing its parameters, where its shape allows one."""
-    if not (
-        type(conv) is nn.Conv2d
-        and conv.groups == 1
-        and conv.kernel_size == (3, 3)
-        and conv.stride == (1, 1)
-        and conv.padding == (1, 1)
-        and conv.dilation == (1, 1)
-        and conv.in_channels >= MIN_CHANNELS
-    ):
+    if type(conv) is not nn.Conv2d or not shape_fits(conv):
         return conv
     fast = WinogradConv3x3(conv.in_channels, conv.out_channels, 3, padding=1, bias=conv.bias is not None, device="meta")
     fast.weight = conv.weight

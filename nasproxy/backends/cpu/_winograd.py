@@ -323,6 +323,19 @@ def _usable() -> bool:
     return extension() is not None
 
 
+def shape_fits(conv: torch.nn.Conv2d) -> bool:
+    """Whether ``conv`` is a convolution Winograd F(4x4, 3x3) computes: 3x3, stride 1, padding 1, one group,
+    and enough input channels to gain from it."""
+    return (
+        conv.groups == 1
+        and conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.in_channels >= MIN_CHANNELS
+    )
+
+
 def applies(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
     """Whether ``conv(x)`` runs as :func:`winograd_conv3x3`: for fp32 CPU tensors outside autocast, where
     the extension builds."""
@@ -330,12 +343,7 @@ def applies(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
         x.device.type == "cpu"
         and x.dtype == torch.float32
         and not torch.is_autocast_enabled("cpu")
-        and conv.groups == 1
-        and conv.kernel_size == (3, 3)
-        and conv.stride == (1, 1)
-        and conv.padding == (1, 1)
-        and conv.dilation == (1, 1)
-        and conv.in_channels >= MIN_CHANNELS
+        and shape_fits(conv)
         and x.dim() == 4
         and x.shape[-2] % TILE == 0
         and x.shape[-1] % TILE == 0
