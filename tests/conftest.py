@@ -72,3 +72,26 @@ def _process_settings():
     from nasproxy.engine import configure_process
 
     configure_process()
+
+
+@pytest.fixture(scope="session")
+def small_fmnist(fmnist, tmp_path_factory):
+    """200 real training images per class and 50 test images per class, as a `tensors:` dataset."""
+    path = tmp_path_factory.mktemp("data") / "fmnist-small.pt"
+
+    def uint8(x):
+        mean, std = fmnist.mean[0], fmnist.std[0]
+        return (x * std + mean).mul(255).round().clamp(0, 255).to(torch.uint8)
+
+    def take(labels, per_class):
+        return torch.cat([torch.nonzero(labels == c).flatten()[:per_class] for c in range(10)])
+
+    train, test = take(fmnist.train_labels, 200), take(fmnist.test_labels, 50)
+    blob = {
+        "train_images": uint8(fmnist.train_images[train]),
+        "train_labels": fmnist.train_labels[train],
+        "test_images": uint8(fmnist.test_images[test]),
+        "test_labels": fmnist.test_labels[test],
+    }
+    torch.save(blob, path)
+    return f"tensors:{path}"
