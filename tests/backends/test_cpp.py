@@ -67,3 +67,24 @@ def test_a_bad_backend_name_is_named():
         TrainConfig(backend="fast")
     with pytest.raises(NasproxyError, match="resolved backend"):
         apply_backend(torch.nn.Linear(2, 2), "auto")
+
+
+def test_a_cuda_run_imports_nothing_of_the_cpu_backend():
+    """On CUDA the backend resolves to aten without touching the CPU kernels' modules (a fresh process, so
+    that nothing imported by other tests counts)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, torch
+import nasproxy.cli, nasproxy.condensers, nasproxy.evaluate, nasproxy.search, nasproxy.report
+from nasproxy.backends import apply_backend, resolve_backend
+from nasproxy.engine import TrainConfig
+from nasproxy.models import build_model
+backend = resolve_backend(TrainConfig().backend, torch.device("cuda"))
+net = apply_backend(build_model("convnet", channels=1, num_classes=10, image_size=(28, 28)), backend)
+assert backend == "aten", backend
+loaded = sorted(m for m in sys.modules if m.startswith("nasproxy.backends.cpu"))
+assert not loaded, loaded
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
