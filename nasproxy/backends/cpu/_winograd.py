@@ -12,8 +12,8 @@ them faster (results/README.md, "Winograd convolutions").
 
 The four tile transforms (input, output, and their adjoints) are small C++ loops, generated from the
 transform matrices (``_winograd_source``) and compiled once per machine with ``torch.utils.cpp_extension``
-(cached on disk like inductor's kernels); the matrix products are ``torch.bmm``. Each transform is a linear map whose backward
-is its adjoint, registered as a ``torch.library`` custom op with that adjoint as its gradient, so the
+(cached on disk like inductor's kernels); the matrix products are ``torch.bmm``. Each transform is a linear
+map whose backward is its adjoint, registered as a ``torch.library`` custom op with that adjoint as its gradient, so the
 convolution is differentiable to any order (DC's gradient matching differentiates it twice) and works
 under ``torch.compile``.
 
