@@ -67,7 +67,7 @@ def top_architectures(sources: list[str], k: int, *, dataset: str, space: str) -
             if not matches:
                 raise NasproxyError(
                     f"no finished search with proxy {source!r} on {dataset}/{space} in {EXPORT_DIR}; "
-                    f"run `nasproxy search --space {space} --proxy {source}` first or pass its CSV"
+                    f"search space {space} with {setting('proxy')} {source} first, or pass its CSV"
                 )
             path = matches[-1]
         if not path.exists():
