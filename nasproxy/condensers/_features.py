@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from nasproxy._artifact import atomic_torch_save
+from nasproxy.backends import apply_backend, resolve_backend
 from nasproxy.data import Dataset
 from nasproxy.engine import TrainConfig, train_from_scratch
 from nasproxy.models import model_builder
@@ -80,6 +81,8 @@ def trained_net(
         state = torch.load(path, map_location="cpu", weights_only=True)
         net = builder().to(device)
         net.load_state_dict(state["state_dict"])
+        # on the backend a fresh run uses, so that the embedding (and the selection) is the same either way
+        net = apply_backend(net, resolve_backend(backend, device))
         return TrainedNet(net.eval(), state["forgetting"], state["learned"], key, cached=True)
     labels = dataset.train_labels.to(device)
     counter = ForgettingCounter(labels)
