@@ -99,7 +99,8 @@ class SearchContext:
 
     def _augmentation(self, request: SearchRequest, condensed) -> str | None:
         """``--augment``: ``auto`` trains on a proxy file as its method intends (DSA's files name their
-        strategy), ``none`` never augments, or a strategy for any training proxy."""
+        strategy; early-stopping reads only a file's size), ``none`` never augments, or a strategy for any
+        training proxy."""
         from nasproxy import augment
 
         if self.proxy.default_epochs == 0:
@@ -107,7 +108,8 @@ class SearchContext:
                 raise NasproxyError(f"proxy {request.proxy!r} trains nothing; {setting('augment')} does not apply")
             return None
         if request.augment == "auto":
-            return condensed.meta.get("augment") if condensed is not None else None
+            trains_on_file = condensed is not None and self.proxy.file == "required"
+            return condensed.meta.get("augment") if trains_on_file else None
         return augment.resolve(request.augment, self.dataset.name)
 
     def flops(self, arch: str) -> int:
