@@ -310,3 +310,23 @@ def test_the_cost_estimate_is_the_right_order_of_magnitude_on_a_real_run(search_
     took = time.perf_counter() - start
     assert plan.estimate_seconds > 0
     assert 0.2 < took / plan.estimate_seconds < 5, (took, plan.estimate_seconds)
+
+
+def test_restricting_a_search_takes_one_way_and_names_the_setting(tmp_path):
+    from nasproxy.search import chosen_architectures
+
+    listed = tmp_path / "archs.txt"
+    listed.write_text("convnet-w16-d1-none-relu-avg  # a comment\n\nconvnet-w32-d2-instance-relu-avg\n")
+    assert chosen_architectures(space="tiny", dataset=None, archs_file=listed) == (
+        "convnet-w16-d1-none-relu-avg",
+        "convnet-w32-d2-instance-relu-avg",
+    )
+    assert chosen_architectures(space="tiny", dataset=None) is None
+    with pytest.raises(NasproxyError, match="pass one of archs, only_top and sample") as both:
+        chosen_architectures(space="tiny", dataset=None, archs_file=listed, sample=3)
+    assert "--archs, --only-top and --sample" in both.value.for_cli()
+    with pytest.raises(NasproxyError, match="only_top needs from"):
+        chosen_architectures(space="tiny", dataset=None, only_top=5)
+    with pytest.raises(NasproxyError, match="devices needs at least one device"):
+        SearchRequest(space="tiny", proxy="params", devices=())
+    assert SearchRequest(space="tiny", proxy="params", devices=("cuda:1", "cuda:0")).device == "cuda:1"
