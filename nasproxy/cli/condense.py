@@ -45,6 +45,11 @@ from nasproxy.cli._common import (
 )
 @click.option("--epochs", type=int, help="herding, k-center, forgetting: epochs of the network trained to select.")
 @click.option(
+    "--never-learned",
+    type=click.Choice(["first", "last"]),
+    help="forgetting: rank images never classified correctly first (Toneva et al., default) or last.",
+)
+@click.option(
     "--augment",
     help="dc, dsa, dm: Siamese augmentation of each matching step: none, auto (DSA's strategy) or e.g. "
     "color_crop_cutout_flip_scale_rotate (default: dsa and dm auto, dc none).",
@@ -79,6 +84,7 @@ def condense(
     real_batch,
     net,
     epochs,
+    never_learned,
     augment,
     init,
     metric,
@@ -106,6 +112,7 @@ def condense(
         "real_batch": real_batch,
         "model": net,
         "epochs": epochs,
+        "never_learned": never_learned,
         "augment": augment,
         "init": init,
         "metric": metric,
