@@ -145,9 +145,10 @@ class SearchContext:
         space = self.space.describe()
         attrs = study.user_attrs
         if "protocol" not in attrs:
-            study.set_user_attr("protocol", protocol)
+            # the protocol last: a worker that sees it (workers started together race here) sees the rest too
             study.set_user_attr("space", space)
             study.set_user_attr("nasproxy_version", __version__)
+            study.set_user_attr("protocol", protocol)
         elif attrs["protocol"] != protocol or attrs.get("space") != space:
             raise NasproxyError(
                 f"study {self.study_name!r} in this storage was made with another protocol or space; "
