@@ -4,6 +4,7 @@ seeds per iteration, the starting images and the progress bar."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import torch
 
@@ -56,6 +57,21 @@ class LearnedImages(Condenser):
         if state is not None:
             opt_img.load_state_dict(state["optimizer"])
         return syn, opt_img, start, history, elapsed
+
+    def _iteration_done(self, context: RunContext, it: int, loss: float, history: list, bar, run: tuple) -> None:
+        """Record outer iteration ``it``'s loss, show it, checkpoint when due (every ``checkpoint_every``
+        iterations and at the last), and tell ``context.on_iteration``. ``run``: (seed, ipc, dataset, images,
+        their optimizer, the run's start on the ``perf_counter`` clock)."""
+        seed, ipc, dataset, syn, opt_img, t0 = run
+        cfg = self.config
+        history.append(loss)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}")
+        done = it + 1
+        if context.checkpoint is not None and (done % cfg.checkpoint_every == 0 or done == cfg.iterations):
+            self._save_checkpoint(context, seed, ipc, dataset, syn, opt_img, done, history, time.perf_counter() - t0)
+        if context.on_iteration is not None:
+            context.on_iteration(it, loss)
 
     def _save_checkpoint(self, context, seed, ipc, dataset, syn, opt_img, done, history, elapsed) -> None:
         atomic_torch_save(

@@ -174,16 +174,7 @@ class DatasetCondensation(LearnedImages):
                 if inner_loop:  # fit() puts BatchNorm back in training mode, as the authors' inner loop does
                     fit([net], syn.detach(), syn_labels, inner, generators=[gen])
             mean_loss = float(loss_sum) / (k * outer_loop)  # one host sync per outer iteration
-            history.append(mean_loss)
-            bar.update(1)
-            bar.set_postfix(loss=f"{mean_loss:.4f}")
-            done = it + 1
-            if context.checkpoint is not None and (done % cfg.checkpoint_every == 0 or done == cfg.iterations):
-                self._save_checkpoint(
-                    context, seed, ipc, dataset, syn, opt_img, done, history, time.perf_counter() - t0
-                )
-            if context.on_iteration is not None:
-                context.on_iteration(it, mean_loss)
+            self._iteration_done(context, it, mean_loss, history, bar, (seed, ipc, dataset, syn, opt_img, t0))
         bar.close()
         return CondenseResult(
             images=syn.detach().cpu(),

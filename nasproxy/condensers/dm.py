@@ -91,16 +91,7 @@ class DistributionMatching(LearnedImages):
             opt_img.zero_grad(set_to_none=True)
             loss.backward()
             opt_img.step()
-            history.append(loss.item() / k)
-            bar.update(1)
-            bar.set_postfix(loss=f"{history[-1]:.4f}")
-            done = it + 1
-            if context.checkpoint is not None and (done % cfg.checkpoint_every == 0 or done == cfg.iterations):
-                self._save_checkpoint(
-                    context, seed, ipc, dataset, syn, opt_img, done, history, time.perf_counter() - t0
-                )
-            if context.on_iteration is not None:
-                context.on_iteration(it, history[-1])
+            self._iteration_done(context, it, loss.item() / k, history, bar, (seed, ipc, dataset, syn, opt_img, t0))
         bar.close()
         return CondenseResult(
             images=syn.detach().cpu(),
