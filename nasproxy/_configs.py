@@ -6,19 +6,11 @@ torch (``nasproxy --help`` stays instant); the library validates them when they 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from nasproxy._errors import NasproxyError, setting
 
 DEFAULT_DATASET = "fashion-mnist"
-
-
-def default(config: type, name: str):
-    """The default of field ``name`` of the dataclass ``config``."""
-    for f in fields(config):
-        if f.name == name:
-            return f.default
-    raise KeyError(name)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def resolve_backend(name: str, device: torch.device) -> str:
         return name
     from nasproxy.backends import cpu
 
-    if cpu.available():
+    if cpu.build():
         return "cpu-kernels"
     if name == "cpu-kernels":
         raise NasproxyError(

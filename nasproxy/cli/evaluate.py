@@ -80,11 +80,14 @@ def evaluate(
     config = TrainConfig(
         epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, compile=compile_, backend=backend or "auto"
     )
-    settings = dict(models=models, num_models=num_models, config=config, seed=seed, augment=train_augment)
-    settings.update(progress=not quiet)
     runs = evaluate_files(
         proxy_files,
-        **settings,
+        models=models,
+        num_models=num_models,
+        config=config,
+        seed=seed,
+        augment=train_augment,
+        progress=not quiet,
         data_root=data_root,
         download=download,
         csv=csv_path or None,

@@ -17,38 +17,17 @@ children do not fire: hook a network that runs on the ``aten`` backend.
 
 from __future__ import annotations
 
-from torch import nn
-
 from nasproxy.backends.cpu import _first_block, _winograd
 from nasproxy.backends.cpu._blocks import apply
 
 
-def extensions():
-    return (_winograd.extension, _first_block.extension)
-
-
-def available() -> bool:
-    """Whether the C++ kernels build (or load from the disk cache) on this machine; the first call may take
-    minutes. A failure warns once per kernel."""
-    return all(get() is not None for get in extensions())
-
-
 def build() -> bool:
-    """Build both extensions at once (each is one translation unit: a first build is minutes)."""
+    """Whether the C++ kernels build (or load from the disk cache) on this machine. Both build at once (each
+    is one translation unit: a first build is minutes); a failure warns once per kernel."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return all(m is not None for m in pool.map(lambda get: get(), extensions()))
+        return all(m is not None for m in pool.map(lambda get: get(), (_winograd.extension, _first_block.extension)))
 
 
-def applied(module: nn.Module) -> bool:
-    """Whether :func:`apply` has changed ``module`` (or one of its sub-modules)."""
-    from nasproxy.backends.cpu._blocks import FusedFeatures
-    from nasproxy.backends.cpu._pooling import AvgPool2x2, MaxPool2x2
-
-    return any(
-        isinstance(m, (FusedFeatures, MaxPool2x2, AvgPool2x2, _winograd.WinogradConv3x3)) for m in module.modules()
-    )
-
-
-__all__ = ["applied", "apply", "available", "build"]
+__all__ = ["apply", "build"]
