@@ -1,5 +1,6 @@
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -330,3 +331,39 @@ def test_restricting_a_search_takes_one_way_and_names_the_setting(tmp_path):
     with pytest.raises(NasproxyError, match="devices needs at least one device"):
         SearchRequest(space="tiny", proxy="params", devices=())
     assert SearchRequest(space="tiny", proxy="params", devices=("cuda:1", "cuda:0")).device == "cuda:1"
+
+
+def test_studies_tells_done_running_and_interrupted_architectures(search_env):
+    from click.testing import CliRunner
+
+    from nasproxy.cli import main
+    from nasproxy.search import study_progress, work
+
+    req = _request(search_env, proxy="params", proxy_file=None)
+    plan, ctx = plan_search(req)
+    assert work(ctx, plan.targets[:5]) == 5
+    study = _study(plan)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claims = {  # arch -> (pid, heartbeat): a live worker (this process), a dead one, and a duplicate claim
+        plan.targets[5]: (os.getpid(), time.time()),
+        plan.targets[6]: (dead.pid, time.time()),
+    }
+    for arch, (pid, beat) in claims.items():
+        trial = study.ask()
+        for key, value in (("host", socket.gethostname()), ("pid", pid), ("heartbeat", beat), ("arch_id", arch)):
+            trial.set_user_attr(key, value)
+    duplicate = study.ask()
+    duplicate.set_user_attr("arch_id", plan.targets[7])
+    duplicate.set_user_attr("duplicate_of", 0)
+    study.tell(duplicate, state=optuna.trial.TrialState.FAIL)
+
+    (progress,) = study_progress([plan.storage_url], dataset="mnist", space="tiny")
+    assert progress.proxy == "params" and progress.done == 5
+    assert progress.running == (plan.targets[5],) and progress.interrupted == 1
+    assert progress.worker_seconds > 0 and progress.last_done is not None
+    assert study_progress([plan.storage_url], dataset="cifar10") == []
+
+    out = CliRunner().invoke(main, ["studies", "--storage", plan.storage_url], catch_exceptions=False).output
+    row = next(line for line in out.splitlines() if line.startswith(plan.study_name)).split()
+    assert row[1:5] == ["params", "5", "1", "1"]

@@ -1,4 +1,4 @@
-"""What a search stored: ``export`` and ``report``."""
+"""What searches stored: ``studies`` (where each stands), ``export`` and ``report``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,44 @@ from nasproxy.cli._common import (
     _friendly_errors,
     main,
 )
+
+
+@main.command()
+@click.option(
+    "--storage",
+    "storages",
+    multiple=True,
+    envvar="NASPROXY_STORAGE",
+    help="Optuna storage (journal path or URL) to read; repeatable (default: every journal in results/studies).",
+)
+@click.option("--dataset", help="Only studies of this dataset.")
+@click.option("--space", help="Only studies of this search space.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with the architectures running now) instead.")
+@_friendly_errors
+def studies(storages, dataset, space, as_json):
+    """Where each stored search stands: architectures done, running now, interrupted; worker hours."""
+    from nasproxy._errors import NasproxyError
+    from nasproxy.report import default_storages
+    from nasproxy.search._progress import study_progress
+
+    sources = list(storages) or default_storages()
+    if not sources:
+        raise NasproxyError("no journal in results/studies; pass --storage (a journal file or a database URL)")
+    found = study_progress(sources, dataset=dataset, space=space)
+    if as_json:
+        click.echo(json.dumps([p.as_dict() for p in found], indent=2))
+        return
+    if not found:
+        click.echo("no studies" + (" of that dataset and space" if dataset or space else ""))
+        return
+    width = max(len(p.name) for p in found)
+    header = ("study", "proxy", "done", "running", "interrupted", "worker h", "last done (UTC)")
+    line = f"{{:<{width}}}  {{:<14}} {{:>5}} {{:>7}} {{:>11}} {{:>8}}  {{}}"
+    click.echo(line.format(*header))
+    for p in found:
+        last = p.last_done.strftime("%Y-%m-%d %H:%M") if p.last_done else "-"
+        hours = f"{p.worker_seconds / 3600:.2f}"
+        click.echo(line.format(p.name, p.proxy, p.done, len(p.running), p.interrupted, hours, last))
 
 
 @main.command()

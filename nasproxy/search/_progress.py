@@ -1,0 +1,97 @@
+"""Where each stored search stands: architectures done, being trained by a live worker, or interrupted
+(their worker died or their scoring raised), and the worker time spent. Read-only, so it is safe beside
+running workers on any storage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from nasproxy._errors import NasproxyError
+from nasproxy.search._claims import alive, completed_architectures
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    name: str
+    proxy: str
+    dataset: str | None
+    space: str | None
+    done: int  # architectures with a completed trial
+    running: tuple[str, ...]  # architectures a live worker is training now
+    interrupted: int  # not done, nor running: their worker died or raised; the next search trains them again
+    worker_seconds: float  # summed over the completed architectures
+    last_done: datetime | None  # when the latest architecture completed (UTC)
+    source: str
+
+    def as_dict(self) -> dict:
+        return {
+            "study": self.name,
+            "proxy": self.proxy,
+            "dataset": self.dataset,
+            "space": self.space,
+            "done": self.done,
+            "running": list(self.running),
+            "interrupted": self.interrupted,
+            "worker_seconds": round(self.worker_seconds, 1),
+            "last_done": self.last_done.isoformat(timespec="seconds") if self.last_done else None,
+            "storage": self.source,
+        }
+
+
+def study_progress(
+    storages: Sequence[str], *, dataset: str | None = None, space: str | None = None
+) -> list[StudyProgress]:
+    """The progress of every study in ``storages`` (of this dataset and space where given), by name."""
+    import optuna
+
+    from nasproxy.search._storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    found: dict[str, StudyProgress] = {}
+    for url in storages:
+        if "://" not in url and not Path(url).is_file():
+            raise NasproxyError(f"no storage at {url}; pass a journal file written by `nasproxy search` or a URL")
+        storage = open_storage(url)
+        for name in sorted(optuna.get_all_study_names(storage)):
+            if name in found:
+                continue
+            progress = _progress(optuna.load_study(study_name=name, storage=storage), url)
+            if (dataset is None or progress.dataset == dataset) and (space is None or progress.space == space):
+                found[name] = progress
+    return sorted(found.values(), key=lambda p: p.name)
+
+
+def _progress(study, source: str) -> StudyProgress:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    done = completed_architectures(study, trials)
+    now = time.time()
+    running, interrupted = set(), set()
+    for t in trials:
+        arch = t.user_attrs.get("arch_id")
+        if arch is None or arch in done or "duplicate_of" in t.user_attrs:  # a duplicate claim stepped back
+            continue
+        if t.state == TrialState.RUNNING and alive(t, now):
+            running.add(arch)
+        elif t.state in (TrialState.RUNNING, TrialState.FAIL):
+            interrupted.add(arch)
+    finished = [t.datetime_complete for t in done.values() if t.datetime_complete is not None]
+    last = max(finished).astimezone(timezone.utc) if finished else None
+    protocol = study.user_attrs.get("protocol", {})
+    return StudyProgress(
+        name=study.study_name,
+        proxy=protocol.get("proxy", "?"),
+        dataset=protocol.get("dataset"),
+        space=study.user_attrs.get("space", {}).get("name"),
+        done=len(done),
+        running=tuple(sorted(running)),
+        interrupted=len(interrupted - running),
+        worker_seconds=sum(float(t.user_attrs.get("seconds", 0.0)) for t in done.values()),
+        last_done=last,
+        source=source,
+    )
