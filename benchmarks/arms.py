@@ -1,6 +1,6 @@
 """One benchmark arm per process, so each starts with a clean allocator and its own peak-memory reading.
 
-Usage (from benchmarks/__main__.py): ``python -m benchmarks.arms ARM JSON_PARAMS``; prints one JSON line.
+Usage (from benchmarks/_common.run_arm): ``python -m benchmarks.arms ARM JSON_PARAMS``; prints one JSON line.
 """
 
 from __future__ import annotations

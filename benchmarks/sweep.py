@@ -81,7 +81,7 @@ def bench_sweep(args: argparse.Namespace) -> list[dict]:
             print(f"[bench] sweep nasproxy, {workers} worker(s): {seconds:.1f} s for {len(sample)} architectures")
             rows.append(row(f"nasproxy, {workers} worker(s)", len(sample), seconds, flops_sample, workers))
     # the authors'-style loop, one candidate at a time, on the first architectures of the same sample
-    from benchmarks.__main__ import run_arm
+    from benchmarks._common import run_arm
 
     few = sample[: min(len(sample), args.baseline_archs)]
     result = run_arm(

@@ -73,3 +73,13 @@ def test_ceiling_joins_the_measurements_of_its_setting(tmp_path):
         "nasproxy_arm": "fast",
         "nasproxy_seconds": 40.0,
     }
+
+
+def test_the_benchmark_command_loads_every_benchmark_and_refuses_an_unknown_one():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "nope"], capture_output=True, text=True)
+    assert result.returncode == 2
+    for name in ("condense", "candidate", "evaluate", "time-to-quality", "candidate-precision", "ceiling", "sweep"):
+        assert name in result.stderr.splitlines()[-1]
