@@ -2,7 +2,8 @@
 # The Fashion-MNIST NAS experiment (issue 18). Every stage is a resumable `nasproxy search` into one Optuna
 # journal in this folder: re-running the script trains only what is missing, and never repeats a finished
 # architecture. Usage: bash results/fashion-mnist-nas/run.sh [STAGE ...]   (default: every stage, in order)
-# OMP_NUM_THREADS=1 keeps one core free for other work on a 2-core machine.
+# OMP_NUM_THREADS=1 keeps one core free for other work on a 2-core machine. Two copies of the script (or of
+# one stage) on the same journal share its architectures: each is trained once, by whichever worker claims it.
 set -euo pipefail
 cd "${NAS_ROOT:-$(dirname "$0")/../..}"  # NAS_ROOT: run a copy of this script against a checkout
 HERE=results/fashion-mnist-nas
@@ -45,14 +46,24 @@ print("\n".join(sorted(top)))
 PY
 }
 
+# a proxy file the Table 1 run has not made yet: skip its stage (a later run of this script does it)
+made() {
+  [ -f "$1" ] && return 0
+  echo "== skipped: $1 does not exist yet (results/fashion-mnist/table1.py makes it)"
+  return 1
+}
+
 stage() {
   case "$1" in
     ours) nasproxy search "${common[@]}" --proxy ours --proxy-file $PROXIES/fmnist-dc-ipc10-k10.pt ;;
     random) nasproxy search "${common[@]}" --proxy random --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
     early-stopping) nasproxy search "${common[@]}" --proxy early-stopping --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
-    herding|k-center|forgetting) nasproxy search "${common[@]}" --proxy "$1" --proxy-file $PROXIES/fmnist-$1-ipc10.pt ;;
-    dsa) nasproxy search "${common[@]}" --proxy dsa --proxy-file $PROXIES/fmnist-dsa-ipc10-k10.pt ;;
-    dm) nasproxy search "${common[@]}" --proxy dm --proxy-file $PROXIES/fmnist-dm-ipc10-k2000.pt ;;
+    herding|k-center|forgetting) made $PROXIES/fmnist-$1-ipc10.pt || return 0
+      nasproxy search "${common[@]}" --proxy "$1" --proxy-file $PROXIES/fmnist-$1-ipc10.pt ;;
+    dsa) made $PROXIES/fmnist-dsa-ipc10-k10.pt || return 0
+      nasproxy search "${common[@]}" --proxy dsa --proxy-file $PROXIES/fmnist-dsa-ipc10-k10.pt ;;
+    dm) made $PROXIES/fmnist-dm-ipc10-k2000.pt || return 0
+      nasproxy search "${common[@]}" --proxy dm --proxy-file $PROXIES/fmnist-dm-ipc10-k2000.pt ;;
     synflow|naswot|snip|grad-norm|params) nasproxy search "${common[@]}" --proxy "$1" ;;
     truth-random) truth_random && nasproxy search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
     truth-top) truth_top && nasproxy search "${base[@]}" --proxy full --archs $HERE/truth-top.txt ;;
@@ -62,8 +73,9 @@ stage() {
 
 stages=("$@")
 # the proxy files of herding, k-center, forgetting, dsa and dm are made by results/fashion-mnist/table1.py
-[ ${#stages[@]} -gt 0 ] || stages=(ours synflow naswot snip grad-norm params truth-random random early-stopping \
-  herding k-center forgetting dsa dm truth-top)
+# every proxy before the ground truth: truth-top needs their rankings, and the report needs every proxy
+[ ${#stages[@]} -gt 0 ] || stages=(ours synflow naswot snip grad-norm params random early-stopping \
+  herding k-center forgetting dsa dm truth-random truth-top)
 for s in "${stages[@]}"; do
   echo "== $s $(date -u +%FT%TZ)"
   start=$(date +%s)
