@@ -56,22 +56,16 @@ def load_studies(
     """Every study in ``storages`` of this dataset and space (or exactly the ones in ``names``)."""
     import optuna
 
-    from nasproxy.search._storage import open_storage
+    from nasproxy.search._storage import stored_studies
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     wanted = list(dict.fromkeys(names))
     found: dict[str, StudyData] = {}
-    for url in storages:
-        if "://" not in url and not Path(url).is_file():
-            raise NasproxyError(f"no storage at {url}; pass a journal file written by `nasproxy search` or a URL")
-        storage = open_storage(url)
-        for name in sorted(optuna.get_all_study_names(storage)):
-            if name in found or (wanted and name not in wanted):
-                continue
-            study = optuna.load_study(study_name=name, storage=storage)
-            data = _from_study(study, url)
-            if wanted or ((dataset is None or data.dataset == dataset) and (space is None or data.space == space)):
-                found[name] = data
+    for url, storage, name in stored_studies(storages):
+        if wanted and name not in wanted:
+            continue
+        data = _from_study(optuna.load_study(study_name=name, storage=storage), url)
+        if wanted or ((dataset is None or data.dataset == dataset) and (space is None or data.space == space)):
+            found[name] = data
     unknown = [n for n in wanted if n not in found]
     if unknown:
         raise NasproxyError(f"no study {unknown[0]!r} in {', '.join(storages) or 'the default storage'}")

@@ -8,9 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
-from nasproxy._errors import NasproxyError
 from nasproxy.search._claims import alive, completed_architectures
 
 
@@ -48,21 +46,14 @@ def study_progress(
     """The progress of every study in ``storages`` (of this dataset and space where given), by name."""
     import optuna
 
-    from nasproxy.search._storage import open_storage
+    from nasproxy.search._storage import stored_studies
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    found: dict[str, StudyProgress] = {}
-    for url in storages:
-        if "://" not in url and not Path(url).is_file():
-            raise NasproxyError(f"no storage at {url}; pass a journal file written by `nasproxy search` or a URL")
-        storage = open_storage(url)
-        for name in sorted(optuna.get_all_study_names(storage)):
-            if name in found:
-                continue
-            progress = _progress(optuna.load_study(study_name=name, storage=storage), url)
-            if (dataset is None or progress.dataset == dataset) and (space is None or progress.space == space):
-                found[name] = progress
-    return sorted(found.values(), key=lambda p: p.name)
+    found = []
+    for url, storage, name in stored_studies(storages):
+        progress = _progress(optuna.load_study(study_name=name, storage=storage), url)
+        if (dataset is None or progress.dataset == dataset) and (space is None or progress.space == space):
+            found.append(progress)
+    return sorted(found, key=lambda p: p.name)
 
 
 def _progress(study, source: str) -> StudyProgress:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -53,6 +53,23 @@ def open_storage(url: str):
             f"cannot open storage {_redact(url)} ({first[:200]}); check the URL, that the server "
             "is running and that the database exists"
         ) from None
+
+
+def stored_studies(storages: Sequence[str]) -> Iterator[tuple[str, object, str]]:
+    """``(url, storage, study name)`` for every study in ``storages``, by name; a name an earlier storage
+    held is skipped. Storages are only read."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seen: set[str] = set()
+    for url in storages:
+        if "://" not in url and not Path(url).is_file():
+            raise NasproxyError(f"no storage at {url}; pass a journal file written by `nasproxy search` or a URL")
+        storage = open_storage(url)
+        for name in sorted(optuna.get_all_study_names(storage)):
+            if name not in seen:
+                seen.add(name)
+                yield url, storage, name
 
 
 def is_race(exc: BaseException) -> bool:
