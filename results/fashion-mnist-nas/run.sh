@@ -4,14 +4,20 @@
 # architecture. Usage: bash results/fashion-mnist-nas/run.sh [STAGE ...]   (default: every stage, in order)
 # OMP_NUM_THREADS=1 keeps one core free for other work on a 2-core machine. Two copies of the script (or of
 # one stage) on the same journal share its architectures: each is trained once, by whichever worker claims it.
+#
+# The same experiment over the whole paper720 on a GPU, into a folder of its own (see README.md):
+#   OUT=results/fashion-mnist-nas/gpu SPACE=paper720 SAMPLE=720 SEARCH_ARGS="--devices cuda:0 --workers 4" \
+#     bash results/fashion-mnist-nas/run.sh
 set -euo pipefail
 cd "${NAS_ROOT:-$(dirname "$0")/../..}"  # NAS_ROOT: run a copy of this script against a checkout
-HERE=results/fashion-mnist-nas
+HERE=${OUT:-results/fashion-mnist-nas}   # the journal and the ground truth's architecture lists
+mkdir -p "$HERE"
 STORE=$HERE/studies.journal
-SPACE=paper720-w64     # search_spaces/paper720-w64.yaml: the W <= 64 half of paper720
-SAMPLE=100             # seeded sample (--sample-seed 0) of that half; 360 = all of it
+SPACE=${SPACE:-paper720-w64}   # search_spaces/paper720-w64.yaml: the W <= 64 half of paper720
+SAMPLE=${SAMPLE:-100}          # seeded sample (--sample-seed 0) of that space; 360 = all of the half
+read -r -a extra <<< "${SEARCH_ARGS:-}"  # e.g. --devices cuda:0 --workers 4
 PROXIES=results/proxies
-base=(--space "$SPACE" --storage "$STORE" -q)
+base=(--space "$SPACE" --storage "$STORE" -q "${extra[@]}")
 common=("${base[@]}" --sample "$SAMPLE" --sample-seed 0)
 
 # the ground truth's seeded random part: 30 of the 100 sampled architectures (the union of every proxy's top 10
