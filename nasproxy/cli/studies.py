@@ -13,15 +13,17 @@ from nasproxy.cli._common import (
     main,
 )
 
-
-@main.command()
-@click.option(
+_storages = click.option(
     "--storage",
     "storages",
     multiple=True,
     envvar="NASPROXY_STORAGE",
     help="Optuna storage (journal path or URL) to read; repeatable (default: every journal in results/studies).",
 )
+
+
+@main.command()
+@_storages
 @click.option("--dataset", help="Only studies of this dataset.")
 @click.option("--space", help="Only studies of this search space.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the architectures running now) instead.")
@@ -84,13 +86,7 @@ def export(study, storage, out):
 @main.command()
 @click.option("--dataset", default="fashion-mnist", show_default=True, help="Only studies of this dataset.")
 @click.option("--space", help="Only studies of this search space (its name, e.g. tiny or paper720).")
-@click.option(
-    "--storage",
-    "storages",
-    multiple=True,
-    envvar="NASPROXY_STORAGE",
-    help="Optuna storage (journal path or URL) to read; repeatable (default: every journal in results/studies).",
-)
+@_storages
 @click.option("--study", "studies", multiple=True, help="Only these studies (repeatable).")
 @click.option("--csv", "csvs", multiple=True, type=click.Path(), help="A search's CSV export (repeatable).")
 @click.option("--truth", help="The ground-truth study (default: the one study of --proxy full).")
