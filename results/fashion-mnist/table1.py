@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -27,7 +29,7 @@ PROXIES = ROOT / "results" / "proxies"
 CELLS = HERE / "evaluations.csv"
 MODELS = 10
 WHOLE_EPOCHS = 5  # the upper bound trains on 55,000 images: 5 epochs, not 300 (see README.md)
-WHOLE_PARTIAL = HERE / "whole-models.json"  # the upper bound's networks finished so far
+WHOLE_DIR = HERE / "whole-models"  # the upper bound's networks, finished or in training (see _whole)
 
 # method -> ipc -> (proxy file, condense options); files that exist are reused as they are
 _SELECTED = ("random", "herding", "k-center", "forgetting")
@@ -122,36 +124,41 @@ def run(methods: list[str], ipcs: list[int]) -> None:
             _append(_row(method, ipc, proxy.meta, path, result))
     if "whole" in methods and ("whole", 0) not in done:
         result = _whole(dataset, device)
-        meta = {"iterations_done": 0, "wall_seconds": result.seconds, "device": result.device}
-        _append(_row("whole", 0, meta, None, result))
-        WHOLE_PARTIAL.unlink()
+        if result is not None and ("whole", 0) not in _cells():  # the last process to finish writes the row
+            meta = {"iterations_done": 0, "wall_seconds": result.seconds, "device": result.device}
+            _append(_row("whole", 0, meta, None, result))
+            shutil.rmtree(WHOLE_DIR)
     write_table()
 
 
 def _whole(dataset, device):
-    """The upper bound, one network at a time: each finished network is kept in WHOLE_PARTIAL, so an
-    interrupted run loses at most the network in training (each takes about 10 minutes on one core)."""
+    """The upper bound, one network per seed; processes running this at once share the seeds. A process
+    claims a seed with a claim file holding its pid (a dead process's claim is taken over) and keeps the
+    finished network's accuracy in ``seedN.json``, so an interrupted run loses at most the networks in
+    training (about 10 minutes each on one core). None while other processes still train some of them."""
     from nasproxy import CondensedSet, TrainConfig, evaluate_proxy
     from nasproxy.evaluate import EvalResult
 
     whole = CondensedSet(dataset.train_images, dataset.train_labels, {"dataset": dataset.name, "method": "whole"})
     config = TrainConfig(epochs=WHOLE_EPOCHS)
-    done = json.loads(WHOLE_PARTIAL.read_text()) if WHOLE_PARTIAL.exists() else {}
-    for seed in range(MODELS):
-        if str(seed) in done:
+    WHOLE_DIR.mkdir(exist_ok=True)
+    finished = [WHOLE_DIR / f"seed{seed}.json" for seed in range(MODELS)]
+    for seed, path in enumerate(finished):
+        claim = path.with_suffix(".claim")
+        if path.exists() or not _claim(claim):
             continue
-        print(f"[table1] whole training set: ConvNet {seed + 1} of {MODELS}, {WHOLE_EPOCHS} epochs", flush=True)
-        one = evaluate_proxy(whole, dataset, num_models=1, seed=seed, config=config, device=device, progress=True)
-        done[str(seed)] = {
-            "accuracy": one.accuracies[0],
-            "seconds": one.seconds,
-            "device": one.device,
-            "backend": one.backend,
-        }
-        scratch = WHOLE_PARTIAL.with_suffix(".tmp")
-        scratch.write_text(json.dumps(done, indent=1))
-        scratch.replace(WHOLE_PARTIAL)
-    models = [done[str(seed)] for seed in range(MODELS)]
+        try:
+            print(f"[table1] whole training set: ConvNet seed {seed} of {MODELS}, {WHOLE_EPOCHS} epochs", flush=True)
+            one = evaluate_proxy(whole, dataset, num_models=1, seed=seed, config=config, device=device, progress=True)
+            record = {"accuracy": one.accuracies[0], "seconds": one.seconds, "device": one.device}
+            scratch = path.with_suffix(".tmp")
+            scratch.write_text(json.dumps({**record, "backend": one.backend}))
+            scratch.replace(path)
+        finally:
+            claim.unlink(missing_ok=True)
+    if not all(path.exists() for path in finished):
+        return None
+    models = [json.loads(path.read_text()) for path in finished]
     return EvalResult(
         "convnet",
         tuple(m["accuracy"] for m in models),
@@ -161,6 +168,26 @@ def _whole(dataset, device):
         models[-1]["device"],
         models[-1]["backend"],
     )
+
+
+def _claim(path: Path) -> bool:
+    """Create ``path`` holding this process's id, unless a live process holds it."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            holder = int(path.read_text())
+        except (ValueError, FileNotFoundError):  # being written or just released: leave it to its holder
+            return False
+        try:
+            os.kill(holder, 0)
+            return False
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)  # its process died
+            return _claim(path)
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return True
 
 
 def _row(method, ipc, meta, path, result) -> dict:
