@@ -133,4 +133,4 @@ def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed,
     click.echo(table_text(result.table))
     ceiling = result.truth.ceiling.ceiling
     click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
-    click.echo(f"wrote {folder}/: table.csv, table.md, report.json, README.md and figures (PNG, PDF)")
+    click.echo(f"wrote {folder}/: table.csv, table.md, preferences.csv, report.json, README.md and figures (PNG, PDF)")

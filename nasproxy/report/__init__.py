@@ -1,15 +1,18 @@
-"""How well each proxy ranks architectures: statistics (:func:`rank_statistics`, :func:`noise_ceiling`) on
-plain DataFrames, a whole report over finished searches (:func:`load_studies`, :func:`build_report`,
-:func:`write_report`), and its figures (``plot_*``, each drawing on ``ax=`` and returning the Axes)."""
+"""How well each proxy ranks architectures: statistics (:func:`rank_statistics`, :func:`noise_ceiling`,
+:func:`design_preferences`) on plain DataFrames, a whole report over finished searches
+(:func:`load_studies`, :func:`build_report`, :func:`write_report`), and its figures (``plot_*``, each drawing
+on ``ax=`` and returning the Axes)."""
 
 from nasproxy.report._build import COLUMNS, Convergence, Report, TruthInfo, build_report
 from nasproxy.report._load import StudyData, default_storages, load_csv, load_studies
-from nasproxy.report._plots import plot_correlations, plot_cost, plot_ranks, plot_scatter
+from nasproxy.report._plots import plot_correlations, plot_cost, plot_preferences, plot_ranks, plot_scatter
 from nasproxy.report._stats import (
+    PREFERENCE_COLUMNS,
     Ceiling,
     Interval,
     ProxyStats,
     bootstrap_intervals,
+    design_preferences,
     kendall,
     noise_ceiling,
     rank_statistics,
@@ -19,6 +22,7 @@ from nasproxy.report._write import figures, report_json, table_text, write_repor
 
 __all__ = [
     "COLUMNS",
+    "PREFERENCE_COLUMNS",
     "Ceiling",
     "Convergence",
     "Interval",
@@ -29,6 +33,7 @@ __all__ = [
     "bootstrap_intervals",
     "build_report",
     "default_storages",
+    "design_preferences",
     "figures",
     "kendall",
     "load_csv",
@@ -36,6 +41,7 @@ __all__ = [
     "noise_ceiling",
     "plot_correlations",
     "plot_cost",
+    "plot_preferences",
     "plot_ranks",
     "plot_scatter",
     "rank_statistics",

@@ -19,6 +19,7 @@ from nasproxy.report._stats import (
     Interval,
     ProxyStats,
     bootstrap_intervals,
+    design_preferences,
     noise_ceiling,
     rank_statistics,
     spearman,
@@ -88,6 +89,7 @@ class Report:
     table: pd.DataFrame  # COLUMNS, one row per proxy
     stats: dict[str, ProxyStats]  # by proxy label
     scores: pd.DataFrame  # architecture, proxy, score, truth: what the figures draw
+    preferences: pd.DataFrame  # PREFERENCE_COLUMNS: the design choices each proxy over- or under-rates
     truth: TruthInfo
     studies: tuple[dict[str, Any], ...]  # label, study, source, proxy
     resamples: int
@@ -136,6 +138,7 @@ def build_report(
         table=table,
         stats=stats,
         scores=frame,
+        preferences=design_preferences(frame, _specs(studies)),
         truth=_truth_info(truth_study, metric, resamples, seed),
         studies=tuple(
             {"label": labels.get(s.name, "ground truth"), "study": s.name, "source": s.source, "proxy": s.proxy}
@@ -144,6 +147,16 @@ def build_report(
         resamples=resamples,
         seed=seed,
     )
+
+
+def _specs(studies: Sequence[StudyData]) -> dict[str, dict]:
+    """Architecture -> its design choices, from whichever study recorded them."""
+    specs = {}
+    for study in studies:
+        for arch, spec in zip(study.trials["architecture"], study.trials.get("spec", [None] * len(study.trials))):
+            if isinstance(spec, dict):
+                specs.setdefault(arch, spec)
+    return specs
 
 
 def _pick_truth(studies: Sequence[StudyData], truth: str | None) -> StudyData:

@@ -20,7 +20,8 @@ LIST_ATTRS = ("val_accs", "test_accs", "val_accs_half")
 @dataclass(frozen=True)
 class StudyData:
     """One finished search: its proxy kind, its protocol and its trials (columns ``architecture``, ``score``,
-    ``seconds``, ``device``, ``train_images``, ``test_mean`` and the lists of :data:`LIST_ATTRS`)."""
+    ``seconds``, ``device``, ``train_images``, ``test_mean``, ``spec`` (the architecture's design choices, a
+    dict) and the lists of :data:`LIST_ATTRS`)."""
 
     name: str
     proxy: str  # the proxy kind it was scored with (ours, random, full, synflow, ...)
@@ -80,7 +81,7 @@ def _from_study(study, source: str) -> StudyData:
     rows = []
     for arch, trial in completed_architectures(study).items():
         row = {"architecture": arch, "score": trial.value}
-        for key in ("seconds", "train_images", "test_mean", *LIST_ATTRS):
+        for key in ("seconds", "train_images", "test_mean", "spec", *LIST_ATTRS):
             row[key] = trial.user_attrs.get(key)
         row["device"] = trial.user_attrs.get("machine", trial.user_attrs.get("device"))
         rows.append(row)
@@ -115,7 +116,7 @@ def load_csv(path: str | Path) -> StudyData:
         for key in ("seconds", "train_images", "test_mean"):
             row[key] = _clean(rec.get(key))
         row["device"] = _clean(rec.get("machine")) or _clean(rec.get("device"))
-        for key in LIST_ATTRS:
+        for key in ("spec", *LIST_ATTRS):
             row[key] = json.loads(rec[key]) if isinstance(rec.get(key), str) else None
         rows.append(row)
     proxy = str(frame["proxy"].iloc[0])
@@ -126,7 +127,7 @@ def load_csv(path: str | Path) -> StudyData:
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
-    columns = ["architecture", "score", "seconds", "device", "train_images", "test_mean", *LIST_ATTRS]
+    columns = ["architecture", "score", "seconds", "device", "train_images", "test_mean", "spec", *LIST_ATTRS]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("architecture", kind="mergesort").reset_index(drop=True)
 

@@ -114,6 +114,28 @@ def plot_ranks(scores: pd.DataFrame, stats: ProxyStats, *, ax=None):
     return ax
 
 
+def plot_preferences(preferences: pd.DataFrame, axis: str, proxies: list[str], *, ax=None):
+    """One design axis: for each proxy (rows) and value (columns), how far above (red) or below (blue) the
+    ground truth the proxy ranks the architectures with that value (difference of mean percentile ranks)."""
+    ax = _axes(ax)
+    rows = preferences[preferences["axis"] == axis]
+    values = list(dict.fromkeys(rows["value"]))
+    proxies = [p for p in proxies if p in set(rows["proxy"])]
+    grid_values = np.full((len(proxies), len(values)), np.nan)
+    for _, r in rows.iterrows():
+        if r["proxy"] in proxies:
+            grid_values[proxies.index(r["proxy"]), values.index(r["value"])] = r["difference"]
+    ax.imshow(grid_values, cmap="RdBu_r", vmin=-0.5, vmax=0.5, aspect="auto")
+    for (i, j), value in np.ndenumerate(grid_values):
+        if not np.isnan(value):
+            colour = "white" if abs(value) > 0.3 else "black"
+            ax.text(j, i, f"{value:+.2f}", ha="center", va="center", fontsize=6, color=colour)
+    ax.set_xticks(range(len(values)), values, fontsize=7)
+    ax.set_yticks(range(len(proxies)), proxies, fontsize=7)
+    ax.set_title(f"{axis}: proxy rank − truth rank", fontsize=8)
+    return ax
+
+
 def grid(count: int, *, width: float = 3.2, height: float = 2.9):
     """A figure with one axes per panel, for the per-proxy figures."""
     import matplotlib

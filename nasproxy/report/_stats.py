@@ -1,12 +1,15 @@
 """How well a proxy's scores rank architectures against a ground truth: signed rank correlations with
 bootstrap intervals, the paper's top-k protocol, top-k overlap and regret; and the ground truth's own noise
-ceiling. Everything takes plain DataFrames and returns typed results; nothing here reads storage or draws."""
+ceiling; and which design choices a proxy over- or under-rates. Everything takes plain DataFrames and
+returns typed results; nothing here reads storage or draws."""
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -238,3 +241,39 @@ def noise_ceiling(repeats: pd.DataFrame) -> Ceiling:
 def _finite(value) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+PREFERENCE_COLUMNS = ["proxy", "axis", "value", "architectures", "proxy_rank", "truth_rank", "difference"]
+
+
+def design_preferences(scores: pd.DataFrame, specs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """How each proxy rates each value of each design axis, against the ground truth on the same
+    architectures (those the proxy scored that have a truth).
+
+    ``scores``: ``architecture``, ``proxy``, ``score``, ``truth``; ``specs``: architecture -> its design
+    choices. One row per proxy, axis and value: the mean percentile rank (1 = ranked first, near 0 = last) of
+    the architectures with that value under the proxy and under the truth, and their difference: positive
+    where the proxy rates the value above what the truth does. Axes with one value among those architectures
+    are left out."""
+    rows = []
+    for proxy, group in scores.dropna(subset=["score", "truth"]).groupby("proxy", sort=False):
+        group = group[group["architecture"].isin(specs.keys())]
+        if len(group) < MIN_PAIRS:
+            continue
+        proxy_rank = group["score"].rank(pct=True)
+        truth_rank = group["truth"].rank(pct=True)
+        choices = pd.DataFrame([dict(specs[a]) for a in group["architecture"]], index=group.index)
+        for axis in choices.columns:
+            column = choices[axis]
+            values = sorted(set(column), key=_value_order)
+            if len(values) < 2:
+                continue
+            for value in values:
+                index = column.index[column == value]
+                p, t = proxy_rank[index].mean(), truth_rank[index].mean()
+                rows.append([proxy, axis, str(value), len(index), p, t, p - t])
+    return pd.DataFrame(rows, columns=PREFERENCE_COLUMNS)
+
+
+def _value_order(value) -> tuple:
+    return (0, float(value), "") if isinstance(value, (int, float)) else (1, 0.0, str(value))

@@ -20,6 +20,7 @@ FIGURES = {
     "correlations": "Spearman and Kendall of every proxy with 95 % intervals; the ceiling as a dashed line",
     "cost": "Spearman against total cost in seconds (log scale), one point per proxy",
     "ranks": "proxy rank against ground-truth rank, one panel per proxy",
+    "preferences": "per design axis, how far above or below the ground truth each proxy ranks each value",
 }
 
 
@@ -28,8 +29,10 @@ def write_report(report: Report, out: str | Path) -> list[Path]:
     out = Path(out)
     written = []
     csv = report.table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    preferences = report.preferences.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     for name, text in (
         ("table.csv", csv),
+        ("preferences.csv", preferences),
         ("table.md", table_markdown(report)),
         ("report.json", json.dumps(report_json(report), indent=2, sort_keys=True) + "\n"),
     ):
@@ -47,7 +50,8 @@ def write_report(report: Report, out: str | Path) -> list[Path]:
 
 
 def figures(report: Report) -> dict[str, Any]:
-    """The report's four figures (matplotlib Figures), by file stem."""
+    """The report's figures (matplotlib Figures), by file stem; ``preferences`` only where the studies
+    recorded design choices."""
     labels = list(report.table["proxy"])
     result = {}
     for name, draw in (("scatter", _plots.plot_scatter), ("ranks", _plots.plot_ranks)):
@@ -70,7 +74,20 @@ def figures(report: Report) -> dict[str, Any]:
         draw(report.table, report.truth.ceiling, ax=fig.add_subplot())
         fig.tight_layout()
         result[name] = fig
+    axes = list(dict.fromkeys(report.preferences["axis"]))
+    if axes:
+        fig, panels = _plots.grid(
+            len(axes), width=2.2 + 0.5 * _widest_axis(report.preferences), height=0.3 * len(labels) + 1.2
+        )
+        for ax, axis in zip(panels, axes):
+            _plots.plot_preferences(report.preferences, axis, labels, ax=ax)
+        fig.tight_layout()
+        result["preferences"] = fig
     return result
+
+
+def _widest_axis(preferences: pd.DataFrame) -> int:
+    return int(preferences.groupby("axis")["value"].nunique().max())
 
 
 def _save(fig, path: Path) -> Path:
@@ -196,6 +213,9 @@ def readme(report: Report) -> str:
             "",
             "- `table.csv`: one row per proxy (column names are stable for scripts); `table.md`: the same, readable",
             "- `report.json`: the table, the ground truth, its ceiling and convergence, the bootstrap settings",
+            "- `preferences.csv`: for each proxy, design axis and value, the mean percentile rank (1 = first) of "
+            "the architectures with that value under the proxy and under the ground truth, on the same "
+            "architectures, and their difference (positive: the proxy rates the value higher than the truth does)",
             figs,
             "",
             "## What it rests on",

@@ -45,8 +45,11 @@ def test_report_end_to_end_on_tiny_is_reproducible(small_fmnist, tmp_path, monke
     assert report["truth"]["repeats"] == 2 and report["truth"]["metric"] == "test"
     assert report["truth"]["convergence"]["half_epochs"] == 2
     assert report["bootstrap"]["resamples"] == 200
-    names = ["table.csv", "table.md", "report.json", "README.md"]
-    names += [f"{fig}.{ext}" for fig in ("scatter", "correlations", "cost", "ranks") for ext in ("png", "pdf")]
+    preferences = pd.read_csv(out / "preferences.csv")
+    assert set(preferences["proxy"]) == {"params", "random"} and preferences["architectures"].min() >= 1
+    names = ["table.csv", "table.md", "preferences.csv", "report.json", "README.md"]
+    figs = ("scatter", "correlations", "cost", "ranks", "preferences")
+    names += [f"{fig}.{ext}" for fig in figs for ext in ("png", "pdf")]
     first = {name: (out / name).read_bytes() for name in names}
     assert all(len(content) > 200 for content in first.values())
     assert "| random |" in first["table.md"].decode()

@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from nasproxy.report import bootstrap_intervals, kendall, noise_ceiling, rank_statistics, spearman
+from nasproxy.report import (
+    bootstrap_intervals,
+    design_preferences,
+    kendall,
+    noise_ceiling,
+    rank_statistics,
+    spearman,
+)
 
 TIED_X = [1, 2, 2, 3, 5, 5, 5, 8, 9, 9]
 TIED_Y = [2, 1, 4, 4, 3, 6, 6, 9, 7, 7]
@@ -144,3 +151,29 @@ def test_noise_ceiling_needs_two_repeats():
     one = pd.DataFrame([{"architecture": f"a{i}", "repeat": 0, "truth": i} for i in range(10)])
     c = noise_ceiling(one)
     assert c.ceiling is None and "one repeat" in c.notes[0]
+
+
+def test_design_preferences_on_a_case_worked_by_hand():
+    # the proxy ranks the three unpooled networks first, the truth ranks them last; width is a tie for both
+    archs = [f"a{i}" for i in range(7)]
+    specs = {
+        a: {"pool": "none" if i < 3 else "max", "width": [8, 128, 16][i % 3], "act": "relu"}
+        for i, a in enumerate(archs)
+    }
+    scores = pd.DataFrame(
+        {
+            "architecture": archs,
+            "proxy": "p",
+            "score": [6, 5, 4, 3, 2, 1, 0],
+            "truth": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, None],  # a6 has no truth: left out
+        }
+    )
+    table = design_preferences(scores, specs).set_index(["axis", "value"])
+    assert "act" not in table.index.get_level_values("axis")  # one value: nothing to compare
+    none, pooled = table.loc[("pool", "none")], table.loc[("pool", "max")]
+    assert none["architectures"] == 3 and pooled["architectures"] == 3
+    assert none["proxy_rank"] == pytest.approx((6 + 5 + 4) / 6 / 3)
+    assert none["truth_rank"] == pytest.approx((1 + 2 + 3) / 6 / 3)
+    assert none["difference"] == pytest.approx(0.5) and pooled["difference"] == pytest.approx(-0.5)
+    assert list(table.loc["width"].index) == ["8", "16", "128"]  # numbers in numeric order
+    assert table.loc[("width", "8"), "proxy_rank"] == pytest.approx((6 + 3) / 6 / 2)
