@@ -204,7 +204,8 @@ def _clean(obj):
 
 def readme(report: Report) -> str:
     studies = "\n".join(f"- {s['label']}: study `{s['study']}` in `{s['source']}`" for s in report.studies)
-    figs = "\n".join(f"- `{name}.png` / `.pdf`: {text}" for name, text in FIGURES.items())
+    drawn = [name for name in FIGURES if name != "preferences" or len(report.preferences)]
+    figs = "\n".join(f"- `{name}.png` / `.pdf`: {FIGURES[name]}" for name in drawn)
     return "\n".join(
         [
             f"# nasproxy report: {report.dataset} / {report.space}",
