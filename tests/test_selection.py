@@ -58,11 +58,11 @@ def test_forgetting_takes_the_most_forgotten_and_breaks_ties_by_the_seed():
     for pick in picks:
         assert pick[0] == 7 and set(pick[1:]) <= {1, 3, 4}  # 7 forgotten most, then two of the tied 3s
     assert len(picks) > 1  # the seed decides among ties
-    # never-learned images (count 7 here, learned False) first by default, or after every learned one
+    # never-learned images (count 7 here, learned False) after every learned one by default, or first
     never = TrainedNet(None, torch.tensor([7, 1, 2, 0]), torch.tensor([False, True, True, True]), "k", True)
-    assert Forgetting().select(never, torch.arange(4), None, 2, 0, "cpu").tolist() == [0, 2]
-    last = Forgetting(Forgetting.Config(never_learned="last"))
-    assert last.select(never, torch.arange(4), None, 2, 0, "cpu").tolist() == [2, 1]
+    assert Forgetting().select(never, torch.arange(4), None, 2, 0, "cpu").tolist() == [2, 1]
+    first = Forgetting(Forgetting.Config(never_learned="first"))
+    assert first.select(never, torch.arange(4), None, 2, 0, "cpu").tolist() == [0, 2]
 
 
 def test_forgetting_events_match_a_re_derivation_from_every_presentation(small_mnist):

@@ -47,7 +47,8 @@ from nasproxy.cli._common import (
 @click.option(
     "--never-learned",
     type=click.Choice(["first", "last"]),
-    help="forgetting: rank images never classified correctly first (Toneva et al., default) or last.",
+    help="forgetting: rank images never classified correctly last (default; reproduces the DC paper) or first "
+    "(Toneva et al.).",
 )
 @click.option(
     "--augment",
