@@ -123,8 +123,13 @@ class SearchRequest:
     backend: str = "auto"  # how networks run (nasproxy.backends); recorded per trial, not part of the protocol
     augment: str = "auto"  # auto (as the proxy file says) | none | a strategy (nasproxy.augment)
     threads: int | None = None  # torch threads per worker
+    # a wall-time budget: after this many hours a worker claims no new architecture (the ones in training
+    # finish); a later run of the same search continues. None: until every architecture is done
+    hours: float | None = None
 
     def __post_init__(self) -> None:
+        if self.hours is not None and not self.hours > 0:
+            raise NasproxyError(f"{setting('hours')} must be a positive number of hours, got {self.hours}")
         if self.devices is not None:
             if not self.devices:
                 raise NasproxyError(f"{setting('devices')} needs at least one device, e.g. cuda:0,cuda:1")

@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -367,3 +368,24 @@ def test_studies_tells_done_running_and_interrupted_architectures(search_env):
     out = CliRunner().invoke(main, ["studies", "--storage", plan.storage_url], catch_exceptions=False).output
     row = next(line for line in out.splitlines() if line.startswith(plan.study_name)).split()
     assert row[1:5] == ["params", "5", "1", "1"]
+
+
+def test_an_hours_budget_stops_claiming_and_the_same_command_continues(search_env):
+    from click.testing import CliRunner
+
+    from nasproxy import SearchRequest as Request
+    from nasproxy.cli import main
+    from nasproxy.report import default_storages
+    from nasproxy.search import study_progress
+
+    args = ["search", "--space", "tiny", "--proxy", "params", "--dataset", "mnist", "--holdout", "50", "-q"]
+    result = CliRunner().invoke(main, [*args, "--hours", "1e-9"], catch_exceptions=False)
+    assert result.exit_code == 0
+    # a budget spent before the first claim, or during it: at most that one architecture is trained
+    assert re.search(r"stopped at the 1e-09-hour budget: [01] of 8 architectures done; re-run", result.output)
+    result = CliRunner().invoke(main, [*args, "--hours", "1"], catch_exceptions=False)
+    assert result.exit_code == 0 and "stopped" not in result.output
+    (progress,) = study_progress(default_storages())
+    assert progress.done == 8
+    with pytest.raises(NasproxyError, match="hours must be a positive number"):
+        Request(space="tiny", proxy="params", hours=0)

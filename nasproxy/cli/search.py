@@ -96,6 +96,12 @@ def _apply(options):
     help="Comma-separated devices the workers take in turn (e.g. cuda:0,cuda:1; several workers per GPU keep "
     "several candidates in flight on it). Default: --device for every worker.",
 )
+@click.option(
+    "--hours",
+    type=float,
+    help="Wall-time budget: after this many hours no new architecture is started (those in training finish); "
+    "re-run the same command to continue.",
+)
 @click.option("--dry-run", is_flag=True, help="Only print what the search would cost.")
 @_split_options
 @_data_options
@@ -128,6 +134,7 @@ def search(
     from_,
     workers,
     devices,
+    hours,
     dry_run,
     holdout,
     split_seed,
@@ -171,6 +178,7 @@ def search(
         devices=tuple(d.strip() for d in devices.split(",")) if devices else None,
         backend=backend or "auto",
         augment=train_augment,
+        hours=hours,
     )
     _prepare_device(request.device, backend, quiet)
     plan, ctx = plan_search(request)
@@ -190,6 +198,16 @@ def search(
     if dry_run:
         return
     out = run_search(request, workers=workers, progress=not quiet, plan=plan, ctx=ctx)
+    if hours is not None:
+        import pandas as pd
+
+        done = len(set(pd.read_csv(out)["arch_id"]) & set(plan.targets)) if out.stat().st_size > 1 else 0
+        if done < plan.total:
+            click.echo(
+                f"stopped at the {hours:g}-hour budget: {done} of {plan.total} architectures done; re-run the "
+                "same command to continue",
+                err=True,
+            )
     if not quiet:
         click.echo(f"wrote {out}")
 

@@ -24,13 +24,18 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
     hears how many of the search's architectures the study holds complete, whichever worker completed them.
 
     Sweeps take ``targets`` in order (worker 0) or at random (other workers); with ``--sampler tpe`` Optuna's
-    TPE proposes architectures until ``--trials`` distinct ones are complete."""
+    TPE proposes architectures until ``--trials`` distinct ones are complete. With ``hours`` set, the worker
+    stops claiming architectures once that much time has passed since it started."""
     from optuna.trial import TrialState
 
     study = ctx.open_study(create=False, sampler=_sampler(ctx.request, worker))
     rng = random.Random(f"{socket.gethostname()}-{os.getpid()}-{worker}")
+    hours = ctx.request.hours
+    deadline = None if hours is None else time.monotonic() + 3600 * hours
     completed = 0
     while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            return completed
         trials = study.get_trials(deepcopy=False)
         fail_stale(study, trials)
         now = time.time()
