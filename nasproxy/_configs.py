@@ -89,6 +89,12 @@ class EvaluateSettings:
             raise NasproxyError(f"{setting('models')} must be at least 1, got {self.models}")
 
 
+def check_hours(hours: float | None) -> None:
+    """A wall-time budget is a positive number of hours (or None: no budget)."""
+    if hours is not None and not hours > 0:
+        raise NasproxyError(f"{setting('hours')} must be a positive number of hours, got {hours}")
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     """Everything a worker process needs to rebuild the search on its own (it is pickled to workers)."""
@@ -128,8 +134,7 @@ class SearchRequest:
     hours: float | None = None
 
     def __post_init__(self) -> None:
-        if self.hours is not None and not self.hours > 0:
-            raise NasproxyError(f"{setting('hours')} must be a positive number of hours, got {self.hours}")
+        check_hours(self.hours)
         if self.devices is not None:
             if not self.devices:
                 raise NasproxyError(f"{setting('devices')} needs at least one device, e.g. cuda:0,cuda:1")

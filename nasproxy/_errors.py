@@ -52,6 +52,11 @@ class IncompatibleError(NasproxyError, ValueError):
     """Two things that must match do not (image shape, dataset, hold-out)."""
 
 
+class BudgetSpent(NasproxyError):
+    """A time budget ran out before the work was done; what was done is saved, and the same command
+    continues it."""
+
+
 class NasproxyWarning(UserWarning):
     """Something the user may want to change, rendered like :class:`NasproxyError`."""
 

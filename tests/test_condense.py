@@ -129,3 +129,27 @@ def test_dc_on_small_unequal_classes_matches_on_what_each_class_has(tmp_path):
     with pytest.warns(UserWarning, match="smallest class has 6 training images, fewer than real_batch 256"):
         proxy = condense(data, method="dc", ipc=2, seed=0, options={"iterations": 1, "model": SMALL_NET})
     assert torch.bincount(proxy.labels).tolist() == [2, 2, 2] and torch.isfinite(proxy.images).all()
+
+
+def test_an_hours_budget_stops_at_a_checkpoint_and_resume_finishes_the_same_run(idx_root, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from nasproxy import CondensedSet
+    from nasproxy.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["condense", "--dataset", "mnist", "--data-root", str(idx_root), "--holdout", "50", "--method", "dc"]
+    args += ["--ipc", "2", "--seed", "5", "--model", SMALL_NET, "--real-batch", "8", "--inner-loop", "2"]
+    args += ["--iterations", "3", "--checkpoint-every", "10", "--device", "cpu", "-q"]
+    runner = CliRunner()
+    stopped = runner.invoke(main, [*args, "--out", "a.pt", "--hours", "1e-9"], catch_exceptions=False)
+    assert stopped.exit_code == 75  # EX_TEMPFAIL: not finished, the same command continues
+    assert "stopped: the 1e-09-hour budget ran out after 1 of 3 iterations" in stopped.output
+    assert "--resume to continue" in stopped.output
+    assert not (tmp_path / "a.pt").exists()  # no half-made proxy, but the iteration done is kept:
+    assert torch.load(tmp_path / "a.pt.ckpt", weights_only=True)["iteration"] == 1  # saved off its schedule
+    assert runner.invoke(main, [*args, "--out", "a.pt", "--resume"], catch_exceptions=False).exit_code == 0
+    assert runner.invoke(main, [*args, "--out", "b.pt"], catch_exceptions=False).exit_code == 0
+    torch.testing.assert_close(CondensedSet.load("a.pt").images, CondensedSet.load("b.pt").images)
+    bad = runner.invoke(main, [*args, "--out", "c.pt", "--hours", "0"], catch_exceptions=False)
+    assert bad.exit_code == 2 and "--hours must be a positive number of hours" in bad.output

@@ -13,15 +13,19 @@ from nasproxy._configs import SplitSpec
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BUDGET_SPENT = 75  # EX_TEMPFAIL: not finished, and running the same command again continues
 
 
 def _friendly_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from nasproxy._errors import NasproxyError
+        from nasproxy._errors import BudgetSpent, NasproxyError
 
         try:
             return fn(*args, **kwargs)
+        except BudgetSpent as exc:
+            click.echo(f"stopped: {exc.for_cli()}", err=True)
+            sys.exit(EXIT_BUDGET_SPENT)
         except NasproxyError as exc:
             click.echo(f"error: {exc.for_cli()}", err=True)
             sys.exit(EXIT_USER_ERROR)

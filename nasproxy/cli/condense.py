@@ -69,6 +69,12 @@ from nasproxy.cli._common import (
     help="Continue an interrupted run from its checkpoint, or discard the checkpoint and start over.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@click.option(
+    "--hours",
+    type=float,
+    help="dc, dsa, dm: wall-time budget; when it runs out the run stops at a checkpoint (exit status 75) and "
+    "--resume continues it.",
+)
 @_split_options
 @_data_options
 @_device_option
@@ -97,6 +103,7 @@ def condense(
     compile_,
     resume,
     force,
+    hours,
     holdout,
     split_seed,
     data_root,
@@ -138,6 +145,7 @@ def condense(
         resume=resume is True,
         restart=resume is False,
         force=force,
+        hours=hours,
     )
     proxy = job.run(_prepare_device(device, backend, quiet), progress=not quiet)
     if not quiet:

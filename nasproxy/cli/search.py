@@ -198,16 +198,6 @@ def search(
     if dry_run:
         return
     out = run_search(request, workers=workers, progress=not quiet, plan=plan, ctx=ctx)
-    if hours is not None:
-        import pandas as pd
-
-        done = len(set(pd.read_csv(out)["arch_id"]) & set(plan.targets)) if out.stat().st_size > 1 else 0
-        if done < plan.total:
-            click.echo(
-                f"stopped at the {hours:g}-hour budget: {done} of {plan.total} architectures done; re-run the "
-                "same command to continue",
-                err=True,
-            )
     if not quiet:
         click.echo(f"wrote {out}")
 

@@ -33,6 +33,8 @@ class RunContext:
     resume: bool = False  # continue from ``checkpoint`` if it exists
     progress: bool = True
     on_iteration: Callable[[int, float], None] | None = None  # (iteration, loss) hook, for tests and UIs
+    hours: float | None = None  # wall-time budget of an iterative run (it stops after a checkpoint)
+    deadline: float | None = None  # ``time.monotonic()`` at which ``hours`` run out
 
 
 class Condenser(ABC):

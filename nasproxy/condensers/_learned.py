@@ -9,7 +9,7 @@ import time
 import torch
 
 from nasproxy._artifact import atomic_torch_save
-from nasproxy._errors import NasproxyError
+from nasproxy._errors import BudgetSpent, NasproxyError, setting
 from nasproxy.condensers._base import Condenser, RunContext, real_images_per_class
 from nasproxy.data import Dataset
 
@@ -68,10 +68,18 @@ class LearnedImages(Condenser):
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}")
         done = it + 1
-        if context.checkpoint is not None and (done % cfg.checkpoint_every == 0 or done == cfg.iterations):
+        out_of_time = context.deadline is not None and time.monotonic() >= context.deadline and done < cfg.iterations
+        if context.checkpoint is not None and (
+            done % cfg.checkpoint_every == 0 or done == cfg.iterations or out_of_time
+        ):
             self._save_checkpoint(context, seed, ipc, dataset, syn, opt_img, done, history, time.perf_counter() - t0)
         if context.on_iteration is not None:
             context.on_iteration(it, loss)
+        if out_of_time:
+            raise BudgetSpent(
+                f"the {context.hours:g}-hour budget ran out after {done} of {cfg.iterations} iterations; "
+                f"{context.checkpoint} keeps them: run the same command with {setting('resume')} to continue"
+            )
 
     def _save_checkpoint(self, context, seed, ipc, dataset, syn, opt_img, done, history, elapsed) -> None:
         atomic_torch_save(

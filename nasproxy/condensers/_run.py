@@ -12,7 +12,7 @@ import torch
 
 from nasproxy import __version__
 from nasproxy._artifact import CondensedSet, check_writable
-from nasproxy._configs import CondenseSettings, SplitSpec
+from nasproxy._configs import CondenseSettings, SplitSpec, check_hours
 from nasproxy._errors import NasproxyError, setting
 from nasproxy.condensers._base import CONDENSERS, Condenser, RunContext
 from nasproxy.data import Dataset
@@ -36,11 +36,25 @@ def condense(
     checkpoint: Path | None = None,
     resume: bool = False,
     progress: bool = False,
+    hours: float | None = None,
 ) -> CondensedSet:
-    """Condense ``dataset`` to ``ipc`` images per class with ``method``; returns the proxy (not saved)."""
+    """Condense ``dataset`` to ``ipc`` images per class with ``method``; returns the proxy (not saved).
+
+    ``hours``: a wall-time budget for the methods that iterate (dc, dsa, dm): when it runs out, the state is
+    saved to ``checkpoint`` and :class:`BudgetSpent` is raised; ``resume=True`` continues from there."""
     condenser = condenser_for(method, ipc=ipc, options=options)
+    check_hours(hours)
+    if hours is not None and checkpoint is None:
+        raise NasproxyError(f"a time budget ({setting('hours')}) needs a checkpoint to keep the work done")
     start = time.perf_counter()
-    context = RunContext(device=device, checkpoint=checkpoint, resume=resume, progress=progress)
+    context = RunContext(
+        device=device,
+        checkpoint=checkpoint,
+        resume=resume,
+        progress=progress,
+        hours=hours,
+        deadline=None if hours is None else time.monotonic() + 3600 * hours,
+    )
     result = condenser.condense(dataset, ipc=ipc, seed=seed, context=context)
     meta = {
         "dataset": dataset.name,
@@ -84,8 +98,10 @@ class CondenseJob:
     resume: bool = False  # continue an interrupted run from its checkpoint
     restart: bool = False  # discard an interrupted run's checkpoint
     force: bool = False  # overwrite an existing output
+    hours: float | None = None  # wall-time budget: stop at a checkpoint when it runs out (BudgetSpent)
 
     def __post_init__(self) -> None:
+        check_hours(self.hours)
         out = check_writable(self.out, what=setting("out"))
         object.__setattr__(self, "out", out)
         if self.checkpoint.exists() and not (self.resume or self.restart):
@@ -119,6 +135,7 @@ class CondenseJob:
             checkpoint=self.checkpoint,
             resume=self.resume,
             progress=progress,
+            hours=self.hours,
         )
         proxy.save(self.out)
         self.checkpoint.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from nasproxy import __version__
-from nasproxy._errors import NasproxyError, setting
+from nasproxy._errors import BudgetSpent, NasproxyError, setting
 from nasproxy.search._claims import Heartbeat, alive, completed_architectures, earlier_claim, fail_stale
 from nasproxy.search._context import SearchContext, SearchRequest
 from nasproxy.search._export import EXPORT_DIR, export_study
@@ -157,7 +157,8 @@ def run_search(
     plan: Plan | None = None,
     ctx: SearchContext | None = None,
 ) -> Path:
-    """Complete every target architecture (in ``workers`` processes) and export the study to CSV."""
+    """Complete every target architecture (in ``workers`` processes) and export the study to CSV. With
+    ``request.hours``, :class:`BudgetSpent` (after the export) says that the budget ran out first."""
     if plan is None or ctx is None:
         plan, ctx = plan_search(request)
     if workers < 1:
@@ -188,7 +189,16 @@ def run_search(
         else:
             _run_workers(request, plan, ctx, workers, bar)
     bar.close()
-    return export_study(ctx.open_study(create=False), EXPORT_DIR / f"{plan.study_name}.csv")
+    study = ctx.open_study(create=False)
+    out = export_study(study, EXPORT_DIR / f"{plan.study_name}.csv")
+    if request.hours is not None:
+        done = _completed_count(request, completed_architectures(study), plan.targets)
+        if done < plan.total:
+            raise BudgetSpent(
+                f"the {request.hours:g}-hour budget ran out with {done} of {plan.total} architectures done "
+                f"(exported to {out}); run the same search again to continue"
+            )
+    return out
 
 
 def _run_workers(request: SearchRequest, plan: Plan, ctx: SearchContext, workers: int, bar) -> None:
