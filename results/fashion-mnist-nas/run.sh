@@ -8,6 +8,7 @@
 # The same experiment over the whole paper720 on a GPU, into a folder of its own (see README.md):
 #   OUT=results/fashion-mnist-nas/gpu SPACE=paper720 SAMPLE=720 SEARCH_ARGS="--devices cuda:0 --workers 4" \
 #     bash results/fashion-mnist-nas/run.sh
+# HOURS=2.5 bash results/fashion-mnist-nas/run.sh   stops starting architectures after 2.5 hours (exit status 75)
 set -euo pipefail
 cd "${NAS_ROOT:-$(dirname "$0")/../..}"  # NAS_ROOT: run a copy of this script against a checkout
 HERE=${OUT:-results/fashion-mnist-nas}   # the journal and the ground truth's architecture lists
@@ -52,6 +53,23 @@ print("\n".join(sorted(top)))
 PY
 }
 
+# HOURS (optional): a wall-time budget for the whole script; each search gets what is left (--hours) and
+# stops with exit status 75 when it runs out, which ends the script; running it again continues
+started=$(date +%s)
+search() {
+  if [ -z "${HOURS:-}" ]; then
+    nasproxy search "$@"
+    return
+  fi
+  local left
+  left=$(awk -v h="$HOURS" -v s="$started" -v n="$(date +%s)" 'BEGIN { printf "%.4f", h - (n - s) / 3600 }')
+  if awk -v l="$left" 'BEGIN { exit !(l <= 0) }'; then
+    echo "== the ${HOURS}-hour budget is spent; run the script again to continue" >&2
+    exit 75
+  fi
+  nasproxy search "$@" --hours "$left"
+}
+
 # a proxy file the Table 1 run has not made yet: skip its stage (a later run of this script does it)
 made() {
   [ -f "$1" ] && return 0
@@ -61,18 +79,18 @@ made() {
 
 stage() {
   case "$1" in
-    ours) nasproxy search "${common[@]}" --proxy ours --proxy-file $PROXIES/fmnist-dc-ipc10-k10.pt ;;
-    random) nasproxy search "${common[@]}" --proxy random --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
-    early-stopping) nasproxy search "${common[@]}" --proxy early-stopping --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
+    ours) search "${common[@]}" --proxy ours --proxy-file $PROXIES/fmnist-dc-ipc10-k10.pt ;;
+    random) search "${common[@]}" --proxy random --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
+    early-stopping) search "${common[@]}" --proxy early-stopping --proxy-file $PROXIES/fmnist-random-ipc10.pt ;;
     herding|k-center|forgetting) made $PROXIES/fmnist-$1-ipc10.pt || return 0
-      nasproxy search "${common[@]}" --proxy "$1" --proxy-file $PROXIES/fmnist-$1-ipc10.pt ;;
+      search "${common[@]}" --proxy "$1" --proxy-file $PROXIES/fmnist-$1-ipc10.pt ;;
     dsa) made $PROXIES/fmnist-dsa-ipc10-k10.pt || return 0
-      nasproxy search "${common[@]}" --proxy dsa --proxy-file $PROXIES/fmnist-dsa-ipc10-k10.pt ;;
+      search "${common[@]}" --proxy dsa --proxy-file $PROXIES/fmnist-dsa-ipc10-k10.pt ;;
     dm) made $PROXIES/fmnist-dm-ipc10-k2000.pt || return 0
-      nasproxy search "${common[@]}" --proxy dm --proxy-file $PROXIES/fmnist-dm-ipc10-k2000.pt ;;
-    synflow|naswot|snip|grad-norm|params) nasproxy search "${common[@]}" --proxy "$1" ;;
-    truth-random) truth_random && nasproxy search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
-    truth-top) truth_top && nasproxy search "${base[@]}" --proxy full --archs $HERE/truth-top.txt ;;
+      search "${common[@]}" --proxy dm --proxy-file $PROXIES/fmnist-dm-ipc10-k2000.pt ;;
+    synflow|naswot|snip|grad-norm|params) search "${common[@]}" --proxy "$1" ;;
+    truth-random) truth_random && search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
+    truth-top) truth_top && search "${base[@]}" --proxy full --archs $HERE/truth-top.txt ;;
     *) echo "unknown stage $1" >&2; exit 2 ;;
   esac
 }
