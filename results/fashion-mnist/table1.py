@@ -223,7 +223,7 @@ def write_table() -> None:
         for r in rows:
             paper = PAPER.get(r["method"])
             ipc = int(r["ipc"])
-            value = "" if paper is None or ipc not in IPCS else paper[IPCS.index(ipc)]
+            value = "" if paper is None else paper[IPCS.index(ipc)] if ipc in IPCS else paper[0]  # whole: ipc 0
             writer.writerow({**{c: r.get(c, "") for c in columns}, "paper": value})
     figure()
 
@@ -255,7 +255,7 @@ def figure() -> None:
         ax.axhline(
             float(whole[0]["mean"]), color="grey", ls="--", lw=1, label=f"whole set ({whole[0]['epochs']} epochs)"
         )
-    ax.set_xticks(range(len(methods)), methods)
+    ax.set_xticks(range(len(methods)), methods, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 110)
     ax.set_title("Fashion-MNIST, ConvNet (black ticks: the papers' numbers)", fontsize=10)
