@@ -96,8 +96,11 @@ def export(study, storage, out):
 @click.option("--bootstrap", "resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON to stdout.")
+@click.option(
+    "--readme/--no-readme", default=True, help="Write README.md into --out (--no-readme: the folder has its own)."
+)
 @_friendly_errors
-def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed, as_json):
+def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed, as_json, readme):
     """How well each proxy ranks architectures against the ground truth: table, figures, README."""
     from nasproxy._artifact import check_writable
     from nasproxy._errors import NasproxyError
@@ -126,11 +129,12 @@ def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed,
             "first or pass --storage"
         )
     result = build_report(found, truth=truth, resamples=resamples, seed=seed, dataset=dataset, space=space)
-    write_report(result, folder)
+    write_report(result, folder, readme=readme)
     if as_json:
         click.echo(json.dumps(report_json(result)["table"], indent=2))
         return
     click.echo(table_text(result.table))
     ceiling = result.truth.ceiling.ceiling
     click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
-    click.echo(f"wrote {folder}/: table.csv, table.md, preferences.csv, report.json, README.md and figures (PNG, PDF)")
+    written = "table.csv, table.md, preferences.csv, report.json, " + ("README.md and " if readme else "")
+    click.echo(f"wrote {folder}/: {written}figures (PNG, PDF)")

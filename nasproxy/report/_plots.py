@@ -64,7 +64,8 @@ def plot_correlations(table: pd.DataFrame, ceiling: Ceiling | None = None, *, ax
         value = table[name].astype(float).to_numpy()
         low = table[f"{name}_ci_low"].astype(float).to_numpy()
         high = table[f"{name}_ci_high"].astype(float).to_numpy()
-        err = np.vstack([np.nan_to_num(value - low), np.nan_to_num(high - value)])
+        # rounding can put a bootstrap bound a hair inside the estimate (a perfect ranking: all three are 1)
+        err = np.clip(np.vstack([np.nan_to_num(value - low), np.nan_to_num(high - value)]), 0, None)
         ax.barh(y + offset, np.nan_to_num(value), height=0.34, color=color, label=name.capitalize())
         ax.errorbar(value, y + offset, xerr=err, fmt="none", ecolor="k", elinewidth=0.8, capsize=2)
     if ceiling is not None and ceiling.ceiling is not None:

@@ -24,8 +24,10 @@ FIGURES = {
 }
 
 
-def write_report(report: Report, out: str | Path) -> list[Path]:
-    """Write every file of ``report`` into the folder ``out``; returns the paths written."""
+def write_report(report: Report, out: str | Path, *, readme: bool = True) -> list[Path]:
+    """Write every file of ``report`` into the folder ``out``; returns the paths written. ``readme=False``
+    leaves out README.md, for a folder whose README is an experiment's own (table.md has the ground truth,
+    ceiling and interval lines too)."""
     out = Path(out)
     written = []
     csv = report.table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
@@ -44,8 +46,9 @@ def write_report(report: Report, out: str | Path) -> list[Path]:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-    atomic_write_text(out / "README.md", readme(report))
-    written.append(out / "README.md")
+    if readme:
+        atomic_write_text(out / "README.md", readme_text(report))
+        written.append(out / "README.md")
     return written
 
 
@@ -202,7 +205,7 @@ def _clean(obj):
     return obj
 
 
-def readme(report: Report) -> str:
+def readme_text(report: Report) -> str:
     studies = "\n".join(f"- {s['label']}: study `{s['study']}` in `{s['source']}`" for s in report.studies)
     drawn = [name for name in FIGURES if name != "preferences" or len(report.preferences)]
     figs = "\n".join(f"- `{name}.png` / `.pdf`: {FIGURES[name]}" for name in drawn)

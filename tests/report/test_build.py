@@ -94,3 +94,15 @@ def test_truth_without_test_scores_ranks_by_validation():
     truth = _study("gt", "full", [0.5 + 0.01 * i for i in range(12)], repeats=[[0.5, 0.5]] * 12)
     report = build_report([truth, _study("s1", "ours", list(range(12)))], resamples=200)
     assert report.truth.metric == "validation"
+
+
+def test_a_report_leaves_a_folders_own_readme_alone_when_asked(tmp_path):
+    from nasproxy.report import write_report
+
+    report = build_report([_study("s1", "ours", [0.1 * i for i in range(12)]), _truth()], resamples=100)
+    (tmp_path / "README.md").write_text("the experiment's own\n")
+    written = write_report(report, tmp_path, readme=False)
+    assert (tmp_path / "README.md").read_text() == "the experiment's own\n"
+    assert (tmp_path / "table.csv") in written and (tmp_path / "README.md") not in written
+    write_report(report, tmp_path)
+    assert (tmp_path / "README.md").read_text().startswith("# nasproxy report")
