@@ -19,6 +19,7 @@ from nasproxy.search._storage import open_storage
 def search_env(small_mnist, idx_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NASPROXY_DATA", str(idx_root))
+    monkeypatch.setenv("NASPROXY_CACHE", str(tmp_path / "cache"))
     proxy_path = tmp_path / "random.pt"
     condense(small_mnist, method="random", ipc=2, seed=0).save(proxy_path)
     return {"proxy_file": str(proxy_path), "data_root": str(idx_root), "tmp": tmp_path}
@@ -389,3 +390,41 @@ def test_an_hours_budget_stops_claiming_and_the_same_command_continues(search_en
     assert progress.done == 8
     with pytest.raises(NasproxyError, match="hours must be a positive number"):
         Request(space="tiny", proxy="params", hours=0)
+
+
+def test_an_architecture_killed_in_training_resumes_from_its_checkpoint(search_env, monkeypatch):
+    from functools import partial
+
+    from nasproxy.engine import Checkpoint
+    from nasproxy.search.proxies import _training
+
+    req = _request(search_env, proxy="full", proxy_file=None, epochs=4, repeats=2)
+    reference = _request(search_env, proxy="full", proxy_file=None, epochs=4, repeats=2, storage="ref.journal")
+    run_search(reference, progress=False)
+    monkeypatch.setattr(_training, "Checkpoint", partial(Checkpoint, interval=0))  # a save every epoch
+    train = _training.train_from_scratch
+    epochs = []
+
+    def killed_in_epoch_3_of_the_second_network(*args, progress=None, **kw):
+        def count(networks):
+            epochs.append(networks)
+            if len(epochs) == 7:  # 4 epochs of network 1, then 3 of network 2
+                raise KeyboardInterrupt
+
+        return train(*args, progress=count, **kw)
+
+    monkeypatch.setattr(_training, "train_from_scratch", killed_in_epoch_3_of_the_second_network)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(req, progress=False)
+    plan, _ = plan_search(req)
+    (saved,) = (search_env["tmp"] / "cache" / "checkpoints" / plan.study_name).glob("*.pt")
+    monkeypatch.setattr(_training, "train_from_scratch", train)
+    run_search(req, progress=False)
+    assert not saved.exists()  # removed once the architecture is recorded
+    done, ref = completed_architectures(_study(plan)), completed_architectures(_study_by_name("ref.journal"))
+    resumed = done[saved.stem]
+    assert resumed.user_attrs["resumed_seconds"] > 0
+    assert resumed.user_attrs["seconds"] >= resumed.user_attrs["resumed_seconds"]
+    for arch, trial in done.items():  # the resumed architecture too: exactly what an uninterrupted run gives
+        for key in ("val_accs", "val_accs_half", "test_accs"):
+            assert trial.user_attrs[key] == ref[arch].user_attrs[key], (arch, key)

@@ -115,3 +115,41 @@ def test_the_trained_network_is_cached_by_what_determines_it(small_mnist, tmp_pa
     x = small_mnist.train_images[:4]
     torch.testing.assert_close(first.net.eval()(x), cached.net.eval()(x))
     assert len(list((tmp_path / "trained-nets").glob("*.pt"))) == 2
+
+
+def test_a_killed_selection_network_resumes_to_the_same_network_and_forgetting_counts(
+    small_mnist, tmp_path, monkeypatch
+):
+    import dataclasses
+
+    from nasproxy.condensers import _features
+    from nasproxy.engine import Checkpoint
+
+    # random labels: images learned and forgotten again, so that lost counts would show
+    noisy = torch.randperm(len(small_mnist.train_labels), generator=torch.Generator().manual_seed(0))
+    data = dataclasses.replace(small_mnist, train_labels=small_mnist.train_labels[noisy])
+    monkeypatch.setenv("NASPROXY_CACHE", str(tmp_path / "whole"))
+    whole = trained_net(data, model=SMALL, epochs=8, seed=0, device=torch.device("cpu"))
+    assert whole.forgetting.bincount()[1:8].sum() > 0  # some learned images were forgotten
+
+    monkeypatch.setenv("NASPROXY_CACHE", str(tmp_path / "killed"))
+    monkeypatch.setattr(_features, "Checkpoint", partial(Checkpoint, interval=0))  # save every epoch
+    presentations = {"n": 0}
+    count = ForgettingCounter.__call__
+
+    def dies_in_epoch_6(self, *args):
+        presentations["n"] += 1
+        if presentations["n"] == 6:  # 150 training images: one step an epoch; dies in epoch 6
+            raise KeyboardInterrupt
+        count(self, *args)
+
+    monkeypatch.setattr(ForgettingCounter, "__call__", dies_in_epoch_6)
+    with pytest.raises(KeyboardInterrupt):
+        trained_net(data, model=SMALL, epochs=8, seed=0, device=torch.device("cpu"))
+    assert list((tmp_path / "killed" / "trained-nets").glob("*.partial.pt"))
+    monkeypatch.setattr(ForgettingCounter, "__call__", count)
+    resumed = trained_net(data, model=SMALL, epochs=8, seed=0, device=torch.device("cpu"))
+    assert not list((tmp_path / "killed" / "trained-nets").glob("*.partial.pt"))  # discarded once cached
+    assert torch.equal(resumed.forgetting, whole.forgetting) and torch.equal(resumed.learned, whole.learned)
+    for a, b in zip(resumed.net.state_dict().values(), whole.net.state_dict().values()):
+        assert torch.equal(a, b)

@@ -4,32 +4,27 @@ k-center) and its forgetting events (forgetting), both recorded in one training 
 The network is trained through the shared engine at the paper's evaluation protocol (SGD, lr 0.01 divided by
 10 half-way, momentum 0.9, weight decay 5e-4, batches of 256) on the training split only: never on the
 validation hold-out or the test set. The cache key is everything that determines the result (dataset, its
-split, model, epochs, seed); the cache folder is ``$NASPROXY_CACHE`` or ``~/.cache/nasproxy``.
+split, model, epochs, seed); the cache folder is ``$NASPROXY_CACHE`` or ``~/.cache/nasproxy`` (``nasproxy._cache``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from nasproxy._artifact import atomic_torch_save
+from nasproxy._cache import cache_dir
 from nasproxy.backends import apply_backend, resolve_backend
 from nasproxy.data import Dataset
-from nasproxy.engine import TrainConfig, train_from_scratch
+from nasproxy.engine import Checkpoint, TrainConfig, train_from_scratch
 from nasproxy.models import model_builder
 
 EMBED_BATCH = 512
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("NASPROXY_CACHE") or Path.home() / ".cache" / "nasproxy")
 
 
 @dataclass(frozen=True)
@@ -72,7 +67,8 @@ def trained_net(
     """The network ``model`` trained for ``epochs`` on ``dataset``'s training split (seeded), and how often
     each training image was forgotten: a forgetting event is a presentation (the image's turn in an SGD
     step) where it is misclassified after being classified correctly at its previous one (Toneva et al.
-    2019). Loaded from the cache when this exact run was made before."""
+    2019). Loaded from the cache when this exact run was made before; a run killed part-way continues from
+    its last checkpoint (about a minute back) with the same result."""
     key = _key(dataset, model, epochs, seed)
     path = cache_dir() / "trained-nets" / f"{key}.pt"
     c, h, w = dataset.image_shape
@@ -87,9 +83,17 @@ def trained_net(
     labels = dataset.train_labels.to(device)
     counter = ForgettingCounter(labels)
     config = TrainConfig(epochs=epochs, batch_size=256, backend=backend)
+    checkpoint = Checkpoint(path.with_suffix(".partial.pt"), state=counter.state_dict, restore=counter.load_state_dict)
     with _bar(progress, epochs, f"train {model} on the training split") as bar:
         (net,) = train_from_scratch(
-            builder, dataset.train_images.to(device), labels, config, seeds=[seed], progress=bar.update, on_step=counter
+            builder,
+            dataset.train_images.to(device),
+            labels,
+            config,
+            seeds=[seed],
+            progress=bar.update,
+            on_step=counter,
+            checkpoint=checkpoint,
         )
     forgetting, learned = counter.counts(epochs), counter.learned.cpu()
     net.eval()
@@ -98,6 +102,7 @@ def trained_net(
     atomic_torch_save(
         {"state_dict": plain.state_dict(), "forgetting": forgetting, "learned": learned, "key": key}, path
     )
+    checkpoint.discard()
     return TrainedNet(net, forgetting, learned, key, cached=False)
 
 
@@ -117,6 +122,13 @@ class ForgettingCounter:
         self.events[idx] += (self.previous[idx] & ~correct).long()
         self.previous[idx] = correct
         self.learned[idx] |= correct
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"previous": self.previous, "learned": self.learned, "events": self.events}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for name, value in state.items():
+            getattr(self, name).copy_(value)
 
     def counts(self, epochs: int) -> torch.Tensor:
         """Events per image; never learned: ``epochs + 1``, more than a learned image can have (Toneva et al.

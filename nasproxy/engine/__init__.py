@@ -14,10 +14,11 @@ kernels by default. Process-wide settings (glibc's allocator, denormals, cuDNN d
 by training: call :func:`configure_process` once, as the CLI does.
 
 Layout: ``_config`` (what a run is), ``_device`` (devices, precision, process settings), ``_accel`` (when to
-compile, capture, pack), ``_train`` (the loop), ``_score`` (accuracy).
+compile, capture, pack), ``_train`` (the loop), ``_checkpoint`` (resuming it), ``_score`` (accuracy).
 """
 
 from nasproxy.engine._accel import COMPILE_MIN_STEPS, compiled, pack_limit, training_pack, use_compile, use_cuda_graph
+from nasproxy.engine._checkpoint import Checkpoint
 from nasproxy.engine._config import PRECISIONS, EpochHook, FitStats, StepHook, TrainConfig
 from nasproxy.engine._device import (
     autocast,
@@ -32,6 +33,7 @@ from nasproxy.engine._train import build_seeded, fit, train_from_scratch
 
 __all__ = [
     "COMPILE_MIN_STEPS",
+    "Checkpoint",
     "PRECISIONS",
     "EpochHook",
     "FitStats",

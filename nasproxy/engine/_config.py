@@ -30,6 +30,7 @@ StepHook = Callable[[int, torch.Tensor, torch.Tensor], None]
 class FitStats:
     steps: int = 0
     backend: str = "aten"  # the backend the networks ran on (resolved, see nasproxy.backends)
+    resumed: bool = False  # continued from a checkpoint (nasproxy.engine.Checkpoint)
 
 
 __all__ = ["PRECISIONS", "EpochHook", "FitStats", "StepHook", "TrainConfig"]

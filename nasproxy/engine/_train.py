@@ -21,6 +21,7 @@ from nasproxy.engine._accel import (
     use_compile,
     use_cuda_graph,
 )
+from nasproxy.engine._checkpoint import Checkpoint, Progress, fingerprint
 from nasproxy.engine._config import EpochHook, FitStats, StepHook, TrainConfig
 from nasproxy.engine._device import autocast
 from nasproxy.models import stack_convnets, unstack_convnet
@@ -36,11 +37,14 @@ def fit(
     progress: Callable[[int], None] | None = None,
     hook: EpochHook | None = None,
     on_step: StepHook | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> FitStats:
     """Train ``modules`` in place with SGD on ``images``; module i shuffles (and augments, with
     ``config.augment``) with ``generators[i]``. The modules are first made to run on ``config.backend`` (in
     place, :func:`nasproxy.backends.apply_backend`). ``on_step(module index, image indices [b], logits [b, K])``
-    sees every training step's outputs (e.g. to count forgetting events).
+    sees every training step's outputs (e.g. to count forgetting events). With ``checkpoint``, progress is
+    saved at epoch ends and a saved run of the same networks and settings is continued (an epoch hook is not
+    called again for epochs done before the save: ``checkpoint.state`` keeps what it recorded).
 
     Packed and one-by-one training give the same result up to float rounding (tests check this).
     """
@@ -60,8 +64,17 @@ def fit(
     # a captured step would replay one augmentation, and hide its outputs from on_step
     use_graph = use_cuda_graph(config.cuda_graph, planned_steps, images.device, use_compiled)
     use_graph = use_graph and config.augment is None and on_step is None
-    for group in _groups(modules, training_pack(config, images.device, modules[0])):
+    progress_file = Progress(checkpoint, fingerprint(modules, images, labels, config), images.device)
+    stats.resumed = progress_file.resumed
+    for g, group in enumerate(_groups(modules, training_pack(config, images.device, modules[0]))):
         members = [modules[i] for i in group]
+        if progress_file.done_before(g):
+            for i in group:
+                modules[i].load_state_dict(progress_file.finished[i])
+            if progress is not None:
+                for _ in range(config.epochs):
+                    progress(len(group))
+            continue
         packed = apply_backend(stack_convnets(members) if len(members) > 1 else members[0], backend)
         steps = _fit_one(
             packed,
@@ -75,10 +88,13 @@ def fit(
             None if on_step is None else partial(_group_step, on_step, group),
             use_compiled=use_compiled,
             use_graph=use_graph,
+            saves=partial(progress_file.epoch_done, g),
+            resume=progress_file.group(g),
         )
         if len(members) > 1:
             for dst, src in zip(members, unstack_convnet(packed)):
                 dst.load_state_dict(src.state_dict())
+        progress_file.group_finished(g, dict(zip(group, members)))
         stats.steps = max(stats.steps, steps)
     return stats
 
@@ -96,6 +112,8 @@ def _fit_one(
     *,
     use_compiled: bool,
     use_graph: bool,
+    saves: Callable[..., None],
+    resume: dict | None,
 ) -> int:
     device = images.device
     module.train()
@@ -139,8 +157,17 @@ def _fit_one(
 
     graphed = _GraphedStep(sgd_step) if use_graph else None
     decay_at = config.decay_steps(steps_per_epoch)
-    step = 0
-    for epoch in range(1, config.epochs + 1):
+    step, first_epoch = 0, 1
+    if resume is not None:
+        module.load_state_dict(resume["module"])
+        opt.load_state_dict(resume["optimizer"])  # with the learning rate as decayed so far
+        for g, state in zip(generators, resume["generators"]):
+            g.set_state(state.cpu())
+        step, first_epoch = resume["step"], resume["epoch"] + 1
+        if progress is not None:
+            for _ in range(resume["epoch"]):
+                progress(replicas)
+    for epoch in range(first_epoch, config.epochs + 1):
         if not whole_set:
             order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         for s in range(steps_per_epoch):
@@ -163,6 +190,7 @@ def _fit_one(
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # a replayed graph may still be writing the parameters
             hook.fn(epoch, range(replicas), unstack_convnet(module) if replicas > 1 else [module])
+        saves(epoch, step, module, opt, generators)
     return step
 
 
@@ -194,12 +222,24 @@ def train_from_scratch(
     progress: Callable[[int], None] | None = None,
     hook: EpochHook | None = None,
     on_step: StepHook | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> list[nn.Module]:
-    """Build one network per seed (the seed fixes its initialisation and its data order) and train them."""
+    """Build one network per seed (the seed fixes its initialisation and its data order) and train them
+    (``checkpoint``: resumably, see :func:`fit`)."""
     device = images.device
     modules = []
     for seed in seeds:
         modules.append(build_seeded(builder, seed, device))
     generators = [torch.Generator().manual_seed(seed + 1_000_003) for seed in seeds]
-    fit(modules, images, labels, config, generators=generators, progress=progress, hook=hook, on_step=on_step)
+    fit(
+        modules,
+        images,
+        labels,
+        config,
+        generators=generators,
+        progress=progress,
+        hook=hook,
+        on_step=on_step,
+        checkpoint=checkpoint,
+    )
     return modules

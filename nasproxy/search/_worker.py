@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from nasproxy import __version__
+from nasproxy._cache import cache_dir
 from nasproxy._errors import BudgetSpent, NasproxyError, setting
 from nasproxy.search._claims import Heartbeat, alive, completed_architectures, earlier_claim, fail_stale
 from nasproxy.search._context import SearchContext, SearchRequest
@@ -91,11 +92,15 @@ def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
     from optuna.trial import TrialState
 
     cand = ctx.space.get(arch)
+    # an architecture whose worker was killed resumes from this file when it is claimed again (on this machine)
+    checkpoint = cache_dir() / "checkpoints" / study.study_name / f"{arch}.pt"
+    runtime = dataclasses.replace(ctx.runtime, checkpoint=checkpoint)
     try:
         with Heartbeat(trial):
             start = time.perf_counter()
-            score = ctx.proxy.score(ctx.space, cand, ctx.dataset, ctx.protocol, ctx.condensed, ctx.runtime)
-            seconds = time.perf_counter() - start
+            score = ctx.proxy.score(ctx.space, cand, ctx.dataset, ctx.protocol, ctx.condensed, runtime)
+            # the worker time of the architecture, also what an interrupted earlier run spent on it
+            seconds = time.perf_counter() - start + score.attrs.get("resumed_seconds", 0.0)
     except BaseException:
         study.tell(trial, state=TrialState.FAIL)
         raise
@@ -124,6 +129,7 @@ def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
         study.tell(trial, state=TrialState.FAIL)
         return None
     study.tell(trial, score.value)
+    checkpoint.unlink(missing_ok=True)
     return score.value
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -64,10 +65,13 @@ class Protocol:
 @dataclass(frozen=True)
 class Runtime:
     """Where and how a candidate is scored: the device and the resolved backend (nasproxy.backends). Neither
-    changes what is computed beyond float rounding, so neither is part of the protocol; trials record both."""
+    changes what is computed beyond float rounding, so neither is part of the protocol; trials record both.
+    ``checkpoint``: a file where a training proxy keeps its progress, so that a killed worker's architecture
+    continues where it stopped when it is scored again (None: no checkpoints)."""
 
     device: torch.device
     backend: str = "aten"
+    checkpoint: Path | None = None
 
 
 @dataclass

@@ -9,7 +9,7 @@ import time
 from functools import partial
 
 from nasproxy.condensers import CONDENSERS
-from nasproxy.engine import EpochHook, TrainConfig, accuracy, train_from_scratch
+from nasproxy.engine import Checkpoint, EpochHook, TrainConfig, accuracy, train_from_scratch
 from nasproxy.search.proxies._base import PROXIES, Proxy, Score, Work, epochs_work, register_proxy
 
 # The ground truth: every architecture trained on the whole training set (minus the hold-out) FULL_REPEATS
@@ -37,7 +37,8 @@ def _scored_images(protocol, dataset) -> int:
 def train_and_score(space, cand, dataset, protocol, images, labels, config, runtime, *, score_half=False) -> Score:
     """Train ``protocol.repeats`` seeded networks and rank by their mean validation accuracy. ``score_half``
     also scores them after half the epochs (before the learning-rate decay), so that a report can tell
-    whether the ranking had settled by then."""
+    whether the ranking had settled by then. With ``runtime.checkpoint``, training resumes from it; the
+    attributes then say how many seconds of training came from the earlier run (``resumed_seconds``)."""
     seeds = [protocol.seed + r for r in range(protocol.repeats)]
     device, config = runtime.device, dataclasses.replace(config, backend=runtime.backend)
     val_images, val_labels = dataset.val_images.to(device), dataset.val_labels.to(device)
@@ -53,16 +54,36 @@ def train_and_score(space, cand, dataset, protocol, images, labels, config, runt
 
         hook = EpochHook(frozenset({half_epoch}), at_half)
     start = time.perf_counter()
-    nets = train_from_scratch(
-        builder(space, cand, dataset), images.to(device), labels.to(device), config, seeds=seeds, hook=hook
+    earlier = [0.0]  # seconds of training before the run this one resumes
+
+    def saved_state() -> dict:
+        return {"val_half": list(val_half), "seconds": earlier[0] + time.perf_counter() - start}
+
+    def restore(state: dict) -> None:
+        val_half[:] = state["val_half"]
+        earlier[0] = state["seconds"]
+
+    checkpoint = (
+        None if runtime.checkpoint is None else Checkpoint(runtime.checkpoint, state=saved_state, restore=restore)
     )
-    train_seconds = time.perf_counter() - start
+    nets = train_from_scratch(
+        builder(space, cand, dataset),
+        images.to(device),
+        labels.to(device),
+        config,
+        seeds=seeds,
+        hook=hook,
+        checkpoint=checkpoint,
+    )
+    train_seconds = earlier[0] + time.perf_counter() - start
     score = partial(accuracy, nets, precision=protocol.precision, compile=config.compile, backend=runtime.backend)
     val = score(val_images, val_labels)
     mean = sum(val) / len(val)
     std = math.sqrt(sum((v - mean) ** 2 for v in val) / len(val))
     seen = len(images) if config.max_steps is None else min(len(images), config.max_steps * config.batch_size)
     attrs = {"val_accs": val, "val_std": std, "seeds": seeds, "train_seconds": train_seconds, "train_images": seen}
+    if earlier[0]:
+        attrs["resumed_seconds"] = earlier[0]
     if hook is not None:
         attrs.update(half_epochs=half_epoch, val_accs_half=val_half)
     if protocol.score_test:
