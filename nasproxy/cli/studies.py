@@ -91,6 +91,10 @@ def export(study, storage, out):
 @click.option("--csv", "csvs", multiple=True, type=click.Path(), help="A search's CSV export (repeatable).")
 @click.option("--truth", help="The ground-truth study (default: the one study of --proxy full).")
 @click.option(
+    "--versus",
+    help="The proxy compared with each other one, paired (default: ours where searched, else the best row).",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), help="Folder to write (default results/reports/DATASET-SPACE)."
 )
 @click.option("--bootstrap", "resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
@@ -100,7 +104,7 @@ def export(study, storage, out):
     "--readme/--no-readme", default=True, help="Write README.md into --out (--no-readme: the folder has its own)."
 )
 @_friendly_errors
-def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed, as_json, readme):
+def report(dataset, space, storages, studies, csvs, truth, versus, out, resamples, seed, as_json, readme):
     """How well each proxy ranks architectures against the ground truth: table, figures, README."""
     from nasproxy._artifact import check_writable
     from nasproxy._errors import NasproxyError
@@ -128,7 +132,9 @@ def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed,
             f"no study of {dataset}/{space} in {', '.join(sources) or 'results/studies'}; run `nasproxy search` "
             "first or pass --storage"
         )
-    result = build_report(found, truth=truth, resamples=resamples, seed=seed, dataset=dataset, space=space)
+    result = build_report(
+        found, truth=truth, resamples=resamples, seed=seed, dataset=dataset, space=space, versus=versus
+    )
     write_report(result, folder, readme=readme)
     if as_json:
         click.echo(json.dumps(report_json(result)["table"], indent=2))
@@ -136,5 +142,16 @@ def report(dataset, space, storages, studies, csvs, truth, out, resamples, seed,
     click.echo(table_text(result.table))
     ceiling = result.truth.ceiling.ceiling
     click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
-    written = "table.csv, table.md, preferences.csv, report.json, " + ("README.md and " if readme else "")
+    for c in result.comparisons:
+        if c.interval is None:
+            click.echo(f"{c.reference} vs {c.proxy}: {c.notes or 'no interval'}")
+        else:
+            click.echo(
+                f"{c.reference} vs {c.proxy}: Δρ {c.difference:+.2f} [{c.interval.low:+.2f}, {c.interval.high:+.2f}]"
+                f" over {c.architectures} architectures, {c.reference} better in {100 * c.share_better:.1f} % of "
+                "resamples"
+            )
+    written = "table.csv, table.md, comparisons.csv, preferences.csv, report.json, " + (
+        "README.md and " if readme else ""
+    )
     click.echo(f"wrote {folder}/: {written}figures (PNG, PDF)")

@@ -4,6 +4,7 @@
 on ``ax=`` and returning the Axes)."""
 
 from nasproxy.report._build import COLUMNS, Convergence, Report, TruthInfo, build_report
+from nasproxy.report._compare import COMPARISON_COLUMNS, Comparison, comparisons_frame, paired_comparisons
 from nasproxy.report._load import StudyData, default_storages, load_csv, load_studies
 from nasproxy.report._plots import plot_correlations, plot_cost, plot_preferences, plot_ranks, plot_scatter
 from nasproxy.report._stats import (
@@ -22,6 +23,8 @@ from nasproxy.report._write import figures, report_json, table_text, write_repor
 
 __all__ = [
     "COLUMNS",
+    "COMPARISON_COLUMNS",
+    "Comparison",
     "PREFERENCE_COLUMNS",
     "Ceiling",
     "Convergence",
@@ -32,6 +35,7 @@ __all__ = [
     "TruthInfo",
     "bootstrap_intervals",
     "build_report",
+    "comparisons_frame",
     "default_storages",
     "design_preferences",
     "figures",
@@ -39,6 +43,7 @@ __all__ = [
     "load_csv",
     "load_studies",
     "noise_ceiling",
+    "paired_comparisons",
     "plot_correlations",
     "plot_cost",
     "plot_preferences",

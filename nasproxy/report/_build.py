@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from nasproxy._errors import NasproxyError, setting
+from nasproxy.report._compare import Comparison, paired_comparisons
 from nasproxy.report._load import StudyData
 from nasproxy.report._stats import (
     TOP_K_PRECISION,
@@ -94,6 +95,7 @@ class Report:
     studies: tuple[dict[str, Any], ...]  # label, study, source, proxy
     resamples: int
     seed: int
+    comparisons: tuple[Comparison, ...] = ()  # the reference proxy against each other one, paired
 
 
 def build_report(
@@ -104,9 +106,11 @@ def build_report(
     seed: int = 0,
     dataset: str | None = None,
     space: str | None = None,
+    versus: str | None = None,
 ) -> Report:
     """Compare every proxy study with the ground truth: the ``full`` study, or the study (or label) named
-    ``truth``."""
+    ``truth``; and one proxy with each other one on the same architectures (paired bootstrap): ``versus``
+    (a row label or a proxy name), by default ``ours`` where there is one, else the best-ranking row."""
     if resamples < 100:
         raise NasproxyError(f"the bootstrap needs at least 100 resamples for a 95 % interval, got {resamples}")
     truth_study = _pick_truth(studies, truth)
@@ -132,6 +136,12 @@ def build_report(
     table = table.sort_values(
         ["spearman", "proxy"], ascending=[False, True], na_position="last", kind="mergesort"
     ).reset_index(drop=True)
+    reference = _reference(versus, table)
+    comparisons = ()
+    if reference is not None:
+        comparisons = tuple(
+            paired_comparisons(frame, reference, resamples=resamples, seed=seed, order=list(table["proxy"]))
+        )
     return Report(
         dataset=dataset or truth_study.dataset,
         space=space or truth_study.space,
@@ -146,7 +156,25 @@ def build_report(
         ),
         resamples=resamples,
         seed=seed,
+        comparisons=comparisons,
     )
+
+
+def _reference(versus: str | None, table: pd.DataFrame) -> str | None:
+    labels = list(table["proxy"])
+    if versus is None:
+        if "ours" in labels:
+            return "ours"
+        return labels[0] if len(table) and pd.notna(table["spearman"].iloc[0]) else None
+    if versus in labels:
+        return versus
+    named = [label for label in labels if label.split(" (")[0] == versus]
+    if len(named) == 1:
+        return named[0]
+    choices = ", ".join(labels)
+    if named:
+        raise NasproxyError(f"{setting('versus')} {versus!r} names several rows; pass one of: {choices}")
+    raise NasproxyError(f"{setting('versus')} {versus!r} is not a proxy of this report; pass one of: {choices}")
 
 
 def _specs(studies: Sequence[StudyData]) -> dict[str, dict]:

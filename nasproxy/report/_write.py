@@ -14,6 +14,7 @@ import pandas as pd
 from nasproxy._artifact import atomic_write_text
 from nasproxy.report import _plots
 from nasproxy.report._build import Report
+from nasproxy.report._compare import comparisons_frame
 
 FIGURES = {
     "scatter": "proxy score against ground truth, one panel per proxy, top 10 highlighted (the paper's Figure F5)",
@@ -32,9 +33,11 @@ def write_report(report: Report, out: str | Path, *, readme: bool = True) -> lis
     written = []
     csv = report.table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     preferences = report.preferences.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    comparisons = comparisons_frame(list(report.comparisons))
     for name, text in (
         ("table.csv", csv),
         ("preferences.csv", preferences),
+        ("comparisons.csv", comparisons.to_csv(index=False, float_format="%.6g", lineterminator="\n")),
         ("table.md", table_markdown(report)),
         ("report.json", json.dumps(report_json(report), indent=2, sort_keys=True) + "\n"),
     ):
@@ -135,11 +138,36 @@ def table_markdown(report: Report) -> str:
             f"| {_num(r['regret'], percent=True)} | {seconds} | {images} "
             f"| {int(r['architectures'])} ({int(r['with_truth'])}) |"
         )
-    lines += ["", *_truth_lines(report), ""]
+    lines += ["", *_comparison_lines(report), *_truth_lines(report), ""]
     notes = [(r["proxy"], r["notes"]) for _, r in report.table.iterrows() if isinstance(r["notes"], str) and r["notes"]]
     if notes:
         lines += ["Notes:", ""] + [f"- {proxy}: {note}" for proxy, note in notes] + [""]
     return "\n".join(lines)
+
+
+def _comparison_lines(report: Report) -> list[str]:
+    """The reference proxy against each other one, paired (comparisons.csv), as a small table."""
+    if not report.comparisons:
+        return []
+    ref = report.comparisons[0].reference
+    lines = [
+        f"Paired: {ref} against each proxy on the architectures both scored that have a ground truth; Δρ = "
+        f"ρ({ref}) − ρ(proxy) with its 95 % paired bootstrap interval (one resample of architectures scores "
+        f"both), and the share of resamples in which {ref} ranks better.",
+        "",
+        "| proxy | archs | ρ(" + ref + ") | ρ(proxy) | Δρ [95 % CI] | share better |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in report.comparisons:
+        delta = _num(c.difference)
+        if c.interval is not None:
+            delta += f" [{c.interval.low:+.2f}, {c.interval.high:+.2f}]"
+        share = "—" if c.share_better is None else f"{c.share_better:.3f}"
+        lines.append(
+            f"| {c.proxy} | {c.architectures} | {_num(c.spearman_reference)} | {_num(c.spearman_proxy)} "
+            f"| {delta if c.notes == '' else c.notes} | {share} |"
+        )
+    return [*lines, ""]
 
 
 def _truth_lines(report: Report) -> list[str]:
@@ -189,6 +217,7 @@ def report_json(report: Report) -> dict[str, Any]:
             "truth": dataclasses.asdict(report.truth),
             "studies": list(report.studies),
             "table": report.table.to_dict("records"),
+            "comparisons": comparisons_frame(list(report.comparisons)).to_dict("records"),
         }
     )
 
@@ -217,6 +246,8 @@ def readme_text(report: Report) -> str:
             "",
             "- `table.csv`: one row per proxy (column names are stable for scripts); `table.md`: the same, readable",
             "- `report.json`: the table, the ground truth, its ceiling and convergence, the bootstrap settings",
+            "- `comparisons.csv`: one proxy (`ours` where there is one) against each other proxy on the same "
+            "architectures: the difference of their Spearman correlations with a paired bootstrap interval",
             "- `preferences.csv`: for each proxy, design axis and value, the mean percentile rank (1 = first) of "
             "the architectures with that value under the proxy and under the ground truth, on the same "
             "architectures, and their difference (positive: the proxy rates the value higher than the truth does)",

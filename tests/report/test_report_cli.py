@@ -47,11 +47,14 @@ def test_report_end_to_end_on_tiny_is_reproducible(small_fmnist, tmp_path, monke
     assert report["bootstrap"]["resamples"] == 200
     preferences = pd.read_csv(out / "preferences.csv")
     assert set(preferences["proxy"]) == {"params", "random"} and preferences["architectures"].min() >= 1
-    names = ["table.csv", "table.md", "preferences.csv", "report.json", "README.md"]
+    (comparison,) = pd.read_csv(out / "comparisons.csv").itertuples()  # the best row (no ours) against the other
+    assert {comparison.reference, comparison.proxy} == {"params", "random"} and comparison.architectures == 8
+    assert f"{comparison.reference} vs {comparison.proxy}: Δρ" in text
+    names = ["table.csv", "table.md", "comparisons.csv", "preferences.csv", "report.json", "README.md"]
     figs = ("scatter", "correlations", "cost", "ranks", "preferences")
     names += [f"{fig}.{ext}" for fig in figs for ext in ("png", "pdf")]
     first = {name: (out / name).read_bytes() for name in names}
-    assert all(len(content) > 200 for content in first.values())
+    assert all(len(content) > 200 for name, content in first.items() if name != "comparisons.csv")
     assert "| random |" in first["table.md"].decode()
 
     _run(args)

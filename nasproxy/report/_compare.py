@@ -1,0 +1,114 @@
+"""Does one proxy rank architectures better than another? Two proxies' correlations with the ground truth
+each carry a wide interval, but both are measured on the same architectures, so their errors are correlated:
+the paired bootstrap (one resample of architectures scores both proxies) measures the difference itself,
+often far more tightly than the two separate intervals suggest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from nasproxy.report._stats import MIN_PAIRS, Interval, _spearman_rows, spearman
+
+COMPARISON_COLUMNS = [
+    "reference",
+    "proxy",
+    "architectures",
+    "spearman_reference",
+    "spearman_proxy",
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "share_better",
+    "notes",
+]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``reference`` against ``proxy`` on the architectures both scored that have a ground truth."""
+
+    reference: str
+    proxy: str
+    architectures: int
+    spearman_reference: float | None
+    spearman_proxy: float | None
+    difference: float | None  # spearman_reference - spearman_proxy
+    interval: Interval | None  # 95 % paired percentile bootstrap of the difference
+    share_better: float | None  # share of resamples in which the reference's Spearman is the higher
+    notes: str = ""
+
+
+def paired_comparisons(
+    frame: pd.DataFrame,
+    reference: str,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    order: list[str] | None = None,
+) -> list[Comparison]:
+    """``reference`` against every other proxy of ``frame`` (columns ``architecture``, ``proxy``, ``score``,
+    ``truth``), in ``order`` (default: the order the proxies first appear). Resamples in which either
+    correlation is undefined are left out."""
+    scores = frame.dropna(subset=["score"]).pivot_table(
+        index="architecture", columns="proxy", values="score", aggfunc="first"
+    )
+    truth = frame.groupby("architecture")["truth"].first()
+    if reference not in scores.columns:
+        raise ValueError(f"no scores of the reference proxy {reference!r}")
+    result = []
+    for proxy in order if order is not None else dict.fromkeys(frame["proxy"]):
+        if proxy == reference:
+            continue
+        both = scores[[reference, proxy]].join(truth).dropna() if proxy in scores.columns else scores.iloc[:0]
+        result.append(_compare(reference, proxy, both, resamples=resamples, seed=seed, level=level))
+    return result
+
+
+def _compare(reference: str, proxy: str, both: pd.DataFrame, *, resamples, seed, level) -> Comparison:
+    n = len(both)
+    if n < MIN_PAIRS:
+        note = f"only {n} architectures scored by both have a ground truth (a comparison needs {MIN_PAIRS})"
+        return Comparison(reference, proxy, n, None, None, None, None, None, note)
+    a, b, t = (both[c].to_numpy(float) for c in (reference, proxy, "truth"))
+    rho_a, rho_b = spearman(a, t), spearman(b, t)
+    if not (np.isfinite(rho_a) and np.isfinite(rho_b)):
+        return Comparison(reference, proxy, n, None, None, None, None, None, "a constant score or ground truth")
+    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    diffs = _spearman_rows(a[idx], t[idx]) - _spearman_rows(b[idx], t[idx])
+    diffs = diffs[np.isfinite(diffs)]
+    interval = share = None
+    if len(diffs) >= resamples / 2:
+        alpha = (1 - level) / 2
+        low, high = np.quantile(diffs, [alpha, 1 - alpha])
+        interval = Interval(_snap(float(low), rho_a - rho_b), _snap(float(high), rho_a - rho_b))
+        share = float(np.mean(diffs > 0))
+    return Comparison(reference, proxy, n, rho_a, rho_b, rho_a - rho_b, interval, share)
+
+
+def _snap(bound: float, estimate: float) -> float:
+    """A bound a rounding error away from the estimate is the estimate (a difference the same in every
+    resample would otherwise get an interval that excludes it)."""
+    return estimate if abs(bound - estimate) < 1e-9 else bound
+
+
+def comparisons_frame(comparisons: list[Comparison]) -> pd.DataFrame:
+    rows = [
+        {
+            "reference": c.reference,
+            "proxy": c.proxy,
+            "architectures": c.architectures,
+            "spearman_reference": c.spearman_reference,
+            "spearman_proxy": c.spearman_proxy,
+            "difference": c.difference,
+            "difference_ci_low": None if c.interval is None else c.interval.low,
+            "difference_ci_high": None if c.interval is None else c.interval.high,
+            "share_better": c.share_better,
+            "notes": c.notes,
+        }
+        for c in comparisons
+    ]
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
