@@ -69,8 +69,8 @@ def fit(
     for g, group in enumerate(_groups(modules, training_pack(config, images.device, modules[0]))):
         members = [modules[i] for i in group]
         if progress_file.done_before(g):
-            for i in group:
-                modules[i].load_state_dict(progress_file.finished[i])
+            for i in group:  # as they would leave training: loaded, and on the backend
+                apply_backend(modules[i], backend).load_state_dict(progress_file.finished[i])
             if progress is not None:
                 for _ in range(config.epochs):
                     progress(len(group))
