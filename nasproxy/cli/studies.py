@@ -110,6 +110,7 @@ def report(dataset, space, storages, studies, csvs, truth, versus, out, resample
     from nasproxy._errors import NasproxyError
     from nasproxy.report import (
         build_report,
+        comparisons_text,
         default_storages,
         load_csv,
         load_studies,
@@ -142,15 +143,8 @@ def report(dataset, space, storages, studies, csvs, truth, versus, out, resample
     click.echo(table_text(result.table))
     ceiling = result.truth.ceiling.ceiling
     click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
-    for c in result.comparisons:
-        if c.interval is None:
-            click.echo(f"{c.reference} vs {c.proxy}: {c.notes or 'no interval'}")
-        else:
-            click.echo(
-                f"{c.reference} vs {c.proxy}: Δρ {c.difference:+.2f} [{c.interval.low:+.2f}, {c.interval.high:+.2f}]"
-                f" over {c.architectures} architectures, {c.reference} better in {100 * c.share_better:.1f} % of "
-                "resamples"
-            )
+    for line in comparisons_text(result):
+        click.echo(line)
     written = "table.csv, table.md, comparisons.csv, preferences.csv, report.json, " + (
         "README.md and " if readme else ""
     )

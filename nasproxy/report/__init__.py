@@ -19,7 +19,7 @@ from nasproxy.report._stats import (
     rank_statistics,
     spearman,
 )
-from nasproxy.report._write import figures, report_json, table_text, write_report
+from nasproxy.report._write import comparisons_text, figures, report_json, table_text, write_report
 
 __all__ = [
     "COLUMNS",
@@ -36,6 +36,7 @@ __all__ = [
     "bootstrap_intervals",
     "build_report",
     "comparisons_frame",
+    "comparisons_text",
     "default_storages",
     "design_preferences",
     "figures",

@@ -273,6 +273,20 @@ def readme_text(report: Report) -> str:
     )
 
 
+def comparisons_text(report: Report) -> list[str]:
+    """One line per paired comparison, for a terminal."""
+    lines = []
+    for c in report.comparisons:
+        if c.interval is None:
+            lines.append(f"{c.reference} vs {c.proxy}: {c.notes or 'no interval'}")
+            continue
+        lines.append(
+            f"{c.reference} vs {c.proxy}: Δρ {c.difference:+.2f} [{c.interval.low:+.2f}, {c.interval.high:+.2f}] "
+            f"over {c.architectures} architectures, {c.reference} better in {100 * c.share_better:.1f} % of resamples"
+        )
+    return lines
+
+
 def table_text(table: pd.DataFrame) -> str:
     """The table as fixed-width text for a terminal: proxy, Spearman with its interval, Kendall, top-10, size, cost."""
 
