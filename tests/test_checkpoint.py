@@ -136,3 +136,14 @@ def test_saves_wait_for_the_interval(tmp_path):
         checkpoint=ckpt,
     )
     assert not ckpt.path.exists() and not stats.resumed
+
+
+def test_an_unwritable_checkpoint_warns_and_training_goes_on(tmp_path):
+    images, labels = _separable(40)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    ckpt = Checkpoint(blocker / "run.pt", interval=0)  # its folder would be a file: nothing can be written
+    config = TrainConfig(epochs=3, batch_size=16)
+    with pytest.warns(UserWarning, match="without checkpoints: cannot write"):
+        trained = train_from_scratch(_builder(), images, labels, config, seeds=[0], checkpoint=ckpt)
+    _same(train_from_scratch(_builder(), images, labels, config, seeds=[0]), trained)

@@ -5,6 +5,7 @@ then loses at most one epoch plus ``interval`` seconds, not everything."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,7 +39,8 @@ class Checkpoint:
     restore: Callable[[dict[str, Any]], None] | None = None
 
     def discard(self) -> None:
-        Path(self.path).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # never written (an unwritable folder): nothing to remove
+            Path(self.path).unlink()
 
 
 def fingerprint(modules: Sequence[nn.Module], images: torch.Tensor, labels: torch.Tensor, config: TrainConfig) -> str:
@@ -127,8 +129,14 @@ class Progress:
         if not self._due():
             return
         caller = self.checkpoint.state() if self.checkpoint.state is not None else {}
-        atomic_torch_save(
-            {"fingerprint": self.fingerprint, "finished": self.finished, "caller": caller, **where},
-            Path(self.checkpoint.path),
-        )
+        try:
+            atomic_torch_save(
+                {"fingerprint": self.fingerprint, "finished": self.finished, "caller": caller, **where},
+                Path(self.checkpoint.path),
+            )
+        except OSError as exc:  # a full disk or a read-only cache costs the resumability, not the training
+            message = f"training goes on without checkpoints: cannot write {self.checkpoint.path} ({exc})"
+            warnings.warn(message, stacklevel=4)
+            self.checkpoint = None
+            return
         self.last_save = time.monotonic()

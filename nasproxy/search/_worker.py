@@ -14,6 +14,7 @@ from pathlib import Path
 from nasproxy import __version__
 from nasproxy._cache import cache_dir
 from nasproxy._errors import BudgetSpent, NasproxyError, setting
+from nasproxy.engine import Checkpoint
 from nasproxy.search._claims import Heartbeat, alive, completed_architectures, earlier_claim, fail_stale
 from nasproxy.search._context import SearchContext, SearchRequest
 from nasproxy.search._export import EXPORT_DIR, export_study
@@ -93,8 +94,8 @@ def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
 
     cand = ctx.space.get(arch)
     # an architecture whose worker was killed resumes from this file when it is claimed again (on this machine)
-    checkpoint = cache_dir() / "checkpoints" / study.study_name / f"{arch}.pt"
-    runtime = dataclasses.replace(ctx.runtime, checkpoint=checkpoint)
+    checkpoint = Checkpoint(cache_dir() / "checkpoints" / study.study_name / f"{arch}.pt")
+    runtime = dataclasses.replace(ctx.runtime, checkpoint=checkpoint.path)
     try:
         with Heartbeat(trial):
             start = time.perf_counter()
@@ -129,7 +130,7 @@ def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
         study.tell(trial, state=TrialState.FAIL)
         return None
     study.tell(trial, score.value)
-    checkpoint.unlink(missing_ok=True)
+    checkpoint.discard()
     return score.value
 
 
