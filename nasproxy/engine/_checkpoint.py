@@ -58,22 +58,25 @@ def fingerprint(modules: Sequence[nn.Module], images: torch.Tensor, labels: torc
 
 
 class Progress:
-    """One ``fit`` call's view of its checkpoint: what it resumes from, and when to save next."""
+    """One ``fit`` call's view of its checkpoint: what it resumes from, and when to save next. Without a
+    checkpoint it does nothing and costs nothing."""
 
-    def __init__(self, checkpoint: Checkpoint | None, fingerprint: str, device: torch.device) -> None:
+    def __init__(self, checkpoint: Checkpoint | None, identity: Callable[[], str], device: torch.device) -> None:
         self.checkpoint = checkpoint
-        self.fingerprint = fingerprint
         self.saved: dict[str, Any] | None = None
         self.finished: dict[int, dict[str, torch.Tensor]] = {}  # module index -> trained weights
         self.last_save = time.monotonic()
-        if checkpoint is None or not Path(checkpoint.path).exists():
+        if checkpoint is None:
+            return
+        self.fingerprint = identity()
+        if not Path(checkpoint.path).exists():
             return
         try:
             saved = torch.load(checkpoint.path, map_location=device, weights_only=True)
         except Exception as exc:  # a file from another version or a damaged one: train from scratch
             warnings.warn(f"ignoring the unreadable training checkpoint {checkpoint.path} ({exc})", stacklevel=3)
             return
-        if saved.get("fingerprint") != fingerprint:
+        if saved.get("fingerprint") != self.fingerprint:
             warnings.warn(f"ignoring the training checkpoint {checkpoint.path}: it is of another run", stacklevel=3)
             return
         self.saved = saved
@@ -96,9 +99,12 @@ class Progress:
         return self.saved is not None and index < self.saved["group"]
 
     def group_finished(self, group_index: int, modules: dict[int, nn.Module]) -> None:
-        for i, m in modules.items():
+        if self.checkpoint is None:
+            return
+        for i, m in modules.items():  # kept for every later save, due now or not
             self.finished[i] = {k: v.detach().clone() for k, v in m.state_dict().items()}
-        self._maybe_save({"group": group_index + 1, "epoch": 0, "step": 0})
+        if self._due():
+            self._save({"group": group_index + 1, "epoch": 0, "step": 0})
 
     def epoch_done(
         self,
@@ -111,7 +117,7 @@ class Progress:
     ) -> None:
         if not self._due():
             return
-        self._maybe_save(
+        self._save(
             {
                 "group": group_index,
                 "epoch": epoch,
@@ -125,9 +131,7 @@ class Progress:
     def _due(self) -> bool:
         return self.checkpoint is not None and time.monotonic() - self.last_save >= self.checkpoint.interval
 
-    def _maybe_save(self, where: dict[str, Any]) -> None:
-        if not self._due():
-            return
+    def _save(self, where: dict[str, Any]) -> None:
         caller = self.checkpoint.state() if self.checkpoint.state is not None else {}
         try:
             atomic_torch_save(

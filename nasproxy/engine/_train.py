@@ -64,7 +64,7 @@ def fit(
     # a captured step would replay one augmentation, and hide its outputs from on_step
     use_graph = use_cuda_graph(config.cuda_graph, planned_steps, images.device, use_compiled)
     use_graph = use_graph and config.augment is None and on_step is None
-    progress_file = Progress(checkpoint, fingerprint(modules, images, labels, config), images.device)
+    progress_file = Progress(checkpoint, partial(fingerprint, modules, images, labels, config), images.device)
     stats.resumed = progress_file.resumed
     for g, group in enumerate(_groups(modules, training_pack(config, images.device, modules[0]))):
         members = [modules[i] for i in group]
@@ -74,6 +74,7 @@ def fit(
             if progress is not None:
                 for _ in range(config.epochs):
                     progress(len(group))
+            stats.steps = max(stats.steps, planned_steps)
             continue
         packed = apply_backend(stack_convnets(members) if len(members) > 1 else members[0], backend)
         steps = _fit_one(
