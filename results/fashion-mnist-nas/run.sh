@@ -21,20 +21,26 @@ PROXIES=results/proxies
 base=(--space "$SPACE" --storage "$STORE" -q "${extra[@]}")
 common=("${base[@]}" --sample "$SAMPLE" --sample-seed 0)
 
-# the ground truth's seeded random part: 30 of the 100 sampled architectures (the union of every proxy's top 10
-# joins it once the proxies are done)
-truth_random() {
-  python - "$SPACE" "$SAMPLE" > $HERE/truth-random.txt <<'PY'
+# the ground truth's seeded random order of the sampled architectures: its first 30 are the random part
+# (random.sample is prefix-stable, so the whole order keeps the same 30 first)
+random_order() {
+  python - "$SPACE" "$SAMPLE" <<'PY'
 import random, sys
 from nasproxy.spaces import load_space
 ids = [c.arch_id for c in load_space(sys.argv[1]).sample(int(sys.argv[2]), seed=0)]
-print("\n".join(sorted(random.Random(1).sample(ids, 30))))
+print("\n".join(random.Random(1).sample(ids, len(ids))))
 PY
 }
 
-# the ground truth's second part: the union of every proxy's top 10 (in the journal), beyond the random 30
+truth_random() {
+  random_order | head -n 30 | sort > $HERE/truth-random.txt
+}
+
+# the ground truth's second part: the union of every proxy's top 10 (in the journal) beyond the random 30,
+# then, while those are fewer than 60 in all, the next architectures of the seeded random order
 truth_top() {
-  python - "$STORE" > $HERE/truth-top.txt <<'PY'
+  random_order > $HERE/.random-order.txt
+  python - "$STORE" $HERE/truth-random.txt $HERE/.random-order.txt > $HERE/truth-top.txt <<'PY'
 import sys
 import optuna
 from nasproxy.search import completed_architectures
@@ -42,6 +48,7 @@ from nasproxy.search._storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 storage = open_storage(sys.argv[1])
+chosen = set(open(sys.argv[2]).read().split())
 top = set()
 for summary in optuna.get_all_study_summaries(storage):
     study = optuna.load_study(study_name=summary.study_name, storage=storage)
@@ -49,8 +56,14 @@ for summary in optuna.get_all_study_summaries(storage):
         continue
     done = completed_architectures(study)
     top |= set(sorted(done, key=lambda a: done[a].value, reverse=True)[:10])
-print("\n".join(sorted(top)))
+extra = top - chosen
+for arch in open(sys.argv[3]).read().split():
+    if len(chosen | extra) >= 60:
+        break
+    extra.add(arch)
+print("\n".join(sorted(extra - chosen)))
 PY
+  rm -f $HERE/.random-order.txt
 }
 
 # HOURS (optional): a wall-time budget for the whole script; each search gets what is left (--hours) and
