@@ -39,8 +39,7 @@ truth_random() {
 # the ground truth's second part: the union of every proxy's top 10 (in the journal) beyond the random 30,
 # then, while those are fewer than 60 in all, the next architectures of the seeded random order
 truth_top() {
-  random_order > $HERE/.random-order.txt
-  python - "$STORE" $HERE/truth-random.txt $HERE/.random-order.txt > $HERE/truth-top.txt <<'PY'
+  python - "$STORE" $HERE/truth-random.txt <(random_order) > $HERE/truth-top.txt <<'PY'
 import sys
 import optuna
 from nasproxy.search import completed_architectures
@@ -63,7 +62,6 @@ for arch in open(sys.argv[3]).read().split():
     extra.add(arch)
 print("\n".join(sorted(extra - chosen)))
 PY
-  rm -f $HERE/.random-order.txt
 }
 
 # HOURS (optional): a wall-time budget for the whole script; each search gets what is left (--hours) and
