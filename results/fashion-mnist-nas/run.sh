@@ -37,15 +37,21 @@ truth_random() {
 }
 
 # the ground truth's second part: the union of every proxy's top 10 (in the journal) beyond the random 30,
-# then, while those are fewer than 60 in all, the next architectures of the seeded random order
+# then, while those are fewer than 60 in all, the next architectures of the seeded random order. It waits
+# while another worker still trains a proxy architecture, so that every proxy's top 10 is final.
 truth_top() {
   python - "$STORE" $HERE/truth-random.txt <(random_order) > $HERE/truth-top.txt <<'PY'
 import sys
+import time
 import optuna
 from nasproxy.search import completed_architectures
+from nasproxy.search._progress import study_progress
 from nasproxy.search._storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+while busy := [p.name for p in study_progress([sys.argv[1]]) if p.proxy != "full" and p.running]:
+    print(f"== truth-top waits for {', '.join(busy)}", file=sys.stderr, flush=True)
+    time.sleep(60)
 storage = open_storage(sys.argv[1])
 chosen = set(open(sys.argv[2]).read().split())
 top = set()
