@@ -80,6 +80,23 @@ def test_search_records_everything_and_resumes_without_redoing(search_env):
 
 
 @pytest.mark.slow
+def test_one_worker_trains_the_costliest_architectures_first(search_env):
+    # the longest trainings start first, so none of them ends a sweep alone on one worker
+    req = _request(search_env, epochs=1, repeats=1)
+    run_search(req, progress=False)
+    trials = sorted(completed_architectures(_study(plan_search(req)[0])).values(), key=lambda t: t.number)
+    flops = [t.user_attrs["flops"] for t in trials]
+    assert len(set(flops)) > 2 and flops == sorted(flops, reverse=True)
+
+
+def test_training_free_scores_keep_the_order_of_the_search(search_env):
+    req = _request(search_env, proxy="params", proxy_file=None, epochs=None, repeats=1)
+    run_search(req, progress=False)
+    plan, _ = plan_search(req)
+    trials = sorted(completed_architectures(_study(plan)).values(), key=lambda t: t.number)
+    assert [t.user_attrs["arch_id"] for t in trials] == plan.targets
+
+
 def test_two_worker_processes_complete_each_architecture_once(search_env):
     req = _request(search_env, storage=str(search_env["tmp"] / "shared.journal"))
     run_search(req, workers=2, progress=False)

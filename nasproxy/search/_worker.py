@@ -25,9 +25,9 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
     """Complete architectures until none is left; returns how many this worker completed. ``on_progress``
     hears how many of the search's architectures the study holds complete, whichever worker completed them.
 
-    Sweeps take ``targets`` in order (worker 0) or at random (other workers); with ``--sampler tpe`` Optuna's
-    TPE proposes architectures until ``--trials`` distinct ones are complete. With ``hours`` set, the worker
-    stops claiming architectures once that much time has passed since it started."""
+    Sweeps take the costliest architecture left (worker 0) or one at random (other workers); with
+    ``--sampler tpe`` Optuna's TPE proposes architectures until ``--trials`` distinct ones are complete. With
+    ``hours`` set, the worker stops claiming architectures once that much time has passed since it started."""
     from optuna.trial import TrialState
 
     study = ctx.open_study(create=False, sampler=_sampler(ctx.request, worker))
@@ -59,7 +59,7 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
             todo = [a for a in targets if a not in done and a not in busy]
             if not todo:
                 return completed
-            arch = todo[0] if worker == 0 else rng.choice(todo)
+            arch = _next_architecture(ctx, todo, worker, rng)
             trial = study.ask()
         # who runs it before what it runs: a worker killed between the two leaves either a trial of no
         # architecture or one whose dead process id marks it stale, never a claim that looks alive for minutes
@@ -81,6 +81,18 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
         completed += 1
         if on_done is not None:
             on_done(arch, value)
+
+
+def _next_architecture(ctx: SearchContext, todo: list[str], worker: int, rng: random.Random) -> str:
+    """Worker 0 takes the architecture of most FLOPs first (the first in ``targets`` among equals): started
+    early, the longest trainings do not end a sweep alone on one worker while the others idle. Other workers
+    draw at random, so that workers started together seldom claim the same architecture. Training-free
+    proxies score any architecture in milliseconds, less than counting its FLOPs: they keep the order."""
+    if worker != 0:
+        return rng.choice(todo)
+    if ctx.proxy.default_epochs == 0:
+        return todo[0]
+    return max(todo, key=ctx.flops)
 
 
 def _completed_count(request: SearchRequest, done: dict, targets: list[str]) -> int:
