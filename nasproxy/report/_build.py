@@ -130,7 +130,7 @@ def build_report(
     frame = pd.concat(scores, ignore_index=True)
     frame["truth"] = frame["architecture"].map(truth_values)
     repeat_frame = pd.DataFrame(repeats, columns=["architecture", "proxy", "repeat", "score"])
-    stats = rank_statistics(frame, resamples=resamples, seed=seed, repeats=repeat_frame)
+    stats = rank_statistics(frame, resamples=resamples, seed=seed, repeats=repeat_frame, proxies=list(labels.values()))
     rows = [_row(stats[labels[s.name]], s) for s in proxies]
     table = pd.DataFrame(rows, columns=COLUMNS)
     table = table.sort_values(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,9 +126,11 @@ def rank_statistics(
     resamples: int = 1000,
     seed: int = 0,
     repeats: pd.DataFrame | None = None,
+    proxies: Sequence[str] = (),
 ) -> dict[str, ProxyStats]:
     """Statistics of every proxy in ``frame`` (columns ``architecture``, ``proxy``, ``score``, ``truth``;
-    ``truth`` NaN where the architecture has none; a higher score means a better architecture).
+    ``truth`` NaN where the architecture has none; a higher score means a better architecture), and of each
+    of ``proxies`` that has no row there yet (a search just started): none scored.
 
     ``repeats`` (columns ``architecture``, ``proxy``, ``repeat``, ``score``), where a proxy trains several
     networks per architecture, adds the Spearman of each repeat's scores alone: the spread that comes from
@@ -138,15 +140,32 @@ def rank_statistics(
         raise ValueError(f"rank_statistics needs columns {sorted(missing)}")
     truth = frame.groupby("architecture")["truth"].first()
     result = {}
-    for proxy, rows in frame.groupby("proxy", sort=True):
+    for proxy in sorted(set(frame["proxy"]) | set(proxies)):
+        rows = frame[frame["proxy"] == proxy]
         reps = None if repeats is None else repeats[repeats["proxy"] == proxy]
         result[proxy] = _one_proxy(str(proxy), rows, truth, resamples=resamples, seed=seed, repeats=reps)
     return result
 
 
 def _one_proxy(proxy, rows, truth, *, resamples, seed, repeats) -> ProxyStats:
-    notes: list[str] = []
     rows = rows.dropna(subset=["score"])
+    if rows.empty:
+        return ProxyStats(
+            proxy=proxy,
+            architectures=0,
+            with_truth=0,
+            spearman=None,
+            spearman_ci=None,
+            kendall=None,
+            kendall_ci=None,
+            top_spearman={},
+            precision={},
+            selected=None,
+            selected_truth=None,
+            regret=None,
+            notes=("no architecture scored yet",),
+        )
+    notes: list[str] = []
     if rows["architecture"].duplicated().any():
         raise ValueError(f"proxy {proxy!r} scores some architecture twice")
     # ranked best first; ties in the score broken by architecture id, so that "first" is reproducible

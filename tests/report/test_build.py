@@ -7,6 +7,17 @@ from nasproxy import NasproxyError
 from nasproxy.report import COLUMNS, StudyData, build_report
 
 ARCHS = [f"arch{i:02d}" for i in range(12)]
+TRIAL_COLUMNS = [
+    "architecture",
+    "score",
+    "seconds",
+    "device",
+    "train_images",
+    "test_mean",
+    "val_accs",
+    "test_accs",
+    "val_accs_half",
+]
 
 
 def _study(name, proxy, scores, *, protocol=None, repeats=None, test=None, seconds=1.0, half=None, proxy_file=None):
@@ -30,7 +41,7 @@ def _study(name, proxy, scores, *, protocol=None, repeats=None, test=None, secon
         name=name,
         proxy=proxy,
         protocol={**base, **(protocol or {})},
-        trials=pd.DataFrame(rows),
+        trials=pd.DataFrame(rows, columns=TRIAL_COLUMNS),
         source="mem",
         space="s",
         proxy_file=proxy_file,
@@ -106,3 +117,18 @@ def test_a_report_leaves_a_folders_own_readme_alone_when_asked(tmp_path):
     assert (tmp_path / "table.csv") in written and (tmp_path / "README.md") not in written
     write_report(report, tmp_path)
     assert (tmp_path / "README.md").read_text().startswith("# nasproxy report")
+
+
+def test_a_study_with_no_architecture_done_yet_is_a_row_of_zero_not_a_crash(tmp_path):
+    # a proxy whose search has just started: the report made meanwhile shows it as not begun
+    from nasproxy.report import write_report
+
+    done = _study("s1", "ours", [0.1 * i for i in range(12)], repeats=[[0.1 * i, 0.1 * i] for i in range(12)])
+    started = _study("s2", "dm", [])
+    report = build_report([done, started, _truth()], resamples=200)
+    row = report.table.set_index("proxy").loc["dm"]
+    assert row["architectures"] == 0 and row["with_truth"] == 0 and math.isnan(row["spearman"])
+    assert "no architecture" in row["notes"]
+    assert [c.proxy for c in report.comparisons] == ["dm"] and report.comparisons[0].difference is None
+    written = write_report(report, tmp_path / "out")
+    assert (tmp_path / "out" / "table.csv") in written
