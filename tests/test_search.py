@@ -79,7 +79,6 @@ def test_search_records_everything_and_resumes_without_redoing(search_env):
     assert len(_study(plan).trials) == len(study.trials)
 
 
-@pytest.mark.slow
 def test_one_worker_trains_the_costliest_architectures_first(search_env):
     # the longest trainings start first, so none of them ends a sweep alone on one worker
     req = _request(search_env, epochs=1, repeats=1)
@@ -97,6 +96,7 @@ def test_training_free_scores_keep_the_order_of_the_search(search_env):
     assert [t.user_attrs["arch_id"] for t in trials] == plan.targets
 
 
+@pytest.mark.slow
 def test_two_worker_processes_complete_each_architecture_once(search_env):
     req = _request(search_env, storage=str(search_env["tmp"] / "shared.journal"))
     run_search(req, workers=2, progress=False)
