@@ -68,7 +68,7 @@ def trained_net(
     each training image was forgotten: a forgetting event is a presentation (the image's turn in an SGD
     step) where it is misclassified after being classified correctly at its previous one (Toneva et al.
     2019). Loaded from the cache when this exact run was made before; a run killed part-way continues from
-    its last checkpoint (about a minute back) with the same result."""
+    its last checkpoint (saved at epoch ends, at most once a minute) with the same result."""
     key = _key(dataset, model, epochs, seed)
     path = cache_dir() / "trained-nets" / f"{key}.pt"
     c, h, w = dataset.image_shape
