@@ -33,14 +33,14 @@ PY
 }
 
 truth_random() {
-  random_order | head -n 30 | sort > $HERE/truth-random.txt
+  random_order | head -n 30 | sort
 }
 
 # the ground truth's second part: the union of every proxy's top 10 (in the journal) beyond the random 30,
 # then, while those are fewer than 60 in all, the next architectures of the seeded random order. It waits
 # while another worker still trains a proxy architecture, so that every proxy's top 10 is final.
 truth_top() {
-  python - "$STORE" $HERE/truth-random.txt <(random_order) > $HERE/truth-top.txt <<'PY'
+  python - "$STORE" $HERE/truth-random.txt <(random_order) <<'PY'
 import sys
 import time
 import optuna
@@ -68,6 +68,16 @@ for arch in open(sys.argv[3]).read().split():
     extra.add(arch)
 print("\n".join(sorted(extra - chosen)))
 PY
+}
+
+# what a command prints becomes FILE only once it succeeds: a killed or failed run (truth-top may wait for
+# hours) leaves the earlier list in place, never an empty or half-written one
+write_to() {
+  local file=$1
+  shift
+  "$@" > "$file.tmp" && mv "$file.tmp" "$file" && return 0
+  rm -f "$file.tmp"
+  return 1
 }
 
 # HOURS (optional): a wall-time budget for the whole script; each search gets what is left (--hours) and
@@ -106,8 +116,8 @@ stage() {
     dm) made $PROXIES/fmnist-dm-ipc10-k2000.pt || return 0
       search "${common[@]}" --proxy dm --proxy-file $PROXIES/fmnist-dm-ipc10-k2000.pt ;;
     synflow|naswot|snip|grad-norm|params) search "${common[@]}" --proxy "$1" ;;
-    truth-random) truth_random && search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
-    truth-top) truth_top && search "${base[@]}" --proxy full --archs $HERE/truth-top.txt ;;
+    truth-random) write_to $HERE/truth-random.txt truth_random && search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
+    truth-top) write_to $HERE/truth-top.txt truth_top && search "${base[@]}" --proxy full --archs $HERE/truth-top.txt ;;
     *) echo "unknown stage $1" >&2; exit 2 ;;
   esac
 }
