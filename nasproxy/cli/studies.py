@@ -91,6 +91,12 @@ def export(study, storage, out):
 @click.option("--csv", "csvs", multiple=True, type=click.Path(), help="A search's CSV export (repeatable).")
 @click.option("--truth", help="The ground-truth study (default: the one study of --proxy full).")
 @click.option(
+    "--archs",
+    "archs_file",
+    type=click.Path(),
+    help="Only the architecture ids listed in this file (one per line, # comments), in every study.",
+)
+@click.option(
     "--versus",
     help="The proxy compared with each other one, paired (default: ours where searched, else the best row).",
 )
@@ -104,7 +110,7 @@ def export(study, storage, out):
     "--readme/--no-readme", default=True, help="Write README.md into --out (--no-readme: the folder has its own)."
 )
 @_friendly_errors
-def report(dataset, space, storages, studies, csvs, truth, versus, out, resamples, seed, as_json, readme):
+def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, out, resamples, seed, as_json, readme):
     """How well each proxy ranks architectures against the ground truth: table, figures, README."""
     from nasproxy._artifact import check_writable
     from nasproxy._errors import NasproxyError
@@ -133,8 +139,17 @@ def report(dataset, space, storages, studies, csvs, truth, versus, out, resample
             f"no study of {dataset}/{space} in {', '.join(sources) or 'results/studies'}; run `nasproxy search` "
             "first or pass --storage"
         )
+    from nasproxy.search._export import read_arch_ids
+
     result = build_report(
-        found, truth=truth, resamples=resamples, seed=seed, dataset=dataset, space=space, versus=versus
+        found,
+        truth=truth,
+        resamples=resamples,
+        seed=seed,
+        dataset=dataset,
+        space=space,
+        versus=versus,
+        architectures=read_arch_ids(archs_file) if archs_file else None,
     )
     write_report(result, folder, readme=readme)
     if as_json:

@@ -4,7 +4,7 @@ and compute every statistic of the report's table."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -96,6 +96,7 @@ class Report:
     resamples: int
     seed: int
     comparisons: tuple[Comparison, ...] = ()  # the reference proxy against each other one, paired
+    architectures: tuple[str, ...] | None = None  # the list the report was restricted to; None: every one
 
 
 def build_report(
@@ -107,12 +108,19 @@ def build_report(
     dataset: str | None = None,
     space: str | None = None,
     versus: str | None = None,
+    architectures: Sequence[str] | None = None,
 ) -> Report:
     """Compare every proxy study with the ground truth: the ``full`` study, or the study (or label) named
     ``truth``; and one proxy with each other one on the same architectures (paired bootstrap): ``versus``
-    (a row label or a proxy name), by default ``ours`` where there is one, else the best-ranking row."""
+    (a row label or a proxy name), by default ``ours`` where there is one, else the best-ranking row.
+
+    ``architectures`` restricts every study (the ground truth too) to those ids, e.g. to an unbiased random
+    sample where the ground truth also covers architectures chosen because some proxy ranked them high."""
     if resamples < 100:
         raise NasproxyError(f"the bootstrap needs at least 100 resamples for a 95 % interval, got {resamples}")
+    if architectures is not None:
+        architectures = tuple(dict.fromkeys(architectures))
+        studies = _restricted(studies, architectures)
     truth_study = _pick_truth(studies, truth)
     proxies = [s for s in studies if s is not truth_study]
     if not proxies:
@@ -157,7 +165,20 @@ def build_report(
         resamples=resamples,
         seed=seed,
         comparisons=comparisons,
+        architectures=architectures,
     )
+
+
+def _restricted(studies: Sequence[StudyData], architectures: tuple[str, ...]) -> list[StudyData]:
+    wanted = set(architectures)
+    known = set().union(*(set(s.trials["architecture"]) for s in studies))
+    unknown = sorted(wanted - known)
+    if len(unknown) == len(wanted):
+        raise NasproxyError(
+            f"none of the {len(wanted)} listed architectures (e.g. {unknown[0]!r}) was scored by these studies; "
+            "check the list against the studies' space"
+        )
+    return [replace(s, trials=s.trials[s.trials["architecture"].isin(wanted)].reset_index(drop=True)) for s in studies]
 
 
 def _reference(versus: str | None, table: pd.DataFrame) -> str | None:

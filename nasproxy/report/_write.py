@@ -124,6 +124,7 @@ def table_markdown(report: Report) -> str:
     lines = [
         f"# How well each proxy ranks architectures: {report.dataset} / {report.space}",
         "",
+        *_restriction_lines(report),
         "| proxy | Spearman ρ [95 % CI] | Kendall τ [95 % CI] | top-10 ρ | top-5 ρ | top-20 ρ | P@5 | P@10 "
         "| selected: truth acc. (%) | regret (points) | time (s) | images | archs (with truth) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -143,6 +144,12 @@ def table_markdown(report: Report) -> str:
     if notes:
         lines += ["Notes:", ""] + [f"- {proxy}: {note}" for proxy, note in notes] + [""]
     return "\n".join(lines)
+
+
+def _restriction_lines(report: Report) -> list[str]:
+    if report.architectures is None:
+        return []
+    return [f"Only the {len(report.architectures)} architectures of the list the report was given (report.json).", ""]
 
 
 def _comparison_lines(report: Report) -> list[str]:
@@ -218,6 +225,7 @@ def report_json(report: Report) -> dict[str, Any]:
             "studies": list(report.studies),
             "table": report.table.to_dict("records"),
             "comparisons": comparisons_frame(list(report.comparisons)).to_dict("records"),
+            **({} if report.architectures is None else {"architectures": list(report.architectures)}),
         }
     )
 

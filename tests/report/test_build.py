@@ -132,3 +132,25 @@ def test_a_study_with_no_architecture_done_yet_is_a_row_of_zero_not_a_crash(tmp_
     assert [c.proxy for c in report.comparisons] == ["dm"] and report.comparisons[0].difference is None
     written = write_report(report, tmp_path / "out")
     assert (tmp_path / "out" / "table.csv") in written
+
+
+def test_a_report_over_a_listed_subset_scores_only_those_architectures(tmp_path):
+    # right on the first six architectures, reversed on the last six: the subset decides the answer
+    from nasproxy.report import write_report
+
+    scores = [float(i) for i in range(6)] + [100.0 - i for i in range(6, 12)]
+    proxy = _study("s1", "ours", scores, repeats=[[s, s] for s in scores], seconds=2.0)
+    whole = build_report([proxy, _truth()], resamples=200).table.set_index("proxy").loc["ours"]
+    first = build_report([proxy, _truth()], resamples=200, architectures=ARCHS[:6])
+    last = build_report([proxy, _truth()], resamples=200, architectures=ARCHS[6:] + ARCHS[6:7])
+    assert 0 < whole["spearman"] < 1 and whole["with_truth"] == 12
+    row = first.table.set_index("proxy").loc["ours"]
+    assert row["spearman"] == pytest.approx(1.0) and row["architectures"] == 6 and row["with_truth"] == 6
+    assert row["seconds"] == pytest.approx(6 * 2.0) and row["selected"] == "arch05"
+    assert last.table.set_index("proxy").loc["ours", "spearman"] == pytest.approx(-1.0)
+    assert last.architectures == tuple(ARCHS[6:])  # a repeated id counts once
+    write_report(first, tmp_path, readme=False)
+    assert '"architectures": [' in (tmp_path / "report.json").read_text()
+    assert "Only the 6 architectures" in (tmp_path / "table.md").read_text()
+    with pytest.raises(NasproxyError, match="none of the 2 listed architectures"):
+        build_report([proxy, _truth()], resamples=200, architectures=["nope", "other"])

@@ -63,6 +63,19 @@ def test_report_end_to_end_on_tiny_is_reproducible(small_fmnist, tmp_path, monke
     as_json = json.loads(_run([*args, "--json"]))
     assert {row["proxy"] for row in as_json} == {"params", "random"}
 
+    # the same studies over a listed subset: every row and the ground truth count only those
+    listed = tmp_path / "width16.txt"
+    listed.write_text(
+        "# the width-16 half\n"
+        + "\n".join(f"convnet-w16-d{d}-{n}-relu-avg" for d in (1, 2) for n in ("none", "instance"))
+    )
+    _run([*args, "--archs", str(listed), "--out", str(tmp_path / "w16"), "--no-readme"])
+    subset = pd.read_csv(tmp_path / "w16" / "table.csv")
+    assert (subset["architectures"] == 4).all() and (subset["with_truth"] == 4).all()
+    assert subset["selected"].str.startswith("convnet-w16-").all()
+    assert len(json.loads((tmp_path / "w16" / "report.json").read_text())["architectures"]) == 4
+    assert {name: (out / name).read_bytes() for name in names} == first  # the full report is untouched
+
 
 def test_report_without_a_ground_truth_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
