@@ -130,6 +130,11 @@ def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, o
     default = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}-{space or 'studies'}")
     folder = Path(out or Path("results") / "reports" / default)
     check_writable(folder / "table.csv", what="--out")
+    listed = None
+    if archs_file:  # read before the studies load, so that a wrong path fails at once
+        from nasproxy.search._export import read_arch_ids
+
+        listed = read_arch_ids(archs_file)
     found = [load_csv(path) for path in csvs]
     sources = list(storages) or ([] if csvs and not studies else default_storages())
     if sources or studies:
@@ -139,8 +144,6 @@ def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, o
             f"no study of {dataset}/{space} in {', '.join(sources) or 'results/studies'}; run `nasproxy search` "
             "first or pass --storage"
         )
-    from nasproxy.search._export import read_arch_ids
-
     result = build_report(
         found,
         truth=truth,
@@ -149,7 +152,7 @@ def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, o
         dataset=dataset,
         space=space,
         versus=versus,
-        architectures=read_arch_ids(archs_file) if archs_file else None,
+        architectures=listed,
     )
     write_report(result, folder, readme=readme)
     if as_json:
