@@ -172,10 +172,9 @@ def build_report(
 def _restricted(studies: Sequence[StudyData], architectures: tuple[str, ...]) -> list[StudyData]:
     wanted = set(architectures)
     known = set().union(*(set(s.trials["architecture"]) for s in studies))
-    unknown = sorted(wanted - known)
-    if len(unknown) == len(wanted):
+    if not wanted & known:
         raise NasproxyError(
-            f"none of the {len(wanted)} listed architectures (e.g. {unknown[0]!r}) was scored by these studies; "
+            f"none of the {len(wanted)} listed architectures (e.g. {min(wanted)!r}) was scored by these studies; "
             "check the list against the studies' space"
         )
     return [replace(s, trials=s.trials[s.trials["architecture"].isin(wanted)].reset_index(drop=True)) for s in studies]
