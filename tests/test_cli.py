@@ -258,6 +258,16 @@ def test_unwritable_outputs_fail_before_any_work_in_one_line(run, tmp_path, wher
     assert not (tmp_path / "results").exists()  # no study was created anywhere
 
 
+def test_report_reads_its_architecture_list_before_any_study(run, tmp_path):
+    # a wrong --archs path names itself, not the studies it would have filtered
+    store = tmp_path / "none.journal"
+    args = ["report", "--space", "tiny", "--storage", store, "--out", tmp_path / "r"]
+    _one_line_error(run(*args, "--archs", tmp_path / "missing.txt"), "cannot read the architecture list")
+    (tmp_path / "empty.txt").write_text("# nothing listed\n")
+    _one_line_error(run(*args, "--archs", tmp_path / "empty.txt"), "lists no architecture ids")
+    assert not store.exists() and not list(tmp_path.glob("r/*"))  # no study opened, no report written
+
+
 def test_a_plain_pickle_proxy_file_gets_nasproxys_one_line_only(run, tmp_path):
     import pickle
 
