@@ -1,6 +1,7 @@
 """Speed and memory benchmarks: each nasproxy arm against a faithful baseline, in the same run.
 
     python -m benchmarks condense [--quick]     # DC seconds per outer iteration, 1 and 10 images per class
+    python -m benchmarks dc-profile [--ipc 10]  # not a timing: where a DC outer iteration's time goes
     python -m benchmarks candidate [--quick]    # seconds per NAS candidate (E=100, R=5, 10-ipc proxy)
     python -m benchmarks evaluate [--quick]     # evaluate: 20 models x 300 epochs on a 10-ipc proxy
     python -m benchmarks evaluate --models 3 --arm bf16   # fewer models; only the baseline and these arms
@@ -23,8 +24,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from benchmarks._common import CANDIDATE_SAMPLE, EVALUATE_MODELS, _machine, _out_folder
+from benchmarks._common import CANDIDATE_SAMPLE, EVALUATE_MODELS, SWEEP_SAMPLE, _machine, _out_folder
 from benchmarks.checks import bench_candidate_precision, bench_ceiling
+from benchmarks.profile import bench_dc_profile
 from benchmarks.sweep import bench_sweep
 from benchmarks.timings import bench_candidate, bench_condense, bench_evaluate, bench_time_to_quality
 
@@ -36,6 +38,7 @@ BENCHES = {
     "candidate-precision": bench_candidate_precision,
     "ceiling": bench_ceiling,
     "sweep": bench_sweep,
+    "dc-profile": bench_dc_profile,
 }
 
 
@@ -55,12 +58,19 @@ def main() -> None:
     parser.add_argument(
         "--sample",
         type=int,
-        default=CANDIDATE_SAMPLE,
-        help=f"candidate: paper720 architectures timed (seeded sample, default {CANDIDATE_SAMPLE})",
+        help=f"candidate, sweep: paper720 architectures timed (seeded sample; default {CANDIDATE_SAMPLE} in candidate, "
+        f"{SWEEP_SAMPLE} in sweep)",
     )
     parser.add_argument("--runs", type=int, default=1, help="candidate: runs of every arm, interleaved (default 1)")
     parser.add_argument(
-        "--workers", type=int, action="append", default=[], help="sweep: also this many workers on the device"
+        "--workers",
+        type=int,
+        action="append",
+        default=[],
+        help="sweep: this many workers on the device (repeatable; default 1)",
+    )
+    parser.add_argument(
+        "--budget-seconds", type=float, help="sweep: start no architecture after this many seconds of a search"
     )
     parser.add_argument("--space", default="paper720", help="sweep: the search space (default paper720)")
     parser.add_argument(
@@ -75,9 +85,7 @@ def main() -> None:
     unknown = sorted(set(args.names) - set(BENCHES))
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
-    args.names = args.names or [n for n in BENCHES if n != "sweep"]
-    if "sweep" in args.names and args.sample == CANDIDATE_SAMPLE:
-        args.sample = 100  # the sweep extrapolates from at least 100 architectures
+    args.names = args.names or [n for n in BENCHES if n not in ("sweep", "dc-profile")]
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA GPU is visible")
@@ -97,10 +105,10 @@ def main() -> None:
     }
     for name in args.names:
         rows = [{**row, **stamp} for row in BENCHES[name](args)]
-        only = f"-ipc{'-'.join(map(str, args.ipc))}" if args.ipc and name == "condense" else ""
+        only = f"-ipc{'-'.join(map(str, args.ipc))}" if args.ipc and name in ("condense", "dc-profile") else ""
         if name == "evaluate" and args.models != EVALUATE_MODELS and not args.quick:
             only = f"-{args.models}models"
-        if name == "candidate" and args.sample != CANDIDATE_SAMPLE:
+        if name == "candidate" and args.sample not in (None, CANDIDATE_SAMPLE):
             only = f"-{args.sample}archs"
         if name == "candidate" and args.runs != 1:
             only += f"-{args.runs}runs"

@@ -15,6 +15,7 @@ import torch
 OUT = Path("results") / "bench"
 PAPER720_SAMPLE_SEED = 0
 CANDIDATE_SAMPLE = 2  # paper720 architectures timed per run on a CPU (a naive candidate takes minutes there)
+SWEEP_SAMPLE = 100  # the sweep extrapolates to the whole space from at least this many
 EVALUATE_MODELS = 20  # the paper's evaluation protocol
 # arms that matter on CUDA alone (the engine never captures graphs or packs for training on CPUs): the
 # engine's CUDA defaults with one switch turned off each
@@ -138,7 +139,8 @@ def _evaluate_setting(models: int, epochs: int) -> str:
     return f"{models} models x {epochs} epochs, random 10-ipc proxy"
 
 
-def _sampled_archs(n: int) -> list[str]:
+def _sampled_archs(n: int | None) -> list[str]:
     from nasproxy.spaces import load_space
 
+    n = CANDIDATE_SAMPLE if n is None else n
     return [c.arch_id for c in load_space("paper720").sample(n, seed=PAPER720_SAMPLE_SEED)]

@@ -56,26 +56,35 @@ def dc_nasproxy(
     init: str = "noise",
     device: str = "cpu",
     backend: str = "auto",
+    profile: bool = False,
     **_,
 ):
+    """``profile``: also time the parts of every outer iteration after the first (with device syncs)."""
+    from nasproxy._sections import Sections
     from nasproxy.condensers import CONDENSERS, RunContext
     from nasproxy.engine import resolve_device
 
     ds = _dataset()
     times, last = [], [time.perf_counter()]
+    sections = Sections(resolve_device(device)) if profile else None
 
     def tick(it, loss):  # the loss is a float: the device has finished the iteration
         now = time.perf_counter()
         times.append(now - last[0])
-        last[0] = now
+        if sections is not None and len(times) == 1:  # the first iteration compiles and warms up
+            sections.seconds.clear()
+            sections.calls.clear()
+        last[0] = time.perf_counter()
 
     condenser = CONDENSERS.get("dc").from_options(
         {"iterations": iterations, "precision": precision, "real_batch": real_batch, "init": init, "backend": backend}
     )
-    result = condenser.condense(
-        ds, ipc=ipc, seed=seed, context=RunContext(device=resolve_device(device), progress=False, on_iteration=tick)
-    )
-    return {"seconds": times, "images": result.images}
+    context = RunContext(device=resolve_device(device), progress=False, on_iteration=tick, sections=sections)
+    result = condenser.condense(ds, ipc=ipc, seed=seed, context=context)
+    out = {"seconds": times, "images": result.images}
+    if sections is not None:
+        out["sections"] = {name: [sections.seconds[name], sections.calls[name]] for name in sections.seconds}
+    return out
 
 
 def _proxy_images(ipc: int, seed: int = 0):

@@ -1,45 +1,128 @@
 #!/usr/bin/env bash
-# The CUDA tests and the benchmarks on a GPU, in one go with a time limit per stage, so that one call of a
-# lent GPU machine brings back whatever finished. Results: OUT/*.csv (copied to results/bench/cuda/ after),
-# OUT/log.txt, OUT/env.txt.
+# One call of a lent GPU machine, sized to finish in 8 minutes, and its rehearsal on a CPU (a minute or two,
+# tested in CI), so that the script is known to work before a loan starts:
 #
-#   NASPROXY_DATA=DIR bash benchmarks/gpu.sh OUT [SECONDS_PER_STAGE...]
+#   bash benchmarks/gpu.sh OUT               # on the GPU machine (the device tool sets OUT)
+#   bash benchmarks/gpu.sh --rehearse OUT    # the same stages on a CPU, tiny
 #
-# The repository needs no install there (PYTHONPATH), only torch, pandas, scipy, click, tqdm, pyyaml; the
-# benchmarks use neither optuna nor the search runner.
+# Stages, each under a time limit, each writing its results into OUT as it finishes (a stage killed at its
+# limit loses only itself):
+#   1. tests     the CUDA tests (tests/test_cuda.py: every CUDA path against its CPU twin)
+#   2. sweep     the real runner over a seeded 100 of paper720 at the paper's protocol, several candidates in
+#                flight, extrapolated to all 720 by the FLOP model; the authors'-style loop on 3 of them
+#   3. condense  DC at 10 ipc, seconds per outer iteration against the authors'-style loop; dc-profile: where
+#                an iteration's time goes
+#   4. truth     what is left: the long ground truth of results/fashion-mnist-nas/ (16 epochs x 2 networks,
+#                its random 30 first, then the other 30), then the augmentation control, into OUT/truth.journal;
+#                `nasproxy studies merge OUT/truth.journal --into results/fashion-mnist-nas/studies.journal`
+#                keeps each architecture once
+# Results: OUT/{env.txt,log.txt,sweep.csv,condense-ipc10.csv,dc-profile-ipc10.csv,truth.journal}; copy the
+# CSVs and the log to results/bench/cuda/.
+#
+# The bare GPU machine has torch, pandas, scipy, click, tqdm, pyyaml and pytest but not optuna: carry its
+# wheels in .whl/ and the Fashion-MNIST files in .data/fashion-mnist/ (benchmarks/README.md says how).
 set -uo pipefail
-out=${1:?usage: gpu.sh OUT [limits]}
-shift
-limits=("${@:-70 150 190 100}")
-read -r -a limits <<<"${limits[*]}"
+rehearse=0
+if [ "${1:-}" = --rehearse ]; then
+    rehearse=1
+    shift
+fi
+out=${1:?usage: gpu.sh [--rehearse] OUT}
 mkdir -p "$out"
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+out=$(cd "$out" && pwd)
+budget=${GPU_SECONDS:-480}  # the whole script; the truth stage takes what the others leave
+started=$SECONDS
 py=${PYTHON:-python3}
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+export NASPROXY_CACHE=${NASPROXY_CACHE:-$(mktemp -d)}
+if ! "$py" -c 'import optuna' 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
+    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/nasproxy-site .whl/*.whl
+    export PYTHONPATH=$PYTHONPATH:/tmp/nasproxy-site
+fi
+if [ -d .data/fashion-mnist ]; then
+    export NASPROXY_DATA=$PWD/.data
+fi
 
-stage() {
+left() { echo $((budget - (SECONDS - started))); }
+
+stage() {  # stage LIMIT_SECONDS COMMAND...: its output into the log, its exit status and seconds after it
     local limit=$1
     shift
-    echo "== $* (limit ${limit} s)" | tee -a "$out/log.txt"
+    echo "== $* (limit ${limit} s, $(left) s left)" | tee -a "$out/log.txt"
     local began=$SECONDS
-    timeout "$limit" "$@" 2>&1 | tee -a "$out/log.txt"
+    timeout -k 5 "$limit" "$@" 2>&1 | tee -a "$out/log.txt"
     echo "== exit ${PIPESTATUS[0]} after $((SECONDS - began)) s" | tee -a "$out/log.txt"
 }
 
 {
-    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
-    "$py" -c 'import torch, sys; print(sys.version.split()[0], torch.__version__, torch.version.cuda,
-torch.backends.cudnn.version(), torch.cuda.get_device_name(), torch.get_num_threads())'
-    nproc
+    date -u +%FT%TZ
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || echo "no nvidia-smi"
+    "$py" -c 'import sys, torch, optuna; print("python", sys.version.split()[0], "torch", torch.__version__,
+"cuda", torch.version.cuda, "optuna", optuna.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")'
+    echo "cpus $(nproc)"
+    grep -m1 "model name" /proc/cpuinfo
+    git rev-parse HEAD 2>/dev/null || echo "commit unknown"
 } >"$out/env.txt" 2>&1
 cat "$out/env.txt"
 
+if [ $rehearse = 1 ]; then
+    device=cpu
+    sweep=(--space tiny --sample 2 --quick --workers 2 --baseline-archs 1 --budget-seconds 60)
+    condense=(--ipc 1 --quick --arm fp32)
+    limits=(60 150 240)
+    tiny=$(mktemp -d)
+    "$py" - "$tiny/data.pt" <<'PY'
+import sys, torch
+g = torch.Generator().manual_seed(0)
+def split(n):
+    labels = torch.arange(n) % 10
+    images = torch.randint(0, 60, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+    for c in range(10):
+        images[labels == c, :, 2 * c : 2 * c + 3] += 180
+    return images, labels
+(xt, yt), (xs, ys) = split(300), split(100)
+torch.save({"train_images": xt, "train_labels": yt, "test_images": xs, "test_labels": ys}, sys.argv[1])
+PY
+    "$py" -m nasproxy.cli condense --dataset "tensors:$tiny/data.pt" --holdout 50 --method random --ipc 2 \
+        --out "$tiny/random.pt" -q
+    truth_common=(--space tiny --dataset "tensors:$tiny/data.pt" --holdout 50 --proxy full --epochs 4 --repeats 2 --workers 2)
+    truth_runs=("--sample 3 --sample-seed 0" "--sample 5 --sample-seed 0")
+    control=(--space tiny --dataset "tensors:$tiny/data.pt" --holdout 50 --proxy random --proxy-file "$tiny/random.pt"
+        --sample 2 --epochs 4
+        --repeats 2 --augment color_crop_cutout_flip_scale_rotate --workers 2)
+    margin=20
+else
+    device=cuda
+    sweep=(--sample 100 --workers 8 --baseline-archs 3 --budget-seconds 110)
+    condense=(--ipc 10 --arm fp32)
+    limits=(60 150 90)
+    here=results/fashion-mnist-nas
+    truth_common=(--space paper720-w64 --proxy full --epochs 16 --repeats 2 --workers 8)
+    truth_runs=("--archs $here/truth-random.txt" "--archs $here/truth-top.txt")
+    control=(--space paper720-w64 --sample 100 --sample-seed 0 --proxy random
+        --proxy-file results/proxies/fmnist-random-ipc10.pt --augment color_crop_cutout_flip_scale_rotate --workers 8)
+    margin=75  # the longest ground-truth architecture on the GPU: no new claim this close to the end
+fi
+
 stage "${limits[0]}" "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py
-# fp32 with the engine's CUDA defaults (CUDA graphs, packing light networks) against each switched off
-stage "${limits[1]}" "$py" -m benchmarks evaluate --device cuda --out "$out" \
-    --arm fp32 --arm fp32-nographs --arm fp32-unpacked --arm fp32-unpacked-nographs
-stage "${limits[2]}" "$py" -m benchmarks candidate --device cuda --sample 20 --out "$out" \
-    --arm fp32 --arm fp32-nographs --arm fp32-unpacked
-stage "${limits[3]}" "$py" -m benchmarks condense --device cuda --ipc 10 --arm fp32 --arm fp32-nographs --out "$out"
-# issue 19: the search runner over a 100-architecture sample of paper720, 1 and 8 workers on the GPU
-stage "${limits[4]:-300}" "$py" -m benchmarks sweep --device cuda --sample 100 --workers 8 --baseline-archs 5 --out "$out"
-grep -h "^\[bench\] \|passed\|failed\|^== " "$out/log.txt" | tail -60
+stage "${limits[1]}" "$py" -m benchmarks sweep --device $device "${sweep[@]}" --out "$out"
+stage "${limits[2]}" "$py" -m benchmarks condense dc-profile --device $device "${condense[@]}" --out "$out"
+
+# whatever is left: the ground truth (its runs in order), then the augmentation control, each told to stop
+# claiming architectures in time for the ones in training to finish before the script's end
+search() {
+    local seconds=$(($(left) - margin))
+    if [ $seconds -lt 20 ]; then
+        echo "== skipped (only $(left) s left): nasproxy search $*" | tee -a "$out/log.txt"
+        return
+    fi
+    stage $(($(left) > 5 ? $(left) : 5)) "$py" -m nasproxy.cli search "$@" --storage "$out/truth.journal" \
+        --devices $device --hours "$(awk -v s=$seconds 'BEGIN { printf "%.5f", s / 3600 }')" -q
+}
+for run in "${truth_runs[@]}"; do
+    read -r -a picked <<<"$run"
+    search "${truth_common[@]}" "${picked[@]}"
+done
+search "${control[@]}"
+echo "== done in $((SECONDS - started)) s" | tee -a "$out/log.txt"
+grep -h "^\[bench\] \|passed\|failed\|^== \|^stopped" "$out/log.txt" | tail -40

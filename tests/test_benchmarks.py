@@ -83,3 +83,42 @@ def test_the_benchmark_command_loads_every_benchmark_and_refuses_an_unknown_one(
     assert result.returncode == 2
     for name in ("condense", "candidate", "evaluate", "time-to-quality", "candidate-precision", "ceiling", "sweep"):
         assert name in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_gpu_script_rehearses_every_stage_on_the_cpu(tmp_path, fmnist):
+    """The lent GPU's one call, rehearsed: every stage runs and leaves its results, the ground truth and the
+    augmentation control land in one journal that `nasproxy merge` can read."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import optuna
+    import pandas as pd
+
+    from nasproxy.search import completed_architectures
+    from nasproxy.search._storage import open_storage
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "out"
+    env = {**os.environ, "NASPROXY_CACHE": str(tmp_path / "cache"), "PYTHON": "python"}
+    proc = subprocess.run(
+        ["bash", "benchmarks/gpu.sh", "--rehearse", str(out)], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    assert log.count("== exit 0") == 6, log[-3000:]  # tests, sweep, condense + profile, 2 truth runs, control
+    sweep = pd.read_csv(out / "sweep-quick.csv")
+    assert {"architectures", "seconds", "seconds_720", "extrapolated", "device", "arm"} <= set(sweep.columns)
+    assert sweep["architectures"].tolist() == [2, 1] and sweep["extrapolated"].all()
+    profile = pd.read_csv(out / "dc-profile-ipc1-quick.csv")
+    assert {"real-image gradients", "matching loss, second-order backward, image step"} <= set(profile["part"])
+    assert profile["share"].sum() == pytest.approx(1.0, abs=0.01)
+    assert len(pd.read_csv(out / "condense-ipc1-quick.csv")) == 2  # the authors'-style loop and nasproxy
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(str(out / "truth.journal"))
+    done = {
+        s.study_name: len(completed_architectures(optuna.load_study(study_name=s.study_name, storage=storage)))
+        for s in optuna.get_all_study_summaries(storage)
+    }
+    assert sorted(done.values()) == [2, 5]  # the control's 2; the truth's 3, then 2 more

@@ -225,3 +225,32 @@ def test_two_workers_on_one_gpu_score_what_one_worker_scores(small_mnist, idx_ro
         return {a: t.value for a, t in completed_architectures(study).items()}
 
     assert values(two) == values(one)
+
+
+def test_cuda_ground_truth_scoring_at_epochs_leaves_training_unchanged(small_mnist, replays):
+    """The epoch hook scores networks between replays of a captured step: the final scores must not move."""
+    from nasproxy.search.proxies import Protocol, Runtime
+    from nasproxy.search.proxies._training import score_epochs, train_and_score
+    from nasproxy.spaces import load_space
+
+    space = load_space("tiny")
+    cand = space.get("convnet-w16-d2-instance-relu-avg")
+    protocol = Protocol(
+        proxy="full",
+        dataset=small_mnist.name,
+        holdout=len(small_mnist.val_images),
+        split_seed=0,
+        val_fingerprint=small_mnist.val_fingerprint,
+        epochs=8,
+        repeats=2,
+        batch_size=32,
+        score_test=True,
+    )
+    args = (space, cand, small_mnist, protocol, small_mnist.train_images, small_mnist.train_labels)
+    config, runtime = protocol.train_config(cuda_graph=True), Runtime(device=CUDA)
+    at_end = train_and_score(*args, config, runtime)
+    series = train_and_score(*args, config, runtime, at_epochs=score_epochs(8))
+    assert replays[0] > 0
+    assert series.attrs["val_accs"] == at_end.attrs["val_accs"]
+    assert series.attrs["test_accs"] == at_end.attrs["test_accs"]
+    assert sorted(series.attrs["val_accs_at"], key=int) == ["1", "2", "4"]

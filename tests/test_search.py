@@ -443,5 +443,5 @@ def test_an_architecture_killed_in_training_resumes_from_its_checkpoint(search_e
     assert resumed.user_attrs["resumed_seconds"] > 0
     assert resumed.user_attrs["seconds"] >= resumed.user_attrs["resumed_seconds"]
     for arch, trial in done.items():  # the resumed architecture too: exactly what an uninterrupted run gives
-        for key in ("val_accs", "val_accs_half", "test_accs"):
+        for key in ("val_accs", "val_accs_half", "test_accs", "val_accs_at", "test_accs_at"):
             assert trial.user_attrs[key] == ref[arch].user_attrs[key], (arch, key)

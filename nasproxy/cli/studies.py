@@ -1,4 +1,4 @@
-"""What searches stored: ``studies`` (where each stands), ``export`` and ``report``."""
+"""What searches stored: ``studies`` (where each stands), ``merge``, ``export`` and ``report``."""
 
 from __future__ import annotations
 
@@ -52,6 +52,19 @@ def studies(storages, dataset, space, as_json):
         last = p.last_done.strftime("%Y-%m-%d %H:%M") if p.last_done else "-"
         hours = f"{p.worker_seconds / 3600:.2f}"
         click.echo(line.format(p.name, p.proxy, p.done, len(p.running), p.interrupted, hours, last))
+
+
+@main.command()
+@click.argument("source")
+@click.option("--into", required=True, help="The storage (journal path or URL) that receives the studies.")
+@_friendly_errors
+def merge(source, into):
+    """Copy the studies of SOURCE (a journal or URL) into --into, each architecture once (e.g. a GPU run)."""
+    from nasproxy.search._merge import merge_studies
+
+    for m in merge_studies(source, into):
+        state = "new study" if m.created else "existing study"
+        click.echo(f"{m.study} ({state}): {m.added} architectures added, {m.already} already there")
 
 
 @main.command()

@@ -13,6 +13,7 @@ import torch
 
 from nasproxy._errors import NasproxyError, setting
 from nasproxy._registry import Registry
+from nasproxy._sections import Sections
 from nasproxy.data import Dataset
 
 
@@ -35,6 +36,7 @@ class RunContext:
     on_iteration: Callable[[int, float], None] | None = None  # (iteration, loss) hook, for tests and UIs
     hours: float | None = None  # wall-time budget of an iterative run (it stops after a checkpoint)
     deadline: float | None = None  # ``time.monotonic()`` at which ``hours`` run out
+    sections: Sections | None = None  # times the parts of each iteration (profiling; it adds device syncs)
 
 
 class Condenser(ABC):

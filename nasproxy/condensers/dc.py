@@ -19,6 +19,7 @@ from torch import nn
 
 from nasproxy import augment
 from nasproxy._errors import NasproxyError, NasproxyWarning, setting
+from nasproxy._sections import untimed
 from nasproxy.backends import apply_backend, check_backend, resolve_backend
 from nasproxy.condensers._base import CondenseResult, RunContext, register_condenser
 from nasproxy.condensers._learned import LearnedImages, mix, progress_bar
@@ -143,36 +144,43 @@ class DatasetCondensation(LearnedImages):
         strategy = augment.resolve(cfg.augment, dataset.name)
         ops = augment.parse_strategy(strategy) if strategy else None
         t0 = time.perf_counter() - elapsed
+        part = context.sections or untimed
         for it in range(start, cfg.iterations):
-            net = make_net(it)
-            net.train()
+            with part("new network"):
+                net = make_net(it)
+                net.train()
             gen = torch.Generator().manual_seed(mix(seed, it, 3))
             aug_gen = torch.Generator().manual_seed(mix(seed, it, 4))
             has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
             loss_sum = torch.zeros((), device=device)
             for ol in range(outer_loop):
-                if has_bn:
-                    _freeze_batchnorm(net, by_class, gen)
-                real = torch.stack([x[torch.randperm(len(x), generator=gen)[:real_batch]] for x in by_class])
-                real_labels = torch.arange(k, device=device)[:, None].expand(k, real.shape[1])
-                syn_by_class = syn.view(k, ipc, c, h, w)
-                if ops is not None:  # one draw per class, the same for its real and synthetic images
-                    draw = augment.draw(k, ops, aug_gen)
-                    real, syn_by_class = augment.apply(real, draw), augment.apply(syn_by_class, draw)
-                g_real = [g.detach() for g in grads(net, real, real_labels, create_graph=False)]
-                g_syn = grads(net, syn_by_class, syn_labels.view(k, ipc), create_graph=True)
-                loss = gradient_distance(g_real, g_syn, cfg.metric)
-                opt_img.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_img.step()
-                loss_sum += loss.detach()
+                with part("real images sampled"):
+                    if has_bn:
+                        _freeze_batchnorm(net, by_class, gen)
+                    real = torch.stack([x[torch.randperm(len(x), generator=gen)[:real_batch]] for x in by_class])
+                    real_labels = torch.arange(k, device=device)[:, None].expand(k, real.shape[1])
+                    syn_by_class = syn.view(k, ipc, c, h, w)
+                    if ops is not None:  # one draw per class, the same for its real and synthetic images
+                        draw = augment.draw(k, ops, aug_gen)
+                        real, syn_by_class = augment.apply(real, draw), augment.apply(syn_by_class, draw)
+                with part("real-image gradients"):
+                    g_real = [g.detach() for g in grads(net, real, real_labels, create_graph=False)]
+                with part("synthetic-image gradients (with graph)"):
+                    g_syn = grads(net, syn_by_class, syn_labels.view(k, ipc), create_graph=True)
+                with part("matching loss, second-order backward, image step"):
+                    loss = gradient_distance(g_real, g_syn, cfg.metric)
+                    opt_img.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt_img.step()
+                    loss_sum += loss.detach()
                 # their autograd graph would keep the network's gradient accumulators alive into fit(), whose
                 # CUDA graph capture wants them made afresh on its own stream
                 del loss, g_syn
                 if ol == outer_loop - 1:
                     break
                 if inner_loop:  # fit() puts BatchNorm back in training mode, as the authors' inner loop does
-                    fit([net], syn.detach(), syn_labels, inner, generators=[gen])
+                    with part("inner network updates"):
+                        fit([net], syn.detach(), syn_labels, inner, generators=[gen])
             mean_loss = float(loss_sum) / (k * outer_loop)  # one host sync per outer iteration
             self._iteration_done(context, it, mean_loss, history, bar, (seed, ipc, dataset, syn, opt_img, t0))
         bar.close()

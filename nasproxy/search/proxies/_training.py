@@ -15,10 +15,9 @@ from nasproxy.search.proxies._base import PROXIES, Proxy, Score, Work, epochs_wo
 # The ground truth: every architecture trained on the whole training set (minus the hold-out) FULL_REPEATS
 # times, so that a report can measure the truth's own noise (its repeat-vs-repeat rank correlation, the ceiling
 # of any proxy). FULL_EPOCHS: 4 passes over 55,000 Fashion-MNIST images are 860 SGD steps of 256, the learning
-# rate divided by 10 after 2 of them as in every nasproxy training; each network is also scored after half
-# the epochs, so that the report shows whether the ranking had settled by then (`results/fashion-mnist-nas/`
-# measures it). On a 2-core CPU a W <= 64 ConvNet takes about 25 s per epoch, so 60 architectures x 3 networks
-# x 4 epochs are about 5 hours; pass --epochs for a longer ground truth on a GPU.
+# rate divided by 10 after 2 of them as in every nasproxy training. Each network is also scored at epochs 1, 2,
+# 4, ... and half-way (score_epochs), so that a report shows at which length the ranking settles. On a 2-core
+# CPU a W <= 64 ConvNet takes about 25 s per epoch; pass --epochs for a longer ground truth.
 FULL_EPOCHS = 4
 FULL_REPEATS = 3
 # a proxy file of every registered condenser is a proxy of the same name; "ours" is the paper's name for DC
@@ -34,33 +33,49 @@ def _scored_images(protocol, dataset) -> int:
     return len(dataset.val_images) + (len(dataset.test_images) if protocol.score_test else 0)
 
 
-def train_and_score(space, cand, dataset, protocol, images, labels, config, runtime, *, score_half=False) -> Score:
-    """Train ``protocol.repeats`` seeded networks and rank by their mean validation accuracy. ``score_half``
-    also scores them after half the epochs (before the learning-rate decay), so that a report can tell
-    whether the ranking had settled by then. With ``runtime.checkpoint``, training resumes from it; the
+def score_epochs(epochs: int) -> list[int]:
+    """Epochs before the last at which the ground truth scores its networks: 1, 2, 4, 8, ... and half the
+    epochs (the last epoch before the learning-rate decay), so that a report can tell at which length the
+    ranking settles, within one training run."""
+    doubling = {2**i for i in range(epochs.bit_length()) if 2**i < epochs}
+    return sorted(doubling | ({epochs // 2} - {0}))
+
+
+def train_and_score(space, cand, dataset, protocol, images, labels, config, runtime, *, at_epochs=()) -> Score:
+    """Train ``protocol.repeats`` seeded networks and rank by their mean validation accuracy. ``at_epochs``:
+    also score them (validation, and test where the protocol scores it) after these epochs; that scoring
+    leaves training unchanged (tests check it). With ``runtime.checkpoint``, training resumes from it; the
     attributes then say how many seconds of training came from the earlier run (``resumed_seconds``)."""
     seeds = [protocol.seed + r for r in range(protocol.repeats)]
     device, config = runtime.device, dataclasses.replace(config, backend=runtime.backend)
     val_images, val_labels = dataset.val_images.to(device), dataset.val_labels.to(device)
-    half_epoch = config.epochs // 2
-    val_half = [math.nan] * len(seeds)
+    test_images = test_labels = None
+    if protocol.score_test:
+        test_images, test_labels = dataset.test_images.to(device), dataset.test_labels.to(device)
+    at_epochs = sorted(e for e in set(at_epochs) if 1 <= e < config.epochs)
+    # {epoch: [accuracy of each network]}; keys are strings, as a trial's JSON attributes keep them
+    val_at = {str(e): [math.nan] * len(seeds) for e in at_epochs}
+    test_at = {str(e): [math.nan] * len(seeds) for e in at_epochs} if protocol.score_test else {}
     hook = None
-    if score_half and half_epoch >= 1:
+    if at_epochs:
 
-        def at_half(epoch, indices, nets):
-            scored = accuracy(nets, val_images, val_labels, precision=protocol.precision, backend=runtime.backend)
-            for i, acc in zip(indices, scored):
-                val_half[i] = acc
+        def score_now(epoch, indices, nets):
+            scored = partial(accuracy, nets, precision=protocol.precision, backend=runtime.backend)
+            for into, images_, labels_ in ((val_at, val_images, val_labels), (test_at, test_images, test_labels)):
+                if str(epoch) in into:
+                    for i, acc in zip(indices, scored(images_, labels_)):
+                        into[str(epoch)][i] = acc
 
-        hook = EpochHook(frozenset({half_epoch}), at_half)
+        hook = EpochHook(frozenset(at_epochs), score_now)
     start = time.perf_counter()
     earlier = [0.0]  # seconds of training before the run this one resumes
 
     def saved_state() -> dict:
-        return {"val_half": list(val_half), "seconds": earlier[0] + time.perf_counter() - start}
+        return {"val_at": val_at, "test_at": test_at, "seconds": earlier[0] + time.perf_counter() - start}
 
     def restore(state: dict) -> None:
-        val_half[:] = state["val_half"]
+        val_at.update(state.get("val_at", {}))
+        test_at.update(state.get("test_at", {}))
         earlier[0] = state["seconds"]
 
     checkpoint = (
@@ -84,10 +99,15 @@ def train_and_score(space, cand, dataset, protocol, images, labels, config, runt
     attrs = {"val_accs": val, "val_std": std, "seeds": seeds, "train_seconds": train_seconds, "train_images": seen}
     if earlier[0]:
         attrs["resumed_seconds"] = earlier[0]
-    if hook is not None:
-        attrs.update(half_epochs=half_epoch, val_accs_half=val_half)
+    if at_epochs:
+        attrs["val_accs_at"] = val_at
+        if test_at:
+            attrs["test_accs_at"] = test_at
+        half = config.epochs // 2
+        if str(half) in val_at:  # what reports before the epoch series read
+            attrs.update(half_epochs=half, val_accs_half=val_at[str(half)])
     if protocol.score_test:
-        test = score(dataset.test_images.to(device), dataset.test_labels.to(device))
+        test = score(test_images, test_labels)
         attrs.update(test_accs=test, test_mean=sum(test) / len(test))
     return Score(mean, attrs)
 
@@ -149,11 +169,12 @@ class FullData(Proxy):
     def score(self, space, cand, dataset, protocol, condensed, runtime) -> Score:
         images, labels = dataset.train_images, dataset.train_labels
         config = protocol.train_config()
-        return train_and_score(space, cand, dataset, protocol, images, labels, config, runtime, score_half=True)
+        at_epochs = score_epochs(protocol.epochs)
+        return train_and_score(space, cand, dataset, protocol, images, labels, config, runtime, at_epochs=at_epochs)
 
     def work(self, protocol, dataset) -> Work:
         n = len(dataset.train_images)
-        scored = _scored_images(protocol, dataset) + len(dataset.val_images)  # and at half the epochs
+        scored = _scored_images(protocol, dataset) * (1 + len(score_epochs(protocol.epochs)))
         return epochs_work(protocol.epochs, n, protocol.batch_size, scored)
 
 
