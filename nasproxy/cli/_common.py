@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 import warnings
@@ -14,6 +15,9 @@ from nasproxy._configs import SplitSpec
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BUDGET_SPENT = 75  # EX_TEMPFAIL: not finished, and running the same command again continues
+EXIT_IO_ERROR = 74  # EX_IOERR: a write failed (a full disk, a lost mount); the same command continues after
+# (errno of the write failures that are the machine's state, not a bug: full disk, quota, read-only, I/O)
+_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
 def _friendly_errors(fn):
@@ -32,6 +36,16 @@ def _friendly_errors(fn):
         except KeyboardInterrupt:
             click.echo("interrupted; finished work is saved (re-run with --resume where offered)", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except OSError as exc:
+            if exc.errno not in _WRITE_FAILURES:
+                raise
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(
+                f"error: cannot write{where} ({exc.strerror}); finished work is kept: free space (or fix the mount) "
+                "and run the same command again",
+                err=True,
+            )
+            sys.exit(EXIT_IO_ERROR)
 
     return wrapper
 

@@ -181,7 +181,7 @@ def search(
         hours=hours,
     )
     _prepare_device(request.device, backend, quiet)
-    plan, ctx = plan_search(request)
+    plan, ctx = plan_search(request, dry_run=dry_run)
     left = plan.total - plan.done
     if not quiet or dry_run:
         click.echo(

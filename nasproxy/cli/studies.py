@@ -27,8 +27,14 @@ _storages = click.option(
 @click.option("--dataset", help="Only studies of this dataset.")
 @click.option("--space", help="Only studies of this search space.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the architectures running now) instead.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="First repair each --storage journal: keep every readable record, set unreadable lines aside in a file "
+    "beside it.",
+)
 @_friendly_errors
-def studies(storages, dataset, space, as_json):
+def studies(storages, dataset, space, as_json, repair):
     """Where each stored search stands: architectures done, running now, interrupted; worker hours."""
     from nasproxy._errors import NasproxyError
     from nasproxy.report import default_storages
@@ -37,6 +43,17 @@ def studies(storages, dataset, space, as_json):
     sources = list(storages) or default_storages()
     if not sources:
         raise NasproxyError("no journal in results/studies; pass --storage (a journal file or a database URL)")
+    if repair:
+        from nasproxy.search._journal import repair_journal
+
+        for source in sources:
+            if "://" in source:
+                raise NasproxyError(f"--repair mends journal files; {source} is a database URL")
+            kept, repaired, side = repair_journal(Path(source))
+            if repaired:
+                click.echo(f"repaired {source}: {kept} records kept, {repaired} lines mended; set aside in {side}")
+            else:
+                click.echo(f"{source}: whole ({kept} records), nothing to repair")
     found = study_progress(sources, dataset=dataset, space=space)
     if as_json:
         click.echo(json.dumps([p.as_dict() for p in found], indent=2))

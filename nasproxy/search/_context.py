@@ -122,6 +122,21 @@ class SearchContext:
             )
         return self._flops[arch]
 
+    def existing_study(self):
+        """The study if the storage holds it, else None; nothing is created or written (``--dry-run``)."""
+        import optuna
+
+        from nasproxy.search._storage import open_storage
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = open_storage(self.storage_url, read_only=True)
+        try:
+            if storage is None or self.study_name not in optuna.get_all_study_names(storage):
+                return None
+        except Exception:  # noqa: BLE001 - a database without Optuna's tables holds no study
+            return None
+        return optuna.load_study(study_name=self.study_name, storage=storage)
+
     def open_study(self, *, create: bool, sampler=None):
         from nasproxy.search._storage import retry_on_race
 

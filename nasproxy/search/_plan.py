@@ -24,8 +24,9 @@ class Plan:
     device_name: str
 
 
-def plan_search(request: SearchRequest) -> tuple[Plan, SearchContext]:
-    """Load and validate everything, create the study, and estimate the cost of what is left."""
+def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan, SearchContext]:
+    """Load and validate everything, create the study, and estimate the cost of what is left. ``dry_run``:
+    only read the storage (a study it lacks counts as nothing done), so that pricing changes nothing."""
     from nasproxy.search._cost import measured_flops_per_second, measured_step_seconds
 
     if request.sampler not in ("sweep", "tpe"):
@@ -37,7 +38,7 @@ def plan_search(request: SearchRequest) -> tuple[Plan, SearchContext]:
             f"{setting('sampler')} tpe needs a grid space (built-in or YAML) and no {setting('sample')}/"
             f"{setting('only_top')}"
         )
-    study = ctx.open_study(create=True)
+    study = ctx.existing_study() if dry_run else ctx.open_study(create=True)
     if request.only:
         unknown = [a for a in request.only if a not in {c.arch_id for c in space.candidates()}]
         if unknown:
@@ -49,7 +50,7 @@ def plan_search(request: SearchRequest) -> tuple[Plan, SearchContext]:
         targets = [c.arch_id for c in space.sample(request.sample, seed=request.sample_seed)]
     else:
         targets = [c.arch_id for c in space.candidates()]
-    done_ids = completed_architectures(study)
+    done_ids = {} if study is None else completed_architectures(study)
     if request.sampler == "tpe":
         total = min(request.trials, len(space))
         done = min(total, len(done_ids))

@@ -27,19 +27,31 @@ def storage_url_for(storage: str | None, study_name: str) -> str:
     return str(DEFAULT_DIR / f"{study_name}.journal")
 
 
-def open_storage(url: str):
-    """Open a storage; fail with a one-line message if it cannot be reached."""
+def open_storage(url: str, *, read_only: bool = False):
+    """Open a storage; fail with a one-line message if it cannot be reached. ``read_only``: change nothing
+    (no file, table or healed journal is made; a journal that does not exist yet gives None)."""
     import optuna
 
-    if "://" not in url:  # a journal file
+    if "://" not in url and read_only:
+        if not Path(url).is_file():
+            return None
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+        return JournalStorage(JournalFileBackend(url))  # opened for appends, but nothing is written
+    if "://" not in url:  # a journal file
+        from optuna.storages.journal import JournalStorage
+
         from nasproxy._artifact import check_writable
+        from nasproxy.search._journal import journal_backend, prepare_journal
 
         path = check_writable(url, what="storage journal")
-        return JournalStorage(JournalFileBackend(str(path)))
+        prepare_journal(path)
+        return JournalStorage(journal_backend(path))
     try:
-        return retry_on_race(lambda: optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url)), url)
+        return retry_on_race(
+            lambda: optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), skip_table_creation=read_only),
+            url,
+        )
     except NasproxyError:
         raise
     except ModuleNotFoundError as exc:

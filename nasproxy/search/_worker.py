@@ -8,6 +8,7 @@ import math
 import os
 import random
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -164,8 +165,12 @@ def _worker_main(request: SearchRequest, worker: int, targets: list[str]) -> Non
     from nasproxy.engine import configure_process
 
     configure_process()  # a worker is a long-running entry point of its own
-    ctx = SearchContext(request)
-    work(ctx, targets, worker=worker)
+    try:
+        ctx = SearchContext(request)
+        work(ctx, targets, worker=worker)
+    except NasproxyError as exc:  # one line, as the command itself would print it; the parent reports the exit
+        print(f"error: worker {worker}: {exc.for_cli()}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def run_search(

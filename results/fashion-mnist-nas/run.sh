@@ -14,6 +14,9 @@ cd "${NAS_ROOT:-$(dirname "$0")/../..}"  # NAS_ROOT: run a copy of this script a
 HERE=${OUT:-results/fashion-mnist-nas}   # the journal and the ground truth's architecture lists
 mkdir -p "$HERE"
 STORE=$HERE/studies.journal
+# checkpoints of the architectures in training live beside the journal, so that a session's last, unfinished
+# architectures are committed with it and the next session resumes them (finished ones remove theirs)
+export NASPROXY_CACHE=${NASPROXY_CACHE:-$HERE/cache}
 SPACE=${SPACE:-paper720-w64}   # search_spaces/paper720-w64.yaml: the W <= 64 half of paper720
 SAMPLE=${SAMPLE:-100}          # seeded sample (--sample-seed 0) of that space; 360 = all of the half
 read -r -a extra <<< "${SEARCH_ARGS:-}"  # e.g. --devices cuda:0 --workers 4
@@ -118,6 +121,10 @@ stage() {
     synflow|naswot|snip|grad-norm|params) search "${common[@]}" --proxy "$1" ;;
     truth-random) write_to $HERE/truth-random.txt truth_random && search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
     truth-top) write_to $HERE/truth-top.txt truth_top && search "${base[@]}" --proxy full --archs $HERE/truth-top.txt ;;
+    # the long ground truth: 16 epochs x 2 networks, scored at epochs 1, 2, 4 and 8 within each run (README,
+    # "The long ground truth"); the random 30 first, the other 30 after
+    truth-long) search "${base[@]}" --proxy full --epochs 16 --repeats 2 --archs $HERE/truth-random.txt ;;
+    truth-long-top) search "${base[@]}" --proxy full --epochs 16 --repeats 2 --archs $HERE/truth-top.txt ;;
     report) report_args=(--dataset fashion-mnist --space "$SPACE" --storage "$STORE" --no-readme)
       nasproxy report "${report_args[@]}" --out $HERE
       # the ground truth's random part alone: free of the selection by the proxies' top lists
