@@ -28,6 +28,8 @@ def cpu_twins_on_aten(monkeypatch):
     from nasproxy.backends import cpu
 
     monkeypatch.setattr(cpu, "build", lambda *a, **k: False)
+
+
 NET = "convnet-w16-d2-instance-relu-avg"
 
 
