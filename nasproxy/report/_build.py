@@ -12,6 +12,7 @@ import pandas as pd
 
 from nasproxy._errors import NasproxyError, setting
 from nasproxy.report._compare import Comparison, paired_comparisons
+from nasproxy.report._curves import SERIES_COLUMNS, regret_after_top_k, rho_across_truth_epochs, truth_at_epochs
 from nasproxy.report._load import StudyData
 from nasproxy.report._stats import (
     TOP_K_PRECISION,
@@ -40,10 +41,14 @@ COLUMNS = [
     "kendall_ci_low",
     "kendall_ci_high",
     "top10_spearman",
+    "top10_spearman_ci_low",
+    "top10_spearman_ci_high",
     "top5_spearman",
     "top20_spearman",
     "precision_at_5",
     "precision_at_10",
+    "precision_at_10_ci_low",
+    "precision_at_10_ci_high",
     "selected",
     "selected_truth",
     "regret",
@@ -81,6 +86,7 @@ class TruthInfo:
     devices: tuple[str, ...]
     ceiling: Ceiling
     convergence: Convergence | None
+    network_spread: float | None = None  # median over architectures of the repeats' standard deviation
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,10 @@ class Report:
     seed: int
     comparisons: tuple[Comparison, ...] = ()  # the reference proxy against each other one, paired
     architectures: tuple[str, ...] | None = None  # the list the report was restricted to; None: every one
+    regret: pd.DataFrame | None = None  # REGRET_COLUMNS: regret after training each proxy's top k
+    # SERIES_COLUMNS: each proxy against the ground truth after each of its scored epochs (empty where the
+    # truth was scored at the end alone)
+    series: pd.DataFrame | None = None
 
 
 def build_report(
@@ -111,8 +121,9 @@ def build_report(
     architectures: Sequence[str] | None = None,
 ) -> Report:
     """Compare every proxy study with the ground truth: the ``full`` study, or the study (or label) named
-    ``truth``; and one proxy with each other one on the same architectures (paired bootstrap): ``versus``
-    (a row label or a proxy name), by default ``ours`` where there is one, else the best-ranking row.
+    ``truth`` (another ``full`` study, e.g. a longer ground truth, is then left out of the table); and one
+    proxy with each other one on the same architectures (paired bootstrap): ``versus`` (a row label or a
+    proxy name), by default ``ours`` where there is one, else the best-ranking row.
 
     ``architectures`` restricts every study (the ground truth too) to those ids, e.g. to an unbiased random
     sample where the ground truth also covers architectures chosen because some proxy ranked them high."""
@@ -122,7 +133,8 @@ def build_report(
         architectures = tuple(dict.fromkeys(architectures))
         studies = _restricted(studies, architectures)
     truth_study = _pick_truth(studies, truth)
-    proxies = [s for s in studies if s is not truth_study]
+    # another ground truth (e.g. a longer one) is not a proxy: it is no row of the table
+    proxies = [s for s in studies if s is not truth_study and s.proxy != TRUTH_PROXY]
     if not proxies:
         raise NasproxyError(f"only the ground truth ({truth_study.name}) was found: search with a proxy first")
     labels = _labels(proxies)
@@ -150,6 +162,12 @@ def build_report(
         comparisons = tuple(
             paired_comparisons(frame, reference, resamples=resamples, seed=seed, order=list(table["proxy"]))
         )
+    truths = truth_at_epochs(truth_study.trials, truth_study.protocol.get("epochs") or 0, metric)
+    series = (
+        rho_across_truth_epochs(frame, truths, resamples=resamples, seed=seed)
+        if len(truths) > 1
+        else pd.DataFrame(columns=SERIES_COLUMNS)
+    )
     return Report(
         dataset=dataset or truth_study.dataset,
         space=space or truth_study.space,
@@ -161,11 +179,14 @@ def build_report(
         studies=tuple(
             {"label": labels.get(s.name, "ground truth"), "study": s.name, "source": s.source, "proxy": s.proxy}
             for s in studies
+            if s is truth_study or any(s is p for p in proxies)
         ),
         resamples=resamples,
         seed=seed,
         comparisons=comparisons,
         architectures=architectures,
+        regret=regret_after_top_k(frame, resamples=resamples, seed=seed),
+        series=series,
     )
 
 
@@ -283,6 +304,7 @@ def _truth_info(study: StudyData, metric: str, resamples: int, seed: int) -> Tru
         epochs = study.protocol.get("epochs")
         convergence = Convergence(int(epochs) // 2 if epochs else 0, len(halves), rho, ci)
     devices = tuple(sorted({str(d) for d in t["device"] if d is not None and d == d}))
+    spreads = [float(np.std(accs)) for accs in t[column] if accs and len(accs) > 1]
     return TruthInfo(
         study=study.name,
         metric=metric,
@@ -293,6 +315,7 @@ def _truth_info(study: StudyData, metric: str, resamples: int, seed: int) -> Tru
         devices=devices,
         ceiling=ceiling,
         convergence=convergence,
+        network_spread=float(np.median(spreads)) if spreads else None,
     )
 
 
@@ -331,6 +354,12 @@ def _row(st: ProxyStats, study: StudyData) -> dict[str, Any]:
     }
     row.update({f"top{k}_spearman": st.top_spearman.get(k) for k in TOP_K_SPEARMAN})
     row.update({f"precision_at_{k}": st.precision.get(k) for k in TOP_K_PRECISION})
+    for name, interval in (
+        ("top10_spearman", st.top_spearman_ci.get(10)),
+        ("precision_at_10", st.precision_ci.get(10)),
+    ):
+        row[f"{name}_ci_low"] = None if interval is None else interval.low
+        row[f"{name}_ci_high"] = None if interval is None else interval.high
     return row
 
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nasproxy.report._stats import MIN_PAIRS, Interval, _spearman_rows, spearman
+from nasproxy.report._stats import MIN_PAIRS, Interval, _spearman_rows, spearman, top_k_spearman_rows
+
+TOP_K = 10  # the paper's measure: Spearman over the proxy's own top 10
 
 COMPARISON_COLUMNS = [
     "reference",
@@ -22,6 +24,13 @@ COMPARISON_COLUMNS = [
     "difference_ci_low",
     "difference_ci_high",
     "share_better",
+    "verdict",
+    "top10_reference",
+    "top10_proxy",
+    "top10_difference",
+    "top10_difference_ci_low",
+    "top10_difference_ci_high",
+    "top10_verdict",
     "notes",
 ]
 
@@ -39,6 +48,36 @@ class Comparison:
     interval: Interval | None  # 95 % paired percentile bootstrap of the difference
     share_better: float | None  # share of resamples in which the reference's Spearman is the higher
     notes: str = ""
+    # the same for top-10 Spearman, each proxy's top 10 re-selected inside every resample
+    top10_reference: float | None = None
+    top10_proxy: float | None = None
+    top10_interval: Interval | None = None
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.interval)
+
+    @property
+    def top10_verdict(self) -> str:
+        return verdict(self.top10_interval)
+
+    @property
+    def top10_difference(self) -> float | None:
+        if self.top10_reference is None or self.top10_proxy is None:
+            return None
+        return self.top10_reference - self.top10_proxy
+
+
+def verdict(interval: Interval | None) -> str:
+    """The reference against the other proxy, only as far as the paired 95 % interval carries: better or worse
+    where it excludes 0, level where it holds 0, empty where there is no interval."""
+    if interval is None:
+        return ""
+    if interval.low > 0:
+        return "better"
+    if interval.high < 0:
+        return "worse"
+    return "level"
 
 
 def paired_comparisons(
@@ -79,14 +118,27 @@ def _compare(reference: str, proxy: str, both: pd.DataFrame, *, resamples, seed,
         return Comparison(reference, proxy, n, None, None, None, None, None, "a constant score or ground truth")
     idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
     diffs = _spearman_rows(a[idx], t[idx]) - _spearman_rows(b[idx], t[idx])
+    interval, share = _percentile(diffs, rho_a - rho_b, resamples, level)
+    top_a = top_b = top_interval = None
+    if n >= TOP_K:
+        top_a = float(top_k_spearman_rows(a[None], t[None], TOP_K)[0])
+        top_b = float(top_k_spearman_rows(b[None], t[None], TOP_K)[0])
+        if np.isfinite(top_a) and np.isfinite(top_b):
+            top_diffs = top_k_spearman_rows(a[idx], t[idx], TOP_K) - top_k_spearman_rows(b[idx], t[idx], TOP_K)
+            top_interval = _percentile(top_diffs, top_a - top_b, resamples, level)[0]
+        top_a = top_a if np.isfinite(top_a) else None
+        top_b = top_b if np.isfinite(top_b) else None
+    return Comparison(reference, proxy, n, rho_a, rho_b, rho_a - rho_b, interval, share, "", top_a, top_b, top_interval)
+
+
+def _percentile(diffs: np.ndarray, estimate: float, resamples: int, level: float):
+    """(interval, share above 0) of the finite resampled differences; (None, None) if too few are finite."""
     diffs = diffs[np.isfinite(diffs)]
-    interval = share = None
-    if len(diffs) >= resamples / 2:
-        alpha = (1 - level) / 2
-        low, high = np.quantile(diffs, [alpha, 1 - alpha])
-        interval = Interval(_snap(float(low), rho_a - rho_b), _snap(float(high), rho_a - rho_b))
-        share = float(np.mean(diffs > 0))
-    return Comparison(reference, proxy, n, rho_a, rho_b, rho_a - rho_b, interval, share)
+    if len(diffs) < resamples / 2:
+        return None, None
+    alpha = (1 - level) / 2
+    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    return Interval(_snap(float(low), estimate), _snap(float(high), estimate)), float(np.mean(diffs > 0))
 
 
 def _snap(bound: float, estimate: float) -> float:
@@ -107,6 +159,13 @@ def comparisons_frame(comparisons: list[Comparison]) -> pd.DataFrame:
             "difference_ci_low": None if c.interval is None else c.interval.low,
             "difference_ci_high": None if c.interval is None else c.interval.high,
             "share_better": c.share_better,
+            "verdict": c.verdict,
+            "top10_reference": c.top10_reference,
+            "top10_proxy": c.top10_proxy,
+            "top10_difference": c.top10_difference,
+            "top10_difference_ci_low": None if c.top10_interval is None else c.top10_interval.low,
+            "top10_difference_ci_high": None if c.top10_interval is None else c.top10_interval.high,
+            "top10_verdict": c.top10_verdict,
             "notes": c.notes,
         }
         for c in comparisons

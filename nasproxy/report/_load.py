@@ -15,13 +15,15 @@ import pandas as pd
 from nasproxy._errors import NasproxyError
 
 LIST_ATTRS = ("val_accs", "test_accs", "val_accs_half")
+# a ground truth scored at several epochs within one run: {epochs: [accuracy of each network]}
+SERIES_ATTRS = ("val_accs_at", "test_accs_at")
 
 
 @dataclass(frozen=True)
 class StudyData:
     """One finished search: its proxy kind, its protocol and its trials (columns ``architecture``, ``score``,
     ``seconds``, ``device``, ``train_images``, ``test_mean``, ``spec`` (the architecture's design choices, a
-    dict) and the lists of :data:`LIST_ATTRS`)."""
+    dict), the lists of :data:`LIST_ATTRS` and the dicts of :data:`SERIES_ATTRS`)."""
 
     name: str
     proxy: str  # the proxy kind it was scored with (ours, random, full, synflow, ...)
@@ -81,7 +83,7 @@ def _from_study(study, source: str) -> StudyData:
     rows = []
     for arch, trial in completed_architectures(study).items():
         row = {"architecture": arch, "score": trial.value}
-        for key in ("seconds", "train_images", "test_mean", "spec", *LIST_ATTRS):
+        for key in ("seconds", "train_images", "test_mean", "spec", *LIST_ATTRS, *SERIES_ATTRS):
             row[key] = trial.user_attrs.get(key)
         row["device"] = trial.user_attrs.get("machine", trial.user_attrs.get("device"))
         rows.append(row)
@@ -116,7 +118,7 @@ def load_csv(path: str | Path) -> StudyData:
         for key in ("seconds", "train_images", "test_mean"):
             row[key] = _clean(rec.get(key))
         row["device"] = _clean(rec.get("machine")) or _clean(rec.get("device"))
-        for key in ("spec", *LIST_ATTRS):
+        for key in ("spec", *LIST_ATTRS, *SERIES_ATTRS):
             row[key] = json.loads(rec[key]) if isinstance(rec.get(key), str) else None
         rows.append(row)
     proxy = str(frame["proxy"].iloc[0])
@@ -128,6 +130,7 @@ def load_csv(path: str | Path) -> StudyData:
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
     columns = ["architecture", "score", "seconds", "device", "train_images", "test_mean", "spec", *LIST_ATTRS]
+    columns += SERIES_ATTRS
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("architecture", kind="mergesort").reset_index(drop=True)
 

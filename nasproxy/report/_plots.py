@@ -150,3 +150,49 @@ def grid(count: int, *, width: float = 3.2, height: float = 2.9):
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:count])
+
+
+def plot_regret(regret: pd.DataFrame, proxies: list[str], *, ax=None):
+    """What a search gets: after training each proxy's top k on the whole data and keeping the best, the
+    accuracy (points) still missing to the best architecture with a ground truth, k = 1 ... 10, one line per
+    proxy with its 95 % bootstrap band."""
+    ax = _axes(ax)
+    for i, proxy in enumerate(proxies):
+        rows = regret[regret["proxy"] == proxy]
+        if rows.empty:
+            continue
+        color = f"C{i % 10}"
+        linestyle = "-" if i < 10 else "--"
+        ax.plot(rows["k"], 100 * rows["regret"], marker="o", ms=3, color=color, linestyle=linestyle, label=proxy)
+        ax.fill_between(rows["k"], 100 * rows["regret_ci_low"], 100 * rows["regret_ci_high"], color=color, alpha=0.08)
+    ax.set_xlabel("architectures of the proxy's top k trained on the whole data")
+    ax.set_ylabel("regret: accuracy points below the best")
+    ax.set_xticks(range(1, 11))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, ncol=2)
+    return ax
+
+
+def plot_truth_epochs(series: pd.DataFrame, proxies: list[str], *, measure: str = "spearman", ax=None):
+    """Each proxy's ρ (``measure``: spearman or top10_spearman) against the ground truth after each number of
+    its epochs, with 95 % bootstrap bands: does the proxy's agreement rise, fall or hold as the truth trains?"""
+    ax = _axes(ax)
+    for i, proxy in enumerate(proxies):
+        rows = series[series["proxy"] == proxy].dropna(subset=[measure])
+        if rows.empty:
+            continue
+        color, linestyle = f"C{i % 10}", "-" if i < 10 else "--"
+        ax.plot(rows["truth_epochs"], rows[measure], marker="o", ms=3, color=color, linestyle=linestyle, label=proxy)
+        low, high = rows[f"{measure}_ci_low"].astype(float), rows[f"{measure}_ci_high"].astype(float)
+        ax.fill_between(rows["truth_epochs"], low, high, color=color, alpha=0.08)
+    ax.set_xscale("log", base=2)
+    epochs = sorted(set(series["truth_epochs"]))
+    ax.set_xticks(epochs, [str(e) for e in epochs])
+    ax.set_xlabel("epochs of the ground truth's training")
+    ax.set_ylabel("top-10 Spearman ρ" if measure == "top10_spearman" else "Spearman ρ with the ground truth")
+    ax.axhline(0, color="k", linewidth=0.6)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, ncol=2)
+    else:
+        ax.set_title(f"too few architectures for {measure.replace('_', ' ')}", fontsize=8)
+    return ax

@@ -45,6 +45,9 @@ class ProxyStats:
     regret: float | None  # best ground truth among the proxy's architectures minus selected_truth
     repeat_spearman: tuple[float, ...] = ()  # Spearman of each single repeat's scores (when there are repeats)
     notes: tuple[str, ...] = ()
+    # k -> 95 % bootstrap interval with the top k re-selected in every resample (top_k_intervals)
+    top_spearman_ci: dict[int, Interval | None] = field(default_factory=dict)
+    precision_ci: dict[int, Interval | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class Ceiling:
     pairs: tuple[float, ...] = field(default=())  # each pair's Spearman
     ceiling: float | None = None  # expected Spearman of a noise-free proxy with the mean of the repeats
     notes: tuple[str, ...] = ()
+    # the same over a top 10: one repeat's top 10 ranked by another repeat (mean over ordered pairs), and the
+    # Spearman-Brown value for the mean of the repeats
+    top10_repeat_vs_repeat: float | None = None
+    top10_ceiling: float | None = None
 
 
 def spearman(x, y) -> float:
@@ -192,6 +199,9 @@ def _one_proxy(proxy, rows, truth, *, resamples, seed, repeats) -> ProxyStats:
             notes.append(f"top{k}: constant scores or truth")
         else:
             top_spearman[k] = _finite(sps.spearmanr(head["score"], head["truth"]).statistic)
+    top_ci, precision_ci = {}, {}
+    for k in sorted(set(TOP_K_SPEARMAN) | set(TOP_K_PRECISION)):
+        top_ci[k], precision_ci[k] = top_k_intervals(x, y, k, resamples=resamples, seed=seed)
     precision = {}
     for k in TOP_K_PRECISION:
         if len(paired) < k:
@@ -231,6 +241,8 @@ def _one_proxy(proxy, rows, truth, *, resamples, seed, repeats) -> ProxyStats:
         regret=regret,
         repeat_spearman=tuple(repeat_rho),
         notes=tuple(notes),
+        top_spearman_ci={k: top_ci[k] for k in TOP_K_SPEARMAN},
+        precision_ci={k: precision_ci[k] for k in TOP_K_PRECISION},
     )
 
 
@@ -253,8 +265,22 @@ def noise_ceiling(repeats: pd.DataFrame) -> Ceiling:
     if not pairs:
         return Ceiling(n, r_count, None, notes=("the ground truth's repeats are constant",))
     mean = float(np.mean(pairs))
-    reliability = r_count * mean / (1 + (r_count - 1) * mean) if mean > 0 else 0.0
-    return Ceiling(n, r_count, mean, pairs, math.sqrt(max(0.0, min(1.0, reliability))))
+    top10 = top10_ceiling = None
+    if n >= 10:
+        heads = []
+        for a, b in itertools.permutations(wide.columns, 2):
+            head = wide.sort_values([a], ascending=False, kind="mergesort").head(10)
+            heads.append(spearman(head[a], head[b]))
+        heads = [h for h in heads if math.isfinite(h)]
+        if heads:
+            top10 = float(np.mean(heads))
+            top10_ceiling = _spearman_brown_ceiling(top10, r_count)
+    return Ceiling(n, r_count, mean, pairs, _spearman_brown_ceiling(mean, r_count), (), top10, top10_ceiling)
+
+
+def _spearman_brown_ceiling(single: float, repeats: int) -> float:
+    reliability = repeats * single / (1 + (repeats - 1) * single) if single > 0 else 0.0
+    return math.sqrt(max(0.0, min(1.0, reliability)))
 
 
 def _finite(value) -> float | None:
@@ -296,3 +322,43 @@ def design_preferences(scores: pd.DataFrame, specs: Mapping[str, Mapping[str, An
 
 def _value_order(value) -> tuple:
     return (0, float(value), "") if isinstance(value, (int, float)) else (1, 0.0, str(value))
+
+
+def top_k_intervals(
+    score, truth, k: int, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[Interval | None, Interval | None]:
+    """Percentile bootstrap intervals of (top-k Spearman, P@k) over architectures. Each resample draws the
+    architectures with replacement and selects the proxy's top k (and, for P@k, the truth's top k) inside it
+    again, so the interval carries the noise of which architectures make the top k, not only of how the
+    chosen k are ranked. A drawn architecture counts once per draw; ties keep the resample's order. Resamples
+    with an undefined correlation (constant scores or truth among the k) are left out."""
+    score, truth = np.asarray(score, float), np.asarray(truth, float)
+    n = len(score)
+    if n < k:
+        return None, None
+    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    bs, bt = score[idx], truth[idx]
+    rho = top_k_spearman_rows(bs, bt, k)
+    by_score = np.argsort(-bs, axis=1, kind="stable")[:, :k]
+    by_truth = np.argsort(-bt, axis=1, kind="stable")[:, :k]
+    chosen = np.zeros((resamples, n), bool)
+    best = np.zeros((resamples, n), bool)
+    np.put_along_axis(chosen, by_score, True, 1)
+    np.put_along_axis(best, by_truth, True, 1)
+    precision = (chosen & best).sum(axis=1) / k
+    alpha = (1 - level) / 2
+    result = []
+    for values in (rho, precision):
+        values = values[np.isfinite(values)]
+        if len(values) < resamples / 2:
+            result.append(None)
+        else:
+            low, high = np.quantile(values, [alpha, 1 - alpha])
+            result.append(Interval(float(low), float(high)))
+    return result[0], result[1]
+
+
+def top_k_spearman_rows(score: np.ndarray, truth: np.ndarray, k: int) -> np.ndarray:
+    """Row-wise Spearman over each row's top k by ``score`` ([B, n] arrays; ties keep the row's order)."""
+    head = np.argsort(-score, axis=1, kind="stable")[:, :k]
+    return _spearman_rows(np.take_along_axis(score, head, 1), np.take_along_axis(truth, head, 1))

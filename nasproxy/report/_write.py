@@ -16,12 +16,18 @@ from nasproxy.report import _plots
 from nasproxy.report._build import Report
 from nasproxy.report._compare import comparisons_frame
 
+TOP_K_METHOD = (
+    "Top-k ρ and P@k: each resample draws the architectures with replacement and re-selects the proxy's top k "
+    "(and the truth's, for P@k) inside it."
+)
 FIGURES = {
     "scatter": "proxy score against ground truth, one panel per proxy, top 10 highlighted (the paper's Figure F5)",
     "correlations": "Spearman and Kendall of every proxy with 95 % intervals; the ceiling as a dashed line",
     "cost": "Spearman against total cost in seconds (log scale), one point per proxy",
     "ranks": "proxy rank against ground-truth rank, one panel per proxy",
     "preferences": "per design axis, how far above or below the ground truth each proxy ranks each value",
+    "regret": "regret after training each proxy's top k on the whole data and keeping the best, k = 1 ... 10",
+    "truth-epochs": "each proxy's ρ and top-10 ρ against the ground truth after each of its scored epochs",
 }
 
 
@@ -34,7 +40,14 @@ def write_report(report: Report, out: str | Path, *, readme: bool = True) -> lis
     csv = report.table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     preferences = report.preferences.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     comparisons = comparisons_frame(list(report.comparisons))
+    extra = []
+    if report.regret is not None:
+        extra.append(("regret.csv", report.regret.to_csv(index=False, float_format="%.6g", lineterminator="\n")))
+    if report.series is not None and len(report.series):
+        series = report.series.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+        extra.append(("truth-epochs.csv", series))
     for name, text in (
+        *extra,
         ("table.csv", csv),
         ("preferences.csv", preferences),
         ("comparisons.csv", comparisons.to_csv(index=False, float_format="%.6g", lineterminator="\n")),
@@ -80,6 +93,19 @@ def figures(report: Report) -> dict[str, Any]:
         draw(report.table, report.truth.ceiling, ax=fig.add_subplot())
         fig.tight_layout()
         result[name] = fig
+    import matplotlib.pyplot as plt
+
+    if report.regret is not None and len(report.regret):
+        fig = plt.figure(figsize=(7, 4.5))
+        _plots.plot_regret(report.regret, labels, ax=fig.add_subplot())
+        fig.tight_layout()
+        result["regret"] = fig
+    if report.series is not None and len(report.series):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+        _plots.plot_truth_epochs(report.series, labels, ax=left)
+        _plots.plot_truth_epochs(report.series, labels, measure="top10_spearman", ax=right)
+        fig.tight_layout()
+        result["truth-epochs"] = fig
     axes = list(dict.fromkeys(report.preferences["axis"]))
     if axes:
         fig, panels = _plots.grid(
@@ -90,6 +116,18 @@ def figures(report: Report) -> dict[str, Any]:
         fig.tight_layout()
         result["preferences"] = fig
     return result
+
+
+def figures_drawn(report: Report) -> set[str]:
+    """The stems of the figures :func:`figures` draws for ``report`` (without drawing them)."""
+    drawn = {"scatter", "ranks", "correlations", "cost"}
+    if len(report.preferences):
+        drawn.add("preferences")
+    if report.regret is not None and len(report.regret):
+        drawn.add("regret")
+    if report.series is not None and len(report.series):
+        drawn.add("truth-epochs")
+    return drawn
 
 
 def _widest_axis(preferences: pd.DataFrame) -> int:
@@ -110,12 +148,13 @@ def _num(value, digits: int = 2, *, percent: bool = False, signed: bool = True) 
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
-def _ci(row, name: str) -> str:
+def _ci(row, name: str, *, signed: bool = True) -> str:
     if pd.isna(row[name]):
         return "—"
     low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
-    interval = "" if pd.isna(low) else f" [{low:+.2f}, {high:+.2f}]"
-    return f"{row[name]:+.2f}{interval}"
+    spec = "+.2f" if signed else ".2f"
+    interval = "" if pd.isna(low) else f" [{low:{spec}}, {high:{spec}}]"
+    return f"{row[name]:{spec}}{interval}"
 
 
 def table_markdown(report: Report) -> str:
@@ -125,17 +164,17 @@ def table_markdown(report: Report) -> str:
         f"# How well each proxy ranks architectures: {report.dataset} / {report.space}",
         "",
         *_restriction_lines(report),
-        "| proxy | Spearman ρ [95 % CI] | Kendall τ [95 % CI] | top-10 ρ | top-5 ρ | top-20 ρ | P@5 | P@10 "
-        "| selected: truth acc. (%) | regret (points) | time (s) | images | archs (with truth) |",
+        "| proxy | Spearman ρ [95 % CI] | Kendall τ [95 % CI] | top-10 ρ [95 % CI] | top-5 ρ | top-20 ρ | P@5 "
+        "| P@10 [95 % CI] | selected: truth acc. (%) | regret (points) | time (s) | images | archs (with truth) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in report.table.iterrows():
         seconds = "—" if pd.isna(r["seconds"]) else f"{r['seconds']:,.0f}"
         images = "—" if pd.isna(r["images"]) else f"{int(r['images']):,}"
         lines.append(
-            f"| {r['proxy']} | {_ci(r, 'spearman')} | {_ci(r, 'kendall')} | {_num(r['top10_spearman'])} "
+            f"| {r['proxy']} | {_ci(r, 'spearman')} | {_ci(r, 'kendall')} | {_ci(r, 'top10_spearman')} "
             f"| {_num(r['top5_spearman'])} | {_num(r['top20_spearman'])} | {_num(r['precision_at_5'], signed=False)} "
-            f"| {_num(r['precision_at_10'], signed=False)} | {_num(r['selected_truth'], percent=True)} "
+            f"| {_ci(r, 'precision_at_10', signed=False)} | {_num(r['selected_truth'], percent=True)} "
             f"| {_num(r['regret'], percent=True)} | {seconds} | {images} "
             f"| {int(r['architectures'])} ({int(r['with_truth'])}) |"
         )
@@ -160,19 +199,25 @@ def _comparison_lines(report: Report) -> list[str]:
     lines = [
         f"Paired: {ref} against each proxy on the architectures both scored that have a ground truth; Δρ = "
         f"ρ({ref}) − ρ(proxy) with its 95 % paired bootstrap interval (one resample of architectures scores "
-        f"both), and the share of resamples in which {ref} ranks better.",
+        f"both), the share of resamples in which {ref} ranks better, and the verdict: better or worse only "
+        "where the interval excludes 0; the same for top-10 ρ, each proxy's top 10 re-selected in every resample.",
         "",
-        "| proxy | archs | ρ(" + ref + ") | ρ(proxy) | Δρ [95 % CI] | share better |",
-        "|---|---|---|---|---|---|",
+        "| proxy | archs | ρ(" + ref + ") | ρ(proxy) | Δρ [95 % CI] | share better | verdict "
+        "| Δ top-10 ρ [95 % CI] | top-10 verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in report.comparisons:
         delta = _num(c.difference)
         if c.interval is not None:
             delta += f" [{c.interval.low:+.2f}, {c.interval.high:+.2f}]"
+        top = _num(c.top10_difference)
+        if c.top10_interval is not None:
+            top += f" [{c.top10_interval.low:+.2f}, {c.top10_interval.high:+.2f}]"
         share = "—" if c.share_better is None else f"{c.share_better:.3f}"
         lines.append(
             f"| {c.proxy} | {c.architectures} | {_num(c.spearman_reference)} | {_num(c.spearman_proxy)} "
-            f"| {delta if c.notes == '' else c.notes} | {share} |"
+            f"| {delta if c.notes == '' else c.notes} | {share} | {c.verdict or '—'} | {top} "
+            f"| {c.top10_verdict or '—'} |"
         )
     return [*lines, ""]
 
@@ -195,6 +240,17 @@ def _truth_lines(report: Report) -> list[str]:
             f"noise-free proxy would reach about ρ = {c.ceiling:.2f} against their mean, the most any row "
             "above can show."
         )
+        if c.top10_repeat_vs_repeat is not None:
+            lines.append(
+                f"Over a top 10 (the paper's measure), one repeat's 10 best are ranked by another with Spearman "
+                f"{c.top10_repeat_vs_repeat:.2f} (mean over ordered pairs of repeats); Spearman-Brown for the mean "
+                f"of {c.repeats}: top-10 ceiling about {c.top10_ceiling:.2f}."
+            )
+    if t.network_spread is not None:
+        lines.append(
+            f"A network's {t.metric} accuracy varies between its repeats by {100 * t.network_spread:.2f} points "
+            "(median over architectures of the standard deviation over repeats): a regret below that is noise."
+        )
     conv = t.convergence
     if conv is not None and conv.spearman is not None:
         ci = f" [{conv.spearman_ci.low:.2f}, {conv.spearman_ci.high:.2f}]" if conv.spearman_ci else ""
@@ -206,7 +262,7 @@ def _truth_lines(report: Report) -> list[str]:
     lines += [
         "",
         f"Intervals: 95 % percentile bootstrap over architectures, B = {report.resamples} resamples, seed "
-        f"{report.seed}. Correlations are signed: a negative ρ ranks architectures in reverse.",
+        f"{report.seed}. {TOP_K_METHOD} Correlations are signed: a negative ρ ranks architectures in reverse.",
     ]
     return lines
 
@@ -220,11 +276,18 @@ def report_json(report: Report) -> dict[str, Any]:
         {
             "dataset": report.dataset,
             "space": report.space,
-            "bootstrap": {"resamples": report.resamples, "seed": report.seed, "level": 0.95},
+            "bootstrap": {
+                "resamples": report.resamples,
+                "seed": report.seed,
+                "level": 0.95,
+                "top_k_method": TOP_K_METHOD,
+            },
             "truth": dataclasses.asdict(report.truth),
             "studies": list(report.studies),
             "table": report.table.to_dict("records"),
             "comparisons": comparisons_frame(list(report.comparisons)).to_dict("records"),
+            "regret": [] if report.regret is None else report.regret.to_dict("records"),
+            "truth_epochs": [] if report.series is None else report.series.to_dict("records"),
             **({} if report.architectures is None else {"architectures": list(report.architectures)}),
         }
     )
@@ -244,7 +307,7 @@ def _clean(obj):
 
 def readme_text(report: Report) -> str:
     studies = "\n".join(f"- {s['label']}: study `{s['study']}` in `{s['source']}`" for s in report.studies)
-    drawn = [name for name in FIGURES if name != "preferences" or len(report.preferences)]
+    drawn = [name for name in FIGURES if name in figures_drawn(report)]
     figs = "\n".join(f"- `{name}.png` / `.pdf`: {FIGURES[name]}" for name in drawn)
     return "\n".join(
         [
@@ -256,6 +319,11 @@ def readme_text(report: Report) -> str:
             "- `report.json`: the table, the ground truth, its ceiling and convergence, the bootstrap settings",
             "- `comparisons.csv`: one proxy (`ours` where there is one) against each other proxy on the same "
             "architectures: the difference of their Spearman correlations with a paired bootstrap interval",
+            "- `regret.csv`: per proxy and k = 1 ... 10, the accuracy still missing to the best architecture with a "
+            "ground truth after training the proxy's top k on the whole data and keeping the best, with a bootstrap "
+            "interval (the top k re-selected in every resample)",
+            "- `truth-epochs.csv` (where the ground truth was scored at several epochs within its runs): each "
+            "proxy's ρ and top-10 ρ against the truth after each of those epochs, with bootstrap intervals",
             "- `preferences.csv`: for each proxy, design axis and value, the mean percentile rank (1 = first) of "
             "the architectures with that value under the proxy and under the ground truth, on the same "
             "architectures, and their difference (positive: the proxy rates the value higher than the truth does)",

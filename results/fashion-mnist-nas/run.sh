@@ -125,7 +125,9 @@ stage() {
     # "The long ground truth"); the random 30 first, the other 30 after
     truth-long) search "${base[@]}" --proxy full --epochs 16 --repeats 2 --archs $HERE/truth-random.txt ;;
     truth-long-top) search "${base[@]}" --proxy full --epochs 16 --repeats 2 --archs $HERE/truth-top.txt ;;
-    report) report_args=(--dataset fashion-mnist --space "$SPACE" --storage "$STORE" --no-readme)
+    # the report's ground truth: the 4-epoch one (60 architectures x 3 networks) until the long one is complete
+    report) report_args=(--dataset fashion-mnist --space "$SPACE" --storage "$STORE" --no-readme
+        --truth "${TRUTH:-fashion-mnist-paper720-w64-full-36fd7e174a}")
       nasproxy report "${report_args[@]}" --out $HERE
       # the ground truth's random part alone: free of the selection by the proxies' top lists
       nasproxy report "${report_args[@]}" --archs $HERE/truth-random.txt --out $HERE/random-30 ;;

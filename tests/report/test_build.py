@@ -98,7 +98,9 @@ def test_two_ground_truths_need_a_choice():
     with pytest.raises(NasproxyError, match="pick one with truth STUDY"):
         build_report([_truth(), other, _study("s1", "ours", list(range(12)))], resamples=200)
     report = build_report([_truth(), other, _study("s1", "ours", list(range(12)))], truth="gt2", resamples=200)
-    assert report.truth.study == "gt2" and set(report.table["proxy"]) == {"full", "ours"}
+    # the other ground truth is no proxy row: the table compares proxies with the chosen truth
+    assert report.truth.study == "gt2" and set(report.table["proxy"]) == {"ours"}
+    assert [s["study"] for s in report.studies] == ["gt2", "s1"]
 
 
 def test_truth_without_test_scores_ranks_by_validation():

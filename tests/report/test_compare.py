@@ -78,3 +78,35 @@ def test_report_compares_ours_by_default_and_takes_another_reference():
     assert [c.proxy for c in other.comparisons] == ["ours", "synflow"]
     with pytest.raises(NasproxyError, match="versus.*'dm' is not a proxy of this report; pass one of: ours"):
         build_report([ours, params, _truth()], resamples=200, versus="dm")
+
+
+def test_verdicts_follow_the_paired_interval():
+    from nasproxy.report._compare import verdict
+    from nasproxy.report._stats import Interval
+
+    assert verdict(Interval(0.01, 0.3)) == "better"
+    assert verdict(Interval(-0.3, -0.02)) == "worse"
+    assert verdict(Interval(-0.1, 0.2)) == "level" and verdict(Interval(0.0, 0.2)) == "level"
+    assert verdict(None) == ""
+
+
+def test_verdicts_on_constructed_pairs():
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal(60)
+    close = truth + 0.2 * rng.standard_normal(60)
+    rows = [
+        *({"architecture": f"a{i}", "proxy": "close", "score": close[i], "truth": truth[i]} for i in range(60)),
+        *({"architecture": f"a{i}", "proxy": "same", "score": close[i], "truth": truth[i]} for i in range(60)),
+        *(
+            {"architecture": f"a{i}", "proxy": "noise", "score": noise, "truth": truth[i]}
+            for i, noise in enumerate(rng.standard_normal(60))
+        ),
+    ]
+    by_proxy = {c.proxy: c for c in paired_comparisons(pd.DataFrame(rows), "close", resamples=300)}
+    assert by_proxy["noise"].verdict == "better" and by_proxy["same"].verdict == "level"
+    assert by_proxy["same"].difference == 0 and by_proxy["same"].top10_difference == 0
+    assert by_proxy["noise"].top10_interval is not None
+    from nasproxy.report._compare import comparisons_frame
+
+    frame = comparisons_frame(paired_comparisons(pd.DataFrame(rows), "close", resamples=300))
+    assert frame["proxy"].tolist() == ["same", "noise"] and frame["verdict"].tolist() == ["level", "better"]

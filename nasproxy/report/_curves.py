@@ -1,0 +1,106 @@
+"""Two curves a NAS user plans by: what a search gets after training the proxy's top k on the whole data
+(regret against k), and how each proxy's ranking quality moves as the ground truth trains longer (ρ against
+the truth's epochs, from a ground truth scored at several epochs within one run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from nasproxy.report._stats import (
+    MIN_PAIRS,
+    bootstrap_intervals,
+    spearman,
+    top_k_intervals,
+    top_k_spearman_rows,
+)
+
+REGRET_KS = tuple(range(1, 11))
+REGRET_COLUMNS = ["proxy", "k", "architectures", "regret", "regret_ci_low", "regret_ci_high"]
+SERIES_COLUMNS = [
+    "proxy",
+    "truth_epochs",
+    "architectures",
+    "spearman",
+    "spearman_ci_low",
+    "spearman_ci_high",
+    "top10_spearman",
+    "top10_spearman_ci_low",
+    "top10_spearman_ci_high",
+]
+
+
+def regret_after_top_k(scores: pd.DataFrame, *, resamples: int = 1000, seed: int = 0, level: float = 0.95):
+    """Per proxy and k = 1 ... 10: train the proxy's top k architectures on the whole data and keep the best;
+    the regret is the best ground truth among the architectures the proxy scored that have one, minus the
+    best of those k (accuracy, 0 ... 1). Intervals: percentile bootstrap over architectures, the top k
+    re-selected in every resample. ``scores``: ``architecture``, ``proxy``, ``score``, ``truth``."""
+    rows = []
+    alpha = (1 - level) / 2
+    for proxy, group in scores.dropna(subset=["score", "truth"]).groupby("proxy", sort=False):
+        group = group.sort_values(["score", "architecture"], ascending=[False, True], kind="mergesort")
+        s, t = group["score"].to_numpy(float), group["truth"].to_numpy(float)
+        n = len(s)
+        if n < MIN_PAIRS:
+            continue
+        point = t.max() - np.maximum.accumulate(t)
+        idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+        bs, bt = s[idx], t[idx]
+        ordered = np.take_along_axis(bt, np.argsort(-bs, axis=1, kind="stable"), 1)
+        boot = bt.max(axis=1, keepdims=True) - np.maximum.accumulate(ordered, axis=1)
+        for k in REGRET_KS:
+            if k > n:
+                break
+            low, high = np.quantile(boot[:, k - 1], [alpha, 1 - alpha])
+            rows.append([proxy, k, n, float(point[k - 1]), float(low), float(high)])
+    return pd.DataFrame(rows, columns=REGRET_COLUMNS)
+
+
+def rho_across_truth_epochs(
+    scores: pd.DataFrame, truths: dict[int, dict[str, float]], *, resamples: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Each proxy's Spearman (and top-10 Spearman) against the ground truth as it stood after each number of
+    epochs in ``truths`` (epochs -> architecture -> mean accuracy), with bootstrap intervals, on the
+    architectures that have every epoch's truth. ``scores``: ``architecture``, ``proxy``, ``score``."""
+    common = set.intersection(*(set(v) for v in truths.values())) if truths else set()
+    rows = []
+    for proxy, group in scores.dropna(subset=["score"]).groupby("proxy", sort=False):
+        group = group[group["architecture"].isin(common)].sort_values("architecture")
+        if len(group) < MIN_PAIRS:
+            continue
+        s = group["score"].to_numpy(float)
+        for epochs in sorted(truths):
+            t = group["architecture"].map(truths[epochs]).to_numpy(float)
+            rho = spearman(s, t)
+            rho_ci = bootstrap_intervals(s, t, resamples=resamples, seed=seed)[0] if np.isfinite(rho) else None
+            top = float(top_k_spearman_rows(s[None], t[None], 10)[0]) if len(s) >= 10 else np.nan
+            top_ci = top_k_intervals(s, t, 10, resamples=resamples, seed=seed)[0] if np.isfinite(top) else None
+            rows.append(
+                [
+                    proxy,
+                    epochs,
+                    len(s),
+                    rho,
+                    None if rho_ci is None else rho_ci.low,
+                    None if rho_ci is None else rho_ci.high,
+                    top if np.isfinite(top) else None,
+                    None if top_ci is None else top_ci.low,
+                    None if top_ci is None else top_ci.high,
+                ]
+            )
+    return pd.DataFrame(rows, columns=SERIES_COLUMNS)
+
+
+def truth_at_epochs(trials: pd.DataFrame, final_epochs: int, metric: str) -> dict[int, dict[str, float]]:
+    """Epochs -> architecture -> mean accuracy over the repeats, from a ground truth's trials that recorded
+    scores at intermediate epochs (``val_accs_at``/``test_accs_at``), and at the end (``final_epochs``)."""
+    at, final = ("test_accs_at", "test_accs") if metric == "test" else ("val_accs_at", "val_accs")
+    result: dict[int, dict[str, float]] = {}
+    for arch, series, last in zip(trials["architecture"], trials.get(at, [None] * len(trials)), trials[final]):
+        if not isinstance(series, dict) or not last:
+            continue
+        for epoch, accs in series.items():
+            if accs and all(a == a for a in accs):
+                result.setdefault(int(epoch), {})[arch] = float(np.mean(accs))
+        result.setdefault(int(final_epochs), {})[arch] = float(np.mean(last))
+    return result

@@ -1,0 +1,212 @@
+"""Faults that must not lose data: a torn journal (cut inside a trial's completion, inside a study's creation),
+a corrupt middle line from before the guard, a full disk in the middle of a search, a partial line that is an
+append in progress, and ``--dry-run`` on a journal and on PostgreSQL. Each: one line or one warning, no
+traceback, and afterwards every architecture completed exactly once."""
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nasproxy.search._journal import prepare_journal, repair_journal, write_lock
+from nasproxy.search._storage import open_storage
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = 8  # architectures of the tiny space
+
+
+@pytest.fixture
+def env(idx_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    environ = {
+        **os.environ,
+        "NASPROXY_DATA": str(idx_root),
+        "NASPROXY_CACHE": str(tmp_path / "cache"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    return {"tmp": tmp_path, "environ": environ, "journal": tmp_path / "studies.journal"}
+
+
+def _search(env, *extra, prelude=""):
+    """``nasproxy search`` in a process of its own (a dead process's claims are retried, as after a crash)."""
+    args = ["search", "--space", "tiny", "--proxy", "full", "--dataset", "mnist", "--holdout", "50", "--epochs", "1"]
+    args += ["--repeats", "1", "--device", "cpu", "--backend", "aten", "--storage", str(env["journal"]), "-q"]
+    code = f"{prelude}\nimport sys\nfrom nasproxy.cli import main\nsys.exit(main({[*args, *extra]!r}))"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=env["tmp"], env=env["environ"], capture_output=True, text=True
+    )
+
+
+def _no_traceback(proc):
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-2000:]
+
+
+def _completions(journal: Path) -> Counter:
+    storage = open_storage(str(journal))
+    (name,) = optuna.get_all_study_names(storage)
+    study = optuna.load_study(study_name=name, storage=storage)
+    complete = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    return Counter(t.user_attrs["arch_id"] for t in complete)
+
+
+def _lines(journal: Path) -> list[bytes]:
+    return journal.read_bytes().splitlines(keepends=True)
+
+
+def _cut_inside(journal: Path, line_index: int) -> bytes:
+    """Cut the journal in the middle of one record, as a writer killed there leaves it; returns the torn part."""
+    lines = _lines(journal)
+    kept, torn = b"".join(lines[:line_index]), lines[line_index][: len(lines[line_index]) // 2]
+    journal.write_bytes(kept + torn)
+    return torn
+
+
+@pytest.mark.parametrize("where", ["a trial's completion", "the study's creation"])
+def test_a_torn_journal_is_set_aside_and_the_search_continues(env, where):
+    first = _search(env)
+    assert first.returncode == 0, first.stderr
+    lines = _lines(env["journal"])
+    if where == "the study's creation":
+        index = 0
+    else:  # the last record that completes a trial (op code 6: its state and value)
+        index = max(i for i, line in enumerate(lines) if line.startswith(b'{"op_code":6'))
+    torn = _cut_inside(env["journal"], index)
+    again = _search(env)
+    assert again.returncode == 0, again.stderr
+    _no_traceback(again)
+    warning = [line for line in again.stderr.splitlines() if "never completed" in line]
+    assert len(warning) == 1 and "set aside in" in warning[0]
+    (side,) = env["tmp"].glob("studies.journal.torn-*")
+    assert side.read_bytes() == torn
+    assert _completions(env["journal"]) == Counter({a: 1 for a in _completions(env["journal"])})
+    assert sum(_completions(env["journal"]).values()) == TINY
+
+
+def test_a_corrupt_middle_line_names_the_repair_and_the_repair_keeps_every_record(env):
+    assert _search(env, "--sample", "4", "--sample-seed", "0").returncode == 0
+    lines = _lines(env["journal"])
+    # what an older nasproxy left: a torn record, then the next append on the same line
+    lines[5] = lines[5][: len(lines[5]) // 2] + lines[6]
+    del lines[6]
+    env["journal"].write_bytes(b"".join(lines))
+    before = len(lines)
+    status = subprocess.run(
+        [sys.executable, "-m", "nasproxy.cli", "studies", "--storage", str(env["journal"])],
+        cwd=env["tmp"],
+        env=env["environ"],
+        capture_output=True,
+        text=True,
+    )
+    _no_traceback(status)
+    assert status.returncode == 2
+    assert "line 6" in status.stderr and "studies --repair" in status.stderr
+    assert len(status.stderr.strip().splitlines()) == 1
+    kept, repaired, side = repair_journal(env["journal"])
+    assert (kept, repaired) == (before, 1)  # the record after the tear survives; only the torn half is set aside
+    assert side.read_bytes().strip() and b"op_code" in side.read_bytes()
+    done = _search(env)
+    assert done.returncode == 0, done.stderr
+    assert _completions(env["journal"]) == Counter({a: 1 for a in _completions(env["journal"])})
+    assert sum(_completions(env["journal"]).values()) == TINY
+
+
+def test_a_full_disk_is_one_line_and_the_same_command_then_finishes(env):
+    # the third append of the second architecture's records writes half a record, then the disk is full
+    prelude = """
+import errno
+from optuna.storages.journal import JournalFileBackend
+original, calls = JournalFileBackend.append_logs, [0]
+def append(self, logs):
+    calls[0] += 1
+    if calls[0] == 40:
+        import json
+        with open(self._file_path, "ab") as f:
+            f.write(json.dumps(logs[0]).encode()[:25])
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return original(self, logs)
+JournalFileBackend.append_logs = append
+"""
+    full = _search(env, prelude=prelude)
+    _no_traceback(full)
+    assert full.returncode != 0
+    errors = [line for line in full.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and str(env["journal"]) in errors[0]
+    assert not env["journal"].read_bytes().endswith(b"\n")  # the torn record the full disk left
+    partial = sum(_completions(env["journal"]).values())
+    assert partial < TINY
+    again = _search(env)
+    assert again.returncode == 0, again.stderr
+    _no_traceback(again)
+    assert _completions(env["journal"]) == Counter({a: 1 for a in _completions(env["journal"])})
+    assert sum(_completions(env["journal"]).values()) == TINY
+
+
+def test_a_partial_line_being_written_is_not_taken_for_a_tear(tmp_path):
+    journal = tmp_path / "live.journal"
+    record = b'{"op_code":0,"worker_id":"w","study_name":"s","directions":[2]}\n'
+    journal.write_bytes(record)
+    checked = threading.Event()
+
+    def open_meanwhile():
+        prepare_journal(journal)  # waits for the writer's lock, then finds the line whole
+        checked.set()
+
+    with write_lock(journal):  # a live writer, half-way through its append
+        with open(journal, "ab") as f:
+            f.write(record[:20])
+        reader = threading.Thread(target=open_meanwhile)
+        reader.start()
+        time.sleep(0.5)
+        assert not checked.is_set()
+        with open(journal, "ab") as f:
+            f.write(record[20:])
+    reader.join(timeout=30)
+    assert checked.is_set()
+    assert journal.read_bytes() == record * 2
+    assert not list(tmp_path.glob("live.journal.torn-*"))
+
+
+def test_a_whole_journal_is_never_rewritten(tmp_path):
+    journal = tmp_path / "whole.journal"
+    journal.write_bytes(b'{"op_code":0,"worker_id":"w","study_name":"s","directions":[2]}\n')
+    stat = journal.stat()
+    prepare_journal(journal)
+    assert journal.stat().st_mtime_ns == stat.st_mtime_ns
+    assert repair_journal(journal) == (1, 0, None)
+    assert journal.stat().st_mtime_ns == stat.st_mtime_ns
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dry_run_changes_no_journal(env):
+    dry = _search(env, "--dry-run")
+    assert dry.returncode == 0 and "8 architectures, 0 done" in dry.stderr
+    assert not env["journal"].exists()
+    assert _search(env, "--sample", "3", "--sample-seed", "0").returncode == 0
+    before = _digest(env["journal"])
+    dry = _search(env, "--dry-run")
+    assert dry.returncode == 0 and "8 architectures, 3 done" in dry.stderr
+    other = _search(env, "--dry-run", "--epochs", "2")  # another protocol: a study the journal lacks
+    assert other.returncode == 0 and "0 done" in other.stderr
+    assert _digest(env["journal"]) == before
+
+
+def test_dry_run_changes_no_database(env):
+    url = os.environ.get("NASPROXY_TEST_POSTGRES")
+    if not url:
+        pytest.skip("set NASPROXY_TEST_POSTGRES to a PostgreSQL URL (the nox tests session starts a server)")
+    storage = open_storage(url)
+    before = sorted(optuna.get_all_study_names(storage))
+    env["journal"] = url
+    dry = _search(env, "--dry-run", "--study", f"dry-{os.getpid()}-{time.time_ns()}")
+    assert dry.returncode == 0, dry.stderr
+    assert sorted(optuna.get_all_study_names(open_storage(url))) == before
