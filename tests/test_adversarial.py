@@ -149,3 +149,93 @@ def test_bad_output_paths(cli, tmp_path, where):
     common = ["--space", "tiny", "--proxy", "params", "--dataset", "mnist", "--holdout", 50]
     cli("search", *common, "--storage", base / "s.journal", fragment="cannot write storage journal")
     cli("report", "--space", "tiny", "--out", base / "r", fragment="cannot write --out")
+
+
+def _tensors(path: Path, *, n_train=60, n_test=20, train_labels=None, test_shape=None, train_shape=None) -> Path:
+    g = torch.Generator().manual_seed(0)
+    blob = {
+        "train_images": torch.randint(0, 255, train_shape or (n_train, 1, 28, 28), generator=g, dtype=torch.uint8),
+        "train_labels": torch.arange(n_train) % 10 if train_labels is None else train_labels,
+        "test_images": torch.randint(0, 255, test_shape or (n_test, 1, 28, 28), generator=g, dtype=torch.uint8),
+        "test_labels": torch.arange(n_test) % 10,
+    }
+    torch.save(blob, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("fewer labels than images", "60 train images but 59 train labels"),
+        ("labels out of range", "labels -1 are negative"),
+        ("a class without training images", "classes 3 of 0 ... 9 have no training image"),
+        ("test images with 3 channels", "test images are uint8 3x28x28 but training images uint8 1x28x28"),
+        ("training images with 3 channels", "test images are uint8 1x28x28 but training images uint8 3x28x28"),
+    ],
+)
+def test_inconsistent_tensor_files(cli, tmp_path, case, fragment):
+    path = tmp_path / "data.pt"
+    # a proxy file made while the file was whole, then the file as a user's mistake leaves it
+    proxy = tmp_path / "proxies" / "p.pt"
+    proxy.parent.mkdir()
+    made = CliRunner().invoke(
+        main,
+        ["condense", "--dataset", f"tensors:{_tensors(path)}", "--holdout", "10", "--method", "random", "--ipc", "2",
+         "--out", str(proxy), "-q"],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    if case == "fewer labels than images":
+        _tensors(path, train_labels=torch.arange(59) % 10)
+    elif case == "labels out of range":
+        _tensors(path, train_labels=torch.arange(60) % 10 - 1)
+    elif case == "a class without training images":
+        labels = torch.arange(60) % 10
+        _tensors(path, train_labels=torch.where(labels == 3, 4, labels))
+    elif case == "test images with 3 channels":
+        _tensors(path, test_shape=(20, 3, 28, 28))
+    else:
+        _tensors(path, train_shape=(60, 3, 28, 28))
+    for backend in ("aten", "cpu-kernels"):  # refused at load, before any network runs on any backend
+        line = cli(
+            "evaluate", proxy, "--backend", backend, "--models", 1, "--epochs", 1,
+            "--csv", tmp_path / "e.csv", fragment=fragment,
+        )  # fmt: skip
+        assert str(path) in line
+    out = ["--out", tmp_path / "x.pt"]
+    cli("condense", "--dataset", f"tensors:{path}", "--holdout", 10, "--method", "random", *out, fragment=fragment)
+
+
+def _image_folder(root: Path) -> Path:
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            folder = root / split / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(6):
+                Image.new("L", (28, 28), color=40 * i).save(folder / f"{i}.png")
+    return root
+
+
+def test_a_truncated_image_is_named(cli, tmp_path):
+    root = _image_folder(tmp_path / "imgs")
+    broken = root / "train" / "b" / "3.png"
+    broken.write_bytes(broken.read_bytes()[:40])
+    line = cli(
+        "condense", "--dataset", f"folder:{root}", "--holdout", 2, "--method", "random", "--ipc", 1,
+        "--out", tmp_path / "x.pt", fragment="cannot read image",
+    )  # fmt: skip
+    assert str(broken) in line
+
+
+def test_a_decompression_bomb_is_named(cli, tmp_path):
+    from PIL import Image
+
+    root = _image_folder(tmp_path / "imgs")
+    bomb = root / "train" / "a" / "big.png"
+    Image.new("1", (15_000, 15_000)).save(bomb)  # a small file that decodes to 225 megapixels
+    line = cli(
+        "condense", "--dataset", f"folder:{root}", "--holdout", 2, "--method", "random", "--ipc", 1,
+        "--out", tmp_path / "x.pt", fragment="too large to open safely",
+    )  # fmt: skip
+    assert str(bomb) in line

@@ -47,7 +47,60 @@ def _resolve(name: str) -> DatasetInfo:
     return DATASETS.get(name)
 
 
+def check_splits(name: str, raw: RawSplits) -> int:
+    """Refuse data a network cannot be trained and tested on, with one line naming ``name`` and the problem;
+    returns the number of classes. Every dataset source passes here before anything is computed."""
+    for split in ("train", "test"):
+        images, labels = getattr(raw, f"{split}_images"), getattr(raw, f"{split}_labels")
+        if images.dim() != 4:
+            raise NasproxyError(f"{name}: {split} images must be [N, C, H, W], got shape {list(images.shape)}")
+        if labels.dim() != 1:
+            raise NasproxyError(f"{name}: {split} labels must be one integer per image, got shape {list(labels.shape)}")
+        if len(images) != len(labels):
+            raise NasproxyError(
+                f"{name}: {len(images)} {split} images but {len(labels)} {split} labels; give every image one label"
+            )
+        if len(images) == 0:
+            raise NasproxyError(f"{name}: the {split} split holds no images")
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise NasproxyError(f"{name}: {split} labels are {labels.dtype}; labels must be integers 0 ... C-1")
+    train, test = raw.train_images, raw.test_images
+    if train.dtype != test.dtype or train.shape[1:] != test.shape[1:]:
+        raise NasproxyError(
+            f"{name}: test images are {_describe(test)} but training images {_describe(train)}; "
+            "give both splits one dtype, channel count and size"
+        )
+    negative = sorted({int(v) for v in raw.train_labels[raw.train_labels < 0].unique()})
+    negative += sorted({int(v) for v in raw.test_labels[raw.test_labels < 0].unique()})
+    if negative:
+        raise NasproxyError(f"{name}: labels {_few(sorted(set(negative)))} are negative; labels must be 0 ... C-1")
+    classes = int(raw.train_labels.max()) + 1
+    missing = sorted(set(range(classes)) - {int(v) for v in raw.train_labels.unique()})
+    if missing:
+        raise NasproxyError(
+            f"{name}: classes {_few(missing)} of 0 ... {classes - 1} have no training image; labels must be "
+            "0 ... C-1 with every class in the training split"
+        )
+    unknown = sorted({int(v) for v in raw.test_labels[raw.test_labels >= classes].unique()})
+    if unknown:
+        raise NasproxyError(
+            f"{name}: test labels {_few(unknown)} are no class of the training split (0 ... {classes - 1})"
+        )
+    return classes
+
+
+def _describe(images: torch.Tensor) -> str:
+    c, h, w = images.shape[1:]
+    return f"{str(images.dtype).removeprefix('torch.')} {c}x{h}x{w}"
+
+
+def _few(values: list[int]) -> str:
+    shown = ", ".join(map(str, values[:5]))
+    return shown + (f" (and {len(values) - 5} more)" if len(values) > 5 else "")
+
+
 def _prepare(info: DatasetInfo, raw: RawSplits, split: SplitSpec) -> Dataset:
+    num_classes = check_splits(info.name, raw)
     train_x = raw.train_images.float().div_(255)
     test_x = raw.test_images.float().div_(255)
     if info.mean is None:
@@ -60,7 +113,6 @@ def _prepare(info: DatasetInfo, raw: RawSplits, split: SplitSpec) -> Dataset:
     train_x.sub_(m).div_(s)
     test_x.sub_(m).div_(s)
     labels = raw.train_labels.long()
-    num_classes = int(max(labels.max(), raw.test_labels.max())) + 1
     val_idx = holdout_indices(labels, num_classes, split)
     keep = torch.ones(len(labels), dtype=torch.bool)
     keep[val_idx] = False

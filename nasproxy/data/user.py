@@ -17,7 +17,6 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 def load_image_folder(path: Path) -> RawSplits:
     """``path/train/<class>/*.png`` and ``path/test/<class>/*.png`` (torchvision's ImageFolder layout)."""
-    from PIL import Image
 
     if not (path / "train").is_dir() or not (path / "test").is_dir():
         raise DataNotFoundError(
@@ -33,7 +32,7 @@ def load_image_folder(path: Path) -> RawSplits:
             for f in sorted((path / split / cls).glob("*")):
                 if f.suffix.lower() not in _IMAGE_SUFFIXES:
                     continue
-                img = np.asarray(Image.open(f))
+                img = _read_image(f)
                 xs.append(img[None] if img.ndim == 2 else img.transpose(2, 0, 1))
                 ys.append(label)
         if not xs:
@@ -43,6 +42,20 @@ def load_image_folder(path: Path) -> RawSplits:
         return torch.from_numpy(np.stack(xs)), torch.tensor(ys)
 
     return RawSplits(*read("train"), *read("test"))
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """One image file as an array; a file Pillow cannot read (truncated, corrupt, or over its
+    decompression-bomb limit, which stays in force) is one line naming it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image)
+    except Image.DecompressionBombError as exc:
+        raise NasproxyError(f"image {path} is too large to open safely ({exc}); resize it") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's ways of saying "not a readable image"
+        raise NasproxyError(f"cannot read image {path} ({exc}); fix or remove the file") from None
 
 
 def load_tensor_file(path: Path) -> RawSplits:
@@ -58,6 +71,9 @@ def load_tensor_file(path: Path) -> RawSplits:
     keys = ("train_images", "train_labels", "test_images", "test_labels")
     if not isinstance(blob, dict) or any(k not in blob for k in keys):
         raise NasproxyError(f"{path} must hold a dict with keys {', '.join(keys)}")
+    for k in ("train_labels", "test_labels"):
+        if not isinstance(blob[k], torch.Tensor):
+            raise NasproxyError(f"{path}: {k} must be a tensor of integer labels")
     for k in ("train_images", "test_images"):
         if blob[k].dtype != torch.uint8 or blob[k].dim() != 4:
             raise NasproxyError(f"{path}: {k} must be a uint8 tensor [N, C, H, W]")

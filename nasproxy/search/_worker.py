@@ -19,6 +19,7 @@ from nasproxy.engine import Checkpoint
 from nasproxy.search._claims import Heartbeat, alive, completed_architectures, earlier_claim, fail_stale
 from nasproxy.search._context import SearchContext, SearchRequest
 from nasproxy.search._export import EXPORT_DIR, export_study
+from nasproxy.search._params import chosen_architecture_sampler, distributions, record_params
 from nasproxy.search._plan import Plan, plan_search
 
 
@@ -31,7 +32,9 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
     ``hours`` set, the worker stops claiming architectures once that much time has passed since it started."""
     from optuna.trial import TrialState
 
-    study = ctx.open_study(create=False, sampler=_sampler(ctx.request, worker))
+    sampler = _sampler(ctx.request, worker)
+    chosen = chosen_architecture_sampler() if sampler is None else None  # a sweep records its choice as params
+    study = ctx.open_study(create=False, sampler=sampler or chosen)
     rng = random.Random(f"{socket.gethostname()}-{os.getpid()}-{worker}")
     hours = ctx.request.hours
     deadline = None if hours is None else time.monotonic() + 3600 * hours
@@ -49,7 +52,7 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
         if ctx.request.sampler == "tpe":
             if len(done) + len(busy - set(done)) >= min(ctx.request.trials, len(ctx.space)):
                 return completed
-            trial = study.ask(_distributions(ctx.space))
+            trial = study.ask(distributions(ctx.space))
             arch = ctx.space.arch_id({**ctx.space.fixed, **trial.params})
             if arch in done:  # TPE proposed a finished architecture: tell it the known score, train nothing
                 trial.set_user_attr("arch_id", arch)
@@ -76,6 +79,7 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
             trial.set_user_attr("duplicate_of", rival)
             study.tell(trial, state=TrialState.FAIL)
             continue
+        record_params(trial, ctx.space, arch, chosen)
         value = _score_trial(ctx, study, trial, arch)
         if value is None:
             continue
@@ -153,12 +157,6 @@ def _sampler(request: SearchRequest, worker: int):
     import optuna
 
     return optuna.samplers.TPESampler(seed=request.seed * 1009 + worker)
-
-
-def _distributions(space) -> dict:
-    from optuna.distributions import CategoricalDistribution
-
-    return {axis: CategoricalDistribution(values) for axis, values in space.axes.items()}
 
 
 def _worker_main(request: SearchRequest, worker: int, targets: list[str]) -> None:

@@ -89,6 +89,10 @@ def applies(x: torch.Tensor, conv: torch.nn.Conv2d, pool: str) -> bool:
     """Whether the block whose convolution is ``conv`` runs fused on the network input ``x``."""
     return (
         network_input_fusable(x)
+        # a wrong channel count goes to ATen's convolution, which refuses it: a kernel never guesses
+        and x.shape[1] == conv.in_channels
+        and conv.weight.device == x.device
+        and conv.weight.dtype == x.dtype
         and conv.groups == 1
         and conv.in_channels <= MAX_IN_CHANNELS
         and conv.kernel_size == (3, 3)

@@ -128,6 +128,10 @@ def applies(x: torch.Tensor, conv: torch.nn.Conv2d) -> bool:
         and not torch.is_autocast_enabled("cpu")
         and shape_fits(conv)
         and x.dim() == 4
+        # a wrong channel count goes to ATen's convolution, which refuses it: a kernel never guesses
+        and x.shape[1] == conv.in_channels
+        and conv.weight.device == x.device
+        and conv.weight.dtype == x.dtype
         and x.shape[-2] % TILE == 0
         and x.shape[-1] % TILE == 0
         and _usable()
