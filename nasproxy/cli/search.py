@@ -186,7 +186,7 @@ def search(
     if not quiet or dry_run:
         click.echo(
             f"study {plan.study_name} ({plan.storage_url}): {plan.total} architectures, {plan.done} done, "
-            f"{left} to run; estimated {_duration(plan.estimate_seconds)} on {plan.device_name}",
+            f"{left} to run; {_estimate_text(plan)} on {plan.device_name}",
             err=True,
         )
         if left and plan.estimate_seconds > 600:
@@ -200,6 +200,18 @@ def search(
     out = run_search(request, workers=workers, progress=not quiet, plan=plan, ctx=ctx)
     if not quiet:
         click.echo(f"wrote {out}")
+
+
+def _estimate_text(plan) -> str:
+    e = plan.estimate
+    if e is None or not e.seconds:
+        return f"estimated {_duration(plan.estimate_seconds)}"
+    if e.fitted_on:
+        return f"estimated {e.describe(_duration)} (fitted to the {e.fitted_on} finished here)"
+    return (
+        f"estimated {_duration(e.seconds)} by the FLOP model, possibly up to {_duration(e.high)} "
+        "(refined once 3 architectures finish here)"
+    )
 
 
 def _duration(seconds: float) -> str:

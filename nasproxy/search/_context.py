@@ -29,6 +29,7 @@ class SearchContext:
             torch.set_num_threads(request.threads)
         self.request = request
         self._flops: dict[str, int] = {}
+        self._activations: dict[str, int] = {}
         self.proxy = PROXIES.get(request.proxy)
         for other in request.devices or ():
             resolve_device(other)  # every worker's device exists
@@ -111,6 +112,17 @@ class SearchContext:
             trains_on_file = condensed is not None and self.proxy.file == "required"
             return condensed.meta.get("augment") if trains_on_file else None
         return augment.resolve(request.augment, self.dataset.name)
+
+    def activations(self, arch: str) -> int:
+        """Elements one image's forward pass outputs, layer by layer (the cost model's second feature)."""
+        from nasproxy.search._cost import forward_activations
+
+        if arch not in self._activations:
+            c, h, w = self.dataset.image_shape
+            spec = self.space.get(arch).spec
+            build = lambda: self.space.build(spec, channels=c, num_classes=self.dataset.num_classes, image_size=(h, w))  # noqa: E731
+            self._activations[arch] = forward_activations(build, self.dataset.image_shape)
+        return self._activations[arch]
 
     def flops(self, arch: str) -> int:
         """Forward FLOPs of one image through ``arch`` (counted once per process)."""

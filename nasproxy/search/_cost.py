@@ -28,6 +28,32 @@ def forward_flops(build: Callable[[], nn.Module], shape: tuple[int, int, int]) -
     return int(counter.get_total_flops())
 
 
+def forward_activations(build: Callable[[], nn.Module], shape: tuple[int, int, int]) -> int:
+    """Elements every layer of one forward pass of one image outputs: the element-wise work (norms,
+    activations, pooling) that FLOPs leave out, counted on shape-only tensors where the builder allows."""
+    total = [0]
+
+    def count(module, inputs, output):
+        if not list(module.children()) and isinstance(output, torch.Tensor):
+            total[0] += output[:1].numel()
+
+    for device in ("meta", "cpu"):
+        total[0] = 0
+        try:
+            with torch.device(device):
+                net = build()
+            handle = torch.nn.modules.module.register_module_forward_hook(count)
+            try:
+                with torch.no_grad():
+                    net(torch.zeros(1, *shape, device=device))
+            finally:
+                handle.remove()
+            return total[0]
+        except Exception:  # noqa: BLE001 - builders that cannot run on meta tensors: count on the CPU
+            continue
+    return 0
+
+
 def candidate_flops(space: SearchSpace, cand: Candidate, shape: tuple[int, int, int], num_classes: int) -> int:
     c, h, w = shape
     return forward_flops(lambda: space.build(cand.spec, channels=c, num_classes=num_classes, image_size=(h, w)), shape)

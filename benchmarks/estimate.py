@@ -1,0 +1,88 @@
+"""Not a timing: how well the re-fitted cost model (``nasproxy/search/_estimate.py``) predicts a sweep's
+remaining time. ``python -m benchmarks estimate [--storage JOURNAL]`` replays a journal's studies (default:
+the committed Fashion-MNIST experiment's): for each study that trains, on the machine that ran most of its
+architectures, it fits on the first 15 % of the architectures in the order they finished (at least 3),
+predicts the rest, and compares with their recorded seconds (``estimate-replay.csv``: the error of the
+total, the median absolute error per architecture, whether the total fell in the likely range)."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+JOURNAL = Path("results") / "fashion-mnist-nas" / "studies.journal"
+FIT_SHARE = 0.15
+
+
+def bench_estimate(args: argparse.Namespace) -> list[dict]:
+    import optuna
+
+    from nasproxy.search import completed_architectures
+    from nasproxy.search._estimate import MIN_FINISHED, fit, refit_estimate
+    from nasproxy.search._storage import open_storage
+    from nasproxy.spaces import load_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(str(args.storage or JOURNAL), read_only=True)
+    rows = []
+    activations: dict[tuple[str, str], int] = {}
+    for summary in sorted(optuna.get_all_study_summaries(storage), key=lambda s: s.study_name):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        protocol = study.user_attrs.get("protocol", {})
+        if not protocol.get("epochs"):
+            continue  # training-free: milliseconds, nothing to plan
+        space = load_space(study.user_attrs["space"]["name"])
+        trials = [t for t in completed_architectures(study).values() if t.user_attrs.get("seconds")]
+        machine, _ = Counter(t.user_attrs.get("machine") for t in trials).most_common(1)[0]
+        trials = sorted(
+            (t for t in trials if t.user_attrs.get("machine") == machine), key=lambda t: t.datetime_complete
+        )
+        n_fit = max(MIN_FINISHED, round(FIT_SHARE * len(trials)))
+        if len(trials) < n_fit + 3:
+            continue
+
+        x = partial(_features, space, activations)
+        first, rest = trials[:n_fit], trials[n_fit:]
+        measured = np.array([t.user_attrs["seconds"] for t in rest], float)
+        estimate = refit_estimate([x(t) for t in first], [t.user_attrs["seconds"] for t in first], [x(t) for t in rest])
+        coef = fit(np.array([x(t) for t in first]), np.array([t.user_attrs["seconds"] for t in first], float))
+        each = np.array([x(t) @ coef for t in rest])
+        rows.append(
+            {
+                "benchmark": "estimate_replay",
+                "study": study.study_name,
+                "proxy": protocol.get("proxy"),
+                "trained_on": machine,
+                "fitted_on": n_fit,
+                "predicted": len(rest),
+                "measured_seconds": round(float(measured.sum()), 1),
+                "estimated_seconds": round(estimate.seconds, 1),
+                "likely_low": round(estimate.low, 1),
+                "likely_high": round(estimate.high, 1),
+                "total_error": round(estimate.seconds / measured.sum() - 1, 4),
+                "in_likely_range": bool(estimate.low <= measured.sum() <= estimate.high),
+                "median_abs_error_per_architecture": round(float(np.median(np.abs(each / measured - 1))), 4),
+            }
+        )
+        print(
+            f"[bench] estimate {study.study_name}: {estimate.seconds:,.0f} s predicted for {len(rest)} "
+            f"architectures, {measured.sum():,.0f} s measured ({rows[-1]['total_error']:+.1%})"
+        )
+    return rows
+
+
+def _features(space, activations: dict, trial) -> np.ndarray:
+    from nasproxy.search._cost import forward_activations
+    from nasproxy.search._estimate import features
+
+    arch = trial.user_attrs["arch_id"]
+    if (space.name, arch) not in activations:
+        spec = space.get(arch).spec
+        activations[(space.name, arch)] = forward_activations(
+            lambda: space.build(spec, channels=1, num_classes=10, image_size=(28, 28)), (1, 28, 28)
+        )
+    return features(float(trial.user_attrs["flops"]), float(activations[(space.name, arch)]))

@@ -1,0 +1,75 @@
+"""What the rest of a sweep will cost, learned from the study's own finished architectures.
+
+Before any architecture is done, the plan prices each one by its FLOPs at one reference network's measured
+rate plus a fixed step cost (``_cost``), which misprices architectures far from that network (norms,
+activations, no pooling). Once ``MIN_FINISHED`` architectures are done on this machine, device and backend,
+their recorded seconds re-fit the price: seconds = a x FLOPs + b x activations + c, where FLOPs and activation
+elements are one image's forward pass (arithmetic, and the element-wise work of norms, activations and
+pooling), fitted with non-negative coefficients to relative error. Its range comes from refitting on
+bootstrap resamples of the finished architectures with their relative residuals added back: "likely" is its
+central 80 %."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_FINISHED = 3  # finished architectures (this machine, device and backend) before the re-fit replaces the prior
+LIKELY = 0.80  # the central share of the bootstrap that the printed range holds
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    low: float  # the likely range (LIKELY of the bootstrap)
+    high: float
+    fitted_on: int  # finished architectures the price was fitted to; 0: the FLOP model before any finished
+
+    def describe(self, duration: Callable[[float], str]) -> str:
+        if self.low == self.high:
+            return f"about {duration(self.seconds)}"
+        return f"about {duration(self.seconds)}, likely {duration(self.low)}-{duration(self.high)}"
+
+
+def features(flops: float, activations: float) -> np.ndarray:
+    return np.array([flops, activations, 1.0])
+
+
+def fit(x: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Non-negative coefficients of ``seconds ~ x @ coef``, minimising the relative error."""
+    from scipy.optimize import nnls
+
+    scale = x.max(axis=0)
+    scale[scale == 0] = 1.0
+    weights = 1.0 / seconds
+    coef, _ = nnls((x / scale) * weights[:, None], seconds * weights)
+    return coef / scale
+
+
+def refit_estimate(
+    finished_x: Sequence[np.ndarray],
+    finished_seconds: Sequence[float],
+    remaining_x: Sequence[np.ndarray],
+    *,
+    resamples: int = 300,
+    seed: int = 0,
+) -> Estimate:
+    """The remaining architectures' total seconds from the finished ones (``MIN_FINISHED`` or more)."""
+    x, s = np.array(finished_x, float), np.array(finished_seconds, float)
+    rest = np.array(remaining_x, float).reshape(-1, 3)
+    coef = fit(x, s)
+    total = float((rest @ coef).sum())
+    if not len(rest):
+        return Estimate(0.0, 0.0, 0.0, len(s))
+    relative = s / np.maximum(x @ coef, 1e-9)  # each finished architecture's measured / fitted
+    rng = np.random.default_rng(seed)
+    totals = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(s), len(s))
+        boot = fit(x[pick], s[pick])
+        noise = rng.choice(relative, size=len(rest))  # each remaining one off by a residual seen so far
+        totals.append(float((rest @ boot * noise).sum()))
+    low, high = np.quantile(totals, [(1 - LIKELY) / 2, (1 + LIKELY) / 2])
+    return Estimate(total, float(min(low, total)), float(max(high, total)), len(s))

@@ -1,0 +1,58 @@
+"""The cost model re-fitted to a study's own finished architectures."""
+
+import numpy as np
+import pytest
+
+from nasproxy.search._estimate import LIKELY, MIN_FINISHED, features, fit, refit_estimate
+
+
+def _architectures(n, rng):
+    flops = rng.uniform(1e6, 5e8, n)
+    activations = flops / rng.uniform(50, 400, n)
+    return np.array([features(f, a) for f, a in zip(flops, activations)])
+
+
+def test_the_fit_recovers_known_coefficients():
+    rng = np.random.default_rng(0)
+    x = _architectures(40, rng)
+    true = np.array([2e-8, 3e-5, 4.0])
+    coef = fit(x, x @ true)
+    np.testing.assert_allclose(coef, true, rtol=1e-6)
+
+
+def test_the_range_covers_the_truth_at_about_its_nominal_rate():
+    true = np.array([2e-8, 3e-5, 4.0])
+    covered = 0
+    draws = 200
+    for seed in range(draws):
+        rng = np.random.default_rng(seed)
+        x = _architectures(60, rng)
+        seconds = x @ true * rng.lognormal(0, 0.25, len(x))  # each architecture off by its own noise
+        finished, rest = slice(0, 10), slice(10, None)
+        estimate = refit_estimate(list(x[finished]), list(seconds[finished]), list(x[rest]), resamples=200, seed=seed)
+        covered += estimate.low <= seconds[rest].sum() <= estimate.high
+        assert estimate.fitted_on == 10 and estimate.low <= estimate.seconds <= estimate.high
+    # nominal LIKELY (80 %) within sampling error of 200 draws (about +-6 points at 2 standard errors)
+    assert covered / draws >= LIKELY - 0.1
+
+
+def test_the_plan_refits_after_the_stated_number_finished(idx_root, tmp_path, monkeypatch):
+    from nasproxy.search import SearchRequest, plan_search, run_search
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NASPROXY_DATA", str(idx_root))
+    monkeypatch.setenv("NASPROXY_CACHE", str(tmp_path / "cache"))
+    base = dict(
+        space="tiny", proxy="full", dataset="mnist", holdout=50, epochs=1, repeats=1, device="cpu",
+        backend="aten", storage=str(tmp_path / "s.journal"),
+    )  # fmt: skip
+    from nasproxy.spaces import load_space
+
+    ids = [c.arch_id for c in load_space("tiny").candidates()]
+    for finished in range(MIN_FINISHED + 1):
+        plan, _ = plan_search(SearchRequest(**base), dry_run=True)
+        assert plan.done == finished
+        assert plan.estimate.fitted_on == (finished if finished >= MIN_FINISHED else 0)
+        if finished < MIN_FINISHED:
+            assert plan.estimate.high == pytest.approx(7.3 * plan.estimate.seconds)
+        run_search(SearchRequest(**{**base, "only": (ids[finished],)}), progress=False)
