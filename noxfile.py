@@ -14,6 +14,7 @@ LINTED = [
     "tests",
     "benchmarks",
     "search_spaces",
+    "examples",
     "results/make_figures.py",
     "results/fashion-mnist",
     "noxfile.py",

@@ -12,7 +12,7 @@ from nasproxy.search._export import chosen_architectures, export_study, read_arc
 from nasproxy.search._plan import Plan, plan_search
 from nasproxy.search._progress import StudyProgress, study_progress
 from nasproxy.search._worker import run_search, work
-from nasproxy.search.proxies import PROXIES, Protocol, Proxy, Runtime, Score, register_proxy
+from nasproxy.search.proxies import PROXIES, Protocol, Proxy, Runtime, Score, TrainingFree, load_proxy, register_proxy
 
 __all__ = [
     "PROXIES",
@@ -24,9 +24,11 @@ __all__ = [
     "SearchContext",
     "SearchRequest",
     "StudyProgress",
+    "TrainingFree",
     "chosen_architectures",
     "completed_architectures",
     "export_study",
+    "load_proxy",
     "plan_search",
     "read_arch_ids",
     "register_proxy",

@@ -22,7 +22,8 @@ class SearchContext:
         from nasproxy.backends import resolve_backend
         from nasproxy.data import SplitSpec, dataset_key, load_dataset
         from nasproxy.engine import device_name, resolve_device
-        from nasproxy.search.proxies import FILE_PROXY_METHODS, PROXIES, Protocol, Runtime
+        from nasproxy.search.proxies import FILE_PROXY_METHODS, Protocol, Runtime
+        from nasproxy.search.proxies._plugins import load_proxy, plugin_identity
         from nasproxy.spaces import load_space
 
         if request.threads:
@@ -30,7 +31,8 @@ class SearchContext:
         self.request = request
         self._flops: dict[str, int] = {}
         self._activations: dict[str, int] = {}
-        self.proxy = PROXIES.get(request.proxy)
+        self.proxy = load_proxy(request.proxy)
+        self.proxy_name = self.proxy.name  # a plugin's name, not the path it was loaded from
         for other in request.devices or ():
             resolve_device(other)  # every worker's device exists
         self.device = resolve_device(request.device)
@@ -46,7 +48,7 @@ class SearchContext:
             self.condensed = CondensedSet.load(request.proxy_file)
             file_hash = hashlib.sha256(Path(request.proxy_file).read_bytes()).hexdigest()[:16]
             made_by = self.condensed.meta.get("method")
-            wanted = FILE_PROXY_METHODS.get(request.proxy)
+            wanted = FILE_PROXY_METHODS.get(self.proxy_name)
             if wanted is not None and made_by != wanted:
                 raise NasproxyError(
                     f"{request.proxy_file} was made by method {made_by!r}, not {wanted!r}; "
@@ -72,7 +74,7 @@ class SearchContext:
         self.space.validate(channels=c, num_classes=self.dataset.num_classes, image_size=(h, w))
         proxy_images = len(condensed.images) if condensed is not None else request.ipc * self.dataset.num_classes
         self.protocol = Protocol(
-            proxy=request.proxy,
+            proxy=self.proxy_name,
             dataset=self.dataset.name,
             holdout=split.holdout,
             split_seed=split.seed,
@@ -88,12 +90,15 @@ class SearchContext:
             zero_cost_batch=self.proxy.minibatch,
             augment=self._augmentation(request, condensed),
             score_test=request.score_test if request.score_test is not None else self.proxy.scores_test,
+            plugin=plugin_identity(self.proxy),
         )
         if self.protocol.repeats < 1 or (self.proxy.default_epochs and self.protocol.epochs < 1):
             raise NasproxyError(f"{setting('repeats')} and {setting('epochs')} must be at least 1")
         protocol_json = json.dumps(self.protocol.as_dict(), sort_keys=True)
         self.protocol_hash = hashlib.sha256(protocol_json.encode()).hexdigest()[:10]
-        self.study_name = request.study or f"{self.dataset.name}-{self.space.name}-{request.proxy}-{self.protocol_hash}"
+        self.study_name = (
+            request.study or f"{self.dataset.name}-{self.space.name}-{self.proxy_name}-{self.protocol_hash}"
+        )
         from nasproxy.search._storage import storage_url_for
 
         self.storage_url = storage_url_for(request.storage, self.study_name)

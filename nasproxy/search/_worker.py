@@ -119,14 +119,19 @@ def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
             score = ctx.proxy.score(ctx.space, cand, ctx.dataset, ctx.protocol, ctx.condensed, runtime)
             # the worker time of the architecture, also what an interrupted earlier run spent on it
             seconds = time.perf_counter() - start + score.attrs.get("resumed_seconds", 0.0)
-    except BaseException:
+    except BaseException as exc:
         study.tell(trial, state=TrialState.FAIL)
+        if ctx.protocol.plugin is not None and isinstance(exc, Exception) and not isinstance(exc, NasproxyError):
+            # a plugin's own error is the user's to fix: one line naming it, not nasproxy's traceback
+            raise NasproxyError(
+                f"proxy plugin {ctx.proxy_name!r} failed on {arch}: {exc.__class__.__name__}: {exc}"
+            ) from None
         raise
     c, h, w = ctx.dataset.image_shape
     net = ctx.space.build(cand.spec, channels=c, num_classes=ctx.dataset.num_classes, image_size=(h, w))
     record = {
         "spec": cand.spec,
-        "proxy": ctx.request.proxy,
+        "proxy": ctx.proxy_name,
         "protocol_hash": ctx.protocol_hash,
         "seconds": seconds,
         "params": sum(p.numel() for p in net.parameters()),

@@ -119,6 +119,8 @@ stage() {
     dm) made $PROXIES/fmnist-dm-ipc10-k2000.pt || return 0
       search "${common[@]}" --proxy dm --proxy-file $PROXIES/fmnist-dm-ipc10-k2000.pt ;;
     synflow|naswot|snip|grad-norm|params) search "${common[@]}" --proxy "$1" ;;
+    # a proxy plugin (examples/jacob_cov.py) into a journal of its own: the experiment's is only read
+    jacob-cov) search "${common[@]/$STORE/$HERE/plugins.journal}" --proxy examples/jacob_cov.py:JacobCov ;;
     truth-random) write_to $HERE/truth-random.txt truth_random && search "${base[@]}" --proxy full --archs $HERE/truth-random.txt ;;
     truth-top) write_to $HERE/truth-top.txt truth_top && search "${base[@]}" --proxy full --archs $HERE/truth-top.txt ;;
     # the long ground truth: 16 epochs x 2 networks, scored at epochs 1, 2, 4 and 8 within each run (README,
@@ -127,6 +129,7 @@ stage() {
     truth-long-top) search "${base[@]}" --proxy full --epochs 16 --repeats 2 --archs $HERE/truth-top.txt ;;
     # the report's ground truth: the 4-epoch one (60 architectures x 3 networks) until the long one is complete
     report) report_args=(--dataset fashion-mnist --space "$SPACE" --storage "$STORE" --no-readme
+        --storage "$HERE/plugins.journal"
         --truth "${TRUTH:-fashion-mnist-paper720-w64-full-36fd7e174a}")
       nasproxy report "${report_args[@]}" --out $HERE
       # the ground truth's random part alone: free of the selection by the proxies' top lists

@@ -42,13 +42,17 @@ class Protocol:
     score_test: bool = False
     # training images augmented on their own (a DSA strategy; nasproxy.augment): DSA proxies train so
     augment: str | None = None
+    # a plugin proxy's class, version and source hash (nasproxy.search.proxies._plugins): a changed plugin is
+    # a new protocol
+    plugin: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """What names the study (its hash) and is stored with it. Fields added later are left out while they
         hold their neutral value, so that studies made before them keep their names."""
         fields = dataclasses.asdict(self)
-        if fields["augment"] is None:
-            del fields["augment"]
+        for late in ("augment", "plugin"):
+            if fields[late] is None:
+                del fields[late]
         return fields
 
     def train_config(self, **overrides) -> TrainConfig:
