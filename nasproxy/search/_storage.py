@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +31,6 @@ def storage_url_for(storage: str | None, study_name: str) -> str:
 def open_storage(url: str, *, read_only: bool = False):
     """Open a storage; fail with a one-line message if it cannot be reached. ``read_only``: change nothing
     (no file, table or healed journal is made; a journal that does not exist yet gives None)."""
-    import optuna
 
     if "://" not in url and read_only:
         if not Path(url).is_file():
@@ -49,7 +49,7 @@ def open_storage(url: str, *, read_only: bool = False):
         return JournalStorage(journal_backend(path))
     try:
         return retry_on_race(
-            lambda: optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), skip_table_creation=read_only),
+            lambda: _retrying_rdb_class()(url, engine_kwargs=_engine_kwargs(url), skip_table_creation=read_only),
             url,
         )
     except NasproxyError:
@@ -82,6 +82,55 @@ def stored_studies(storages: Sequence[str]) -> Iterator[tuple[str, object, str]]
             if name not in seen:
                 seen.add(name)
                 yield url, storage, name
+
+
+# a database server restarting or a connection dropped: the next query, on a fresh connection, succeeds
+_TRANSIENT_SIGNS = ("operationalerror", "interfaceerror", "connection", "server closed", "terminating")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it: Optuna wraps the driver's error) is a dropped connection."""
+    seen = 0
+    while exc is not None and seen < 8:
+        text = f"{type(exc).__name__} {exc}".lower()
+        if any(sign in text for sign in _TRANSIENT_SIGNS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+TRANSIENT_WAIT_SECONDS = 60.0  # how long a storage call waits out a server that is away (a restart)
+
+
+@functools.cache
+def _retrying_rdb_class() -> type:
+    """Optuna's RDBStorage whose every call is tried again, on a fresh connection, while the server is briefly
+    away (a restart, a dropped connection), for up to TRANSIENT_WAIT_SECONDS; workers then ride out a database
+    restart instead of failing mid-sweep."""
+    import optuna
+
+    base = optuna.storages.RDBStorage
+
+    def retrying(name: str):
+        method = getattr(base, name)
+
+        @functools.wraps(method)
+        def call(self, *args, **kwargs):
+            deadline = time.monotonic() + TRANSIENT_WAIT_SECONDS
+            pause = 0.2
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except Exception as exc:
+                    if not is_transient(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(pause)
+                    pause = min(2.0, pause * 2)
+
+        return call
+
+    names = [n for n in dir(optuna.storages.BaseStorage) if not n.startswith("_") and callable(getattr(base, n))]
+    return type("RetryingRDBStorage", (base,), {n: retrying(n) for n in names})
 
 
 def is_race(exc: BaseException) -> bool:

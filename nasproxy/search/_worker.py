@@ -21,6 +21,7 @@ from nasproxy.search._context import SearchContext, SearchRequest
 from nasproxy.search._export import EXPORT_DIR, export_study
 from nasproxy.search._params import chosen_architecture_sampler, distributions, record_params
 from nasproxy.search._plan import Plan, plan_search
+from nasproxy.search._storage import is_transient
 
 
 def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=None, on_progress=None) -> int:
@@ -245,7 +246,12 @@ def _run_workers(request: SearchRequest, plan: Plan, ctx: SearchContext, workers
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(2.0)
-            done = _completed_count(request, completed_architectures(study), plan.targets)
+            try:
+                done = _completed_count(request, completed_architectures(study), plan.targets)
+            except Exception as exc:  # noqa: BLE001 - the bar waits out a storage that is briefly away
+                if not is_transient(exc):
+                    raise
+                continue
             bar.update(min(done, plan.total) - bar.n)
     except KeyboardInterrupt:
         for p in procs:
