@@ -69,3 +69,22 @@ def test_a_winograd_convolution_refuses_a_wrong_channel_count_as_conv2d_does():
         plain(x)
     with pytest.raises(RuntimeError):
         fast(x)
+
+
+@pytest.mark.parametrize(
+    ("fast", "reference"),
+    [
+        ("MaxPool2x2", torch.nn.MaxPool2d(2, 2)),
+        ("AvgPool2x2", torch.nn.AvgPool2d(2, 2)),
+    ],
+)
+def test_the_pooling_kernels_take_and_refuse_what_aten_does(fast, reference):
+    from nasproxy.backends.cpu import _pooling
+
+    kernel = getattr(_pooling, fast)()
+    rng = random.Random(fast)
+    for _ in range(30):
+        rank = rng.choice([2, 3, 4, 5])
+        shape = [rng.choice([1, 2, 3, 7, 8]) for _ in range(rank)]
+        x = torch.randn(*shape, dtype=rng.choice([torch.float32, torch.float64]))
+        assert _outcome(kernel, x) == _outcome(reference, x), (fast, shape, x.dtype)

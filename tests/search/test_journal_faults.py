@@ -303,3 +303,42 @@ def _completions_at_study(url: str, study: str) -> Counter:
     loaded = optuna.load_study(study_name=study, storage=open_storage(url))
     complete = [t for t in loaded.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
     return Counter(t.user_attrs["arch_id"] for t in complete)
+
+
+@pytest.mark.parametrize("command", ["condense", "evaluate", "report"])
+def test_a_full_disk_while_writing_results_is_one_line_and_leaves_no_file(idx_root, tmp_path, monkeypatch, command):
+    import errno
+
+    from click.testing import CliRunner
+
+    from nasproxy import _artifact
+    from nasproxy.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NASPROXY_DATA", str(idx_root))
+    monkeypatch.setenv("NASPROXY_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    condense = ["condense", "--dataset", "mnist", "--holdout", "50", "--method", "random", "--ipc", "2", "-q"]
+    assert runner.invoke(main, [*condense, "--out", "p.pt"]).exit_code == 0
+    if command == "report":
+        for proxy in ("params", "full"):
+            args = ["search", "--space", "tiny", "--proxy", proxy, "--dataset", "mnist", "--holdout", "50", "-q"]
+            assert runner.invoke(main, [*args, "--epochs", "1", "--repeats", "2", "--backend", "aten"]).exit_code == 0
+    before = {p for p in tmp_path.rglob("*") if p.is_file()}
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+
+    monkeypatch.setattr(_artifact.os, "replace", full)
+    args = {
+        "condense": [*condense, "--out", "q.pt"],
+        "evaluate": ["evaluate", "p.pt", "--models", "1", "--epochs", "1", "--csv", "e.csv"],
+        "report": ["report", "--dataset", "mnist", "--space", "tiny", "--out", "r"],
+    }[command]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    lines = [line for line in result.output.strip().splitlines() if line.startswith("error:")]
+    assert result.exit_code == 74, result.output
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "run the same command again" in lines[0]
+    assert "Traceback" not in result.output
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
+    assert not [p for p in written if "cache" not in p.parts], written
