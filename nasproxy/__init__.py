@@ -44,6 +44,8 @@ _EXPORTS = {
     "rank_statistics": "nasproxy.report",
     "write_report": "nasproxy.report",
     "SearchRequest": "nasproxy.search",
+    "SearchResult": "nasproxy._api",
+    "BudgetSpent": "nasproxy._errors",
     "run_search": "nasproxy.search",
     "PROXIES": "nasproxy.search",
     "MODELS": "nasproxy.models",
@@ -52,10 +54,16 @@ _EXPORTS = {
     "register_model": "nasproxy.models",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = sorted([*_EXPORTS, "search", "report", "__version__"])
+
+
+# the commands' Python counterparts, callable packages: nasproxy.search(...), nasproxy.report(...)
+_CALLABLE_PACKAGES = ("search", "report")
 
 
 def __getattr__(name: str):
+    if name in _CALLABLE_PACKAGES:
+        return importlib.import_module(f"nasproxy.{name}")
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value

@@ -6,6 +6,9 @@ worker loop and processes), ``_export`` (CSV exports and architecture lists), ``
 stored search stands), ``_storage`` (Optuna storages), ``_cost`` (FLOP counts and measured rates).
 """
 
+import sys
+import types
+
 from nasproxy.search._claims import completed_architectures
 from nasproxy.search._context import SearchContext, SearchRequest
 from nasproxy.search._export import chosen_architectures, export_study, read_arch_ids, top_architectures
@@ -37,3 +40,16 @@ __all__ = [
     "top_architectures",
     "work",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``nasproxy.search`` is this package and also the Python counterpart of ``nasproxy search``:
+    ``nasproxy.search(...)`` calls :func:`nasproxy._api.search`."""
+
+    def __call__(self, **options):
+        from nasproxy._api import search
+
+        return search(**options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -184,9 +184,11 @@ def run_search(
     progress: bool = True,
     plan: Plan | None = None,
     ctx: SearchContext | None = None,
-) -> Path:
-    """Complete every target architecture (in ``workers`` processes) and export the study to CSV. With
-    ``request.hours``, :class:`BudgetSpent` (after the export) says that the budget ran out first."""
+    csv: str | os.PathLike | None = "default",
+) -> Path | None:
+    """Complete every target architecture (in ``workers`` processes) and export the study to ``csv`` (the
+    default: ``results/search/<study>.csv``; None: no file); returns the CSV's path. With ``request.hours``,
+    :class:`BudgetSpent` (after the export) says that the budget ran out first."""
     if plan is None or ctx is None:
         plan, ctx = plan_search(request)
     if workers < 1:
@@ -218,13 +220,16 @@ def run_search(
             _run_workers(request, plan, ctx, workers, bar)
     bar.close()
     study = ctx.open_study(create=False)
-    out = export_study(study, EXPORT_DIR / f"{plan.study_name}.csv")
+    out = None
+    if csv is not None:
+        out = export_study(study, EXPORT_DIR / f"{plan.study_name}.csv" if csv == "default" else Path(csv))
     if request.hours is not None:
         done = _completed_count(request, completed_architectures(study), plan.targets)
         if done < plan.total:
             raise BudgetSpent(
-                f"the {request.hours:g}-hour budget ran out with {done} of {plan.total} architectures done "
-                f"(exported to {out}); run the same search again to continue"
+                f"the {request.hours:g}-hour budget ran out with {done} of {plan.total} architectures done"
+                + (f" (exported to {out})" if out else "")
+                + "; run the same search again to continue"
             )
     return out
 
