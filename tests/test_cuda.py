@@ -14,6 +14,7 @@ from nasproxy import CondensedSet, TrainConfig, accuracy, train_from_scratch
 from nasproxy.cli import main
 from nasproxy.condensers import CONDENSERS, RunContext
 from nasproxy.models import build_model
+from tests._helpers import separable
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -42,15 +43,6 @@ def exact_fp32():
     torch.backends.cudnn.allow_tf32 = before
 
 
-def _separable(n: int, classes: int = 4, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % classes
-    images = torch.randn(n, 1, 28, 28, generator=g) * 0.3
-    for c in range(classes):
-        images[labels == c, :, 4 * c : 4 * c + 4, :] += 2.0
-    return images, labels
-
-
 def _builder(arch: str = NET):
     return partial(build_model, arch, channels=1, num_classes=4, image_size=(28, 28))
 
@@ -63,18 +55,18 @@ def _states_close(a, b, rtol, atol):
 
 @pytest.mark.parametrize("arch", [NET, "convnet-w16-d2-batch-relu-max", "convnet-w16-d2-layer-leakyrelu-max"])
 def test_cuda_training_and_scoring_equal_the_cpu(exact_fp32, arch):
-    images, labels = _separable(40)
+    images, labels = separable(40)
     cfg = TrainConfig(epochs=3, batch_size=16)  # several shuffled batches; packed on CUDA, one by one on CPUs
     cpu = train_from_scratch(_builder(arch), images, labels, cfg, seeds=[0, 1, 2])
     gpu = train_from_scratch(_builder(arch), images.to(CUDA), labels.to(CUDA), cfg, seeds=[0, 1, 2])
     assert all(p.is_cuda for net in gpu for p in net.parameters())
     _states_close(cpu, gpu, rtol=1e-3, atol=1e-4)
-    test_x, test_y = _separable(300, seed=1)
+    test_x, test_y = separable(300, seed=1)
     assert accuracy(gpu, test_x.to(CUDA), test_y.to(CUDA)) == pytest.approx(accuracy(cpu, test_x, test_y), abs=2 / 300)
 
 
 def test_cuda_training_is_reproducible_bit_for_bit():
-    images, labels = _separable(40)
+    images, labels = separable(40)
     images, labels = images.to(CUDA), labels.to(CUDA)
     cfg = TrainConfig(epochs=5, batch_size=16)
     first = train_from_scratch(_builder(), images, labels, cfg, seeds=[0, 1])
@@ -86,7 +78,7 @@ def test_cuda_training_is_reproducible_bit_for_bit():
 
 
 def test_cuda_compiled_training_matches_eager():
-    images, labels = _separable(32)
+    images, labels = separable(32)
     images, labels = images.to(CUDA), labels.to(CUDA)
     arch = "convnet-w16-d2-layer-leakyrelu-max"
     eager = train_from_scratch(_builder(arch), images, labels, TrainConfig(epochs=3, compile=False), seeds=[0, 1])
@@ -115,7 +107,7 @@ def replays(monkeypatch):
 def test_cuda_graph_training_equals_eager(replays, n, batch, precision):
     from nasproxy.engine import _accel as engine
 
-    images, labels = _separable(n)
+    images, labels = separable(n)
     images, labels = images.to(CUDA), labels.to(CUDA)
     arch = "convnet-w16-d2-batch-relu-max"  # batch norm: running statistics are updated inside the graph too
     cfg = TrainConfig(epochs=12, batch_size=batch, precision=precision)  # the learning rate decays at epoch 6
@@ -128,14 +120,14 @@ def test_cuda_graph_training_equals_eager(replays, n, batch, precision):
     for a, b in zip(eager, graphed):
         for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
             torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6, msg=name)
-    test_x, test_y = (t.to(CUDA) for t in _separable(200, seed=3))
+    test_x, test_y = (t.to(CUDA) for t in separable(200, seed=3))
     assert accuracy(graphed, test_x, test_y) == accuracy(eager, test_x, test_y)
 
 
 def test_cuda_packed_graphed_training_resumes_from_a_checkpoint(replays, tmp_path):
     from nasproxy.engine import Checkpoint, EpochHook
 
-    images, labels = (t.to(CUDA) for t in _separable(40))
+    images, labels = (t.to(CUDA) for t in separable(40))
     cfg = TrainConfig(epochs=8, batch_size=16, cuda_graph=True)  # packed: the three networks train as one
     whole = train_from_scratch(_builder(), images, labels, cfg, seeds=[0, 1, 2])
 
@@ -162,9 +154,9 @@ def test_cuda_graph_condensation_equals_eager(small_mnist, monkeypatch):
 
 
 def test_cuda_bf16_trains_close_to_fp32():
-    images, labels = _separable(64)
+    images, labels = separable(64)
     images, labels = images.to(CUDA), labels.to(CUDA)
-    test_x, test_y = (t.to(CUDA) for t in _separable(200, seed=7))
+    test_x, test_y = (t.to(CUDA) for t in separable(200, seed=7))
     accs = {
         p: accuracy(
             train_from_scratch(

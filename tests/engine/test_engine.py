@@ -5,21 +5,13 @@ import torch
 
 from nasproxy import NasproxyError, TrainConfig, accuracy, train_from_scratch
 from nasproxy.models import ConvNetSpec, build_model, convnet_builder
-
-
-def _separable(n: int, classes: int = 4, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % classes
-    images = torch.randn(n, 1, 28, 28, generator=g) * 0.3
-    for c in range(classes):
-        images[labels == c, :, 4 * c : 4 * c + 4, :] += 2.0
-    return images, labels
+from tests._helpers import separable
 
 
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 @pytest.mark.parametrize("n", [16, 40])  # one batch per epoch (shared input) and several shuffled batches
 def test_packed_training_equals_one_network_at_a_time(norm, n):
-    images, labels = _separable(n)
+    images, labels = separable(n)
     builder = partial(
         convnet_builder(ConvNetSpec(width=8, depth=2, norm=norm)), channels=1, num_classes=4, image_size=(28, 28)
     )
@@ -32,26 +24,26 @@ def test_packed_training_equals_one_network_at_a_time(norm, n):
     for a, b in zip(packed, single):
         for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
             torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-4)
-    test_x, test_y = _separable(64, seed=1)
+    test_x, test_y = separable(64, seed=1)
     assert accuracy(packed, test_x, test_y, pack=32) == pytest.approx(
         accuracy(single, test_x, test_y, pack=1), abs=1 / 64
     )
 
 
 def test_training_learns_and_is_reproducible():
-    images, labels = _separable(64)
+    images, labels = separable(64)
     builder = partial(build_model, "convnet-w16-d2-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
     cfg = TrainConfig(epochs=20, batch_size=32, lr=0.05)
     first = train_from_scratch(builder, images, labels, cfg, seeds=[0])
     again = train_from_scratch(builder, images, labels, cfg, seeds=[0])
-    test_x, test_y = _separable(200, seed=7)
+    test_x, test_y = separable(200, seed=7)
     assert accuracy(first, test_x, test_y)[0] > 0.9
     for a, b in zip(first[0].parameters(), again[0].parameters()):
         assert torch.equal(a, b)
 
 
 def test_non_convnet_models_train_one_at_a_time():
-    images, labels = _separable(32)
+    images, labels = separable(32)
     builder = partial(build_model, "mlp", channels=1, num_classes=4, image_size=(28, 28))
     nets = train_from_scratch(builder, images, labels, TrainConfig(epochs=30, batch_size=32), seeds=[0, 1])
     assert min(accuracy(nets, images, labels)) > 0.9
@@ -60,7 +52,7 @@ def test_non_convnet_models_train_one_at_a_time():
 def test_max_steps_caps_sgd_steps():
     from nasproxy.engine import fit
 
-    images, labels = _separable(40)
+    images, labels = separable(40)
     net = build_model("mlp", channels=1, num_classes=4, image_size=(28, 28))
     stats = fit(
         [net],
@@ -73,9 +65,9 @@ def test_max_steps_caps_sgd_steps():
 
 
 def test_bf16_autocast_trains_close_to_fp32():
-    images, labels = _separable(64)
+    images, labels = separable(64)
     builder = partial(build_model, "convnet-w16-d2-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
-    test_x, test_y = _separable(200, seed=7)
+    test_x, test_y = separable(200, seed=7)
     accs = {
         p: accuracy(
             train_from_scratch(
@@ -119,7 +111,7 @@ def test_convnet_flops_per_image_match_the_flop_counter(arch):
 
 
 def test_progress_counts_every_network_epoch_also_when_packed():
-    images, labels = _separable(16)
+    images, labels = separable(16)
     builder = partial(build_model, "convnet-w8-d1-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
     ticks = []
     train_from_scratch(builder, images, labels, TrainConfig(epochs=3), seeds=[0, 1, 2], progress=ticks.append)
@@ -131,13 +123,13 @@ def test_progress_counts_every_network_epoch_also_when_packed():
 @pytest.mark.parametrize("arch", ["convnet-w8-d2-instance-relu-avg", "convnet-w8-d2-layer-leakyrelu-max"])
 def test_compiled_training_and_scoring_match_eager(arch):
     # n=40 with batch 16: full batches run compiled, the odd last batch of each epoch eagerly
-    images, labels = _separable(40)
+    images, labels = separable(40)
     builder = partial(build_model, arch, channels=1, num_classes=4, image_size=(28, 28))
     eager = train_from_scratch(builder, images, labels, TrainConfig(epochs=3, batch_size=16, compile=False), seeds=[0])
     fast = train_from_scratch(builder, images, labels, TrainConfig(epochs=3, batch_size=16, compile=True), seeds=[0])
     for a, b in zip(eager[0].parameters(), fast[0].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
-    test_x, test_y = _separable(64, seed=1)
+    test_x, test_y = separable(64, seed=1)
     assert accuracy(fast, test_x, test_y, batch_size=16, compile=True) == pytest.approx(
         accuracy(fast, test_x, test_y, batch_size=16, compile=False), abs=1 / 64
     )
@@ -154,7 +146,7 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch):
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     monkeypatch.setattr(engine, "_compile_broken", False)
-    images, labels = _separable(16)
+    images, labels = separable(16)
     builder = partial(build_model, "convnet-w8-d1-instance-relu-avg", channels=1, num_classes=4, image_size=(28, 28))
     with pytest.warns(UserWarning, match="torch.compile failed"):
         fallback = train_from_scratch(builder, images, labels, TrainConfig(epochs=2, compile=True), seeds=[0])
@@ -206,7 +198,7 @@ def test_cuda_packing_limit_can_be_moved_by_environment(monkeypatch):
 def test_no_networks_is_no_work():
     from nasproxy.engine import fit
 
-    images, labels = _separable(8)
+    images, labels = separable(8)
     assert accuracy([], images, labels) == []
     assert fit([], images, labels, TrainConfig(), generators=[]).steps == 0
 
@@ -223,8 +215,8 @@ def test_denormals_are_flushed_on_every_thread():
 def test_epoch_hook_sees_every_network_at_the_requested_epochs_packed_or_not():
     from nasproxy.engine import EpochHook
 
-    images, labels = _separable(40)
-    test_x, test_y = _separable(64, seed=1)
+    images, labels = separable(40)
+    test_x, test_y = separable(64, seed=1)
     builder = partial(convnet_builder(ConvNetSpec(width=8, depth=2)), channels=1, num_classes=4, image_size=(28, 28))
     seen = {}
 

@@ -8,7 +8,7 @@ import torch
 
 from nasproxy.engine import Checkpoint, EpochHook, TrainConfig, fit, train_from_scratch
 from nasproxy.models import ConvNetSpec, convnet_builder
-from tests.test_engine import _separable
+from tests._helpers import separable
 
 
 class Killed(Exception):
@@ -40,7 +40,7 @@ def _same(a, b):
 @pytest.mark.parametrize("pack", [1, 3])
 @pytest.mark.parametrize("kill", [(2, 0), (3, 1), (2, 2)])  # (epoch, network) the run dies after
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, pack, kill):
-    images, labels = _separable(40)  # 3 shuffled batches an epoch; the learning rate decays after epoch 2
+    images, labels = separable(40)  # 3 shuffled batches an epoch; the learning rate decays after epoch 2
     config = TrainConfig(epochs=5, batch_size=16, pack=pack)
     seeds = [3, 4, 5]
     whole = train_from_scratch(_builder(), images, labels, config, seeds=seeds)
@@ -66,7 +66,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, pack, kill):
 
 
 def test_a_finished_checkpoint_trains_nothing_more(tmp_path):
-    images, labels = _separable(40)
+    images, labels = separable(40)
     config = TrainConfig(epochs=3, batch_size=16, pack=1)
     ckpt = Checkpoint(tmp_path / "run.pt", interval=0)
     first = train_from_scratch(_builder(), images, labels, config, seeds=[0, 1], checkpoint=ckpt)
@@ -82,7 +82,7 @@ def test_a_finished_checkpoint_trains_nothing_more(tmp_path):
 
 
 def test_the_callers_state_is_saved_and_restored_with_the_networks(tmp_path):
-    images, labels = _separable(40)
+    images, labels = separable(40)
     config = TrainConfig(epochs=4, batch_size=16, pack=1)
     seen = {"steps": 0}
     ckpt = Checkpoint(
@@ -102,7 +102,7 @@ def test_the_callers_state_is_saved_and_restored_with_the_networks(tmp_path):
 
 
 def test_a_checkpoint_of_other_settings_is_ignored_with_a_warning(tmp_path):
-    images, labels = _separable(40)
+    images, labels = separable(40)
     ckpt = Checkpoint(tmp_path / "run.pt", interval=0)
     with pytest.raises(Killed):
         train_from_scratch(
@@ -124,7 +124,7 @@ def test_a_checkpoint_of_other_settings_is_ignored_with_a_warning(tmp_path):
 
 
 def test_saves_wait_for_the_interval(tmp_path):
-    images, labels = _separable(40)
+    images, labels = separable(40)
     ckpt = Checkpoint(tmp_path / "run.pt", interval=3600)
     fit_modules = [_builder()()]
     stats = fit(
@@ -139,7 +139,7 @@ def test_saves_wait_for_the_interval(tmp_path):
 
 
 def test_an_unwritable_checkpoint_warns_and_training_goes_on(tmp_path):
-    images, labels = _separable(40)
+    images, labels = separable(40)
     blocker = tmp_path / "file"
     blocker.write_text("")
     ckpt = Checkpoint(blocker / "run.pt", interval=0)  # its folder would be a file: nothing can be written
