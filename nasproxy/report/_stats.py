@@ -115,16 +115,16 @@ def bootstrap_intervals(
     x, y = np.asarray(x, float), np.asarray(y, float)
     idx = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
     bx, by = x[idx], y[idx]
-    alpha = (1 - level) / 2
-    result = []
-    for values in (_spearman_rows(bx, by), _kendall_rows(bx, by)):
-        values = values[np.isfinite(values)]
-        if len(values) < resamples / 2:
-            result.append(None)
-        else:
-            low, high = np.quantile(values, [alpha, 1 - alpha])
-            result.append(Interval(float(low), float(high)))
-    return result[0], result[1]
+    return _percentile(_spearman_rows(bx, by), resamples, level), _percentile(_kendall_rows(bx, by), resamples, level)
+
+
+def _percentile(values: np.ndarray, resamples: int, level: float) -> Interval | None:
+    """The central ``level`` of the finite resampled values; None where fewer than half are finite."""
+    values = values[np.isfinite(values)]
+    if len(values) < resamples / 2:
+        return None
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(float(low), float(high))
 
 
 def rank_statistics(
@@ -346,16 +346,7 @@ def top_k_intervals(
     np.put_along_axis(chosen, by_score, True, 1)
     np.put_along_axis(best, by_truth, True, 1)
     precision = (chosen & best).sum(axis=1) / k
-    alpha = (1 - level) / 2
-    result = []
-    for values in (rho, precision):
-        values = values[np.isfinite(values)]
-        if len(values) < resamples / 2:
-            result.append(None)
-        else:
-            low, high = np.quantile(values, [alpha, 1 - alpha])
-            result.append(Interval(float(low), float(high)))
-    return result[0], result[1]
+    return _percentile(rho, resamples, level), _percentile(precision, resamples, level)
 
 
 def top_k_spearman_rows(score: np.ndarray, truth: np.ndarray, k: int) -> np.ndarray:

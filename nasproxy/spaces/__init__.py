@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -90,27 +87,9 @@ def _load_yaml(path: Path) -> GridSpace:
 
 
 def _load_python(ref: str) -> SearchSpace:
-    target, _, attr = ref.rpartition(":")
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.exists():
-            raise NasproxyError(f"search-space file {path} does not exist")
-        module_name = f"nasproxy_user_space_{abs(hash(str(path.resolve())))}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module  # lets worker processes and pickling find the classes
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001 - user code
-            raise NasproxyError(f"{path} failed to import: {exc.__class__.__name__}: {exc}") from None
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise NasproxyError(f"cannot import {target!r} ({exc})") from None
-    if not hasattr(module, attr):
-        raise NasproxyError(f"{target} defines no {attr!r}")
-    return _instantiate(getattr(module, attr), ref)
+    from nasproxy._user_code import import_object
+
+    return _instantiate(import_object(ref, kind="search-space"), ref)
 
 
 def _instantiate(obj, ref: str) -> SearchSpace:

@@ -6,7 +6,6 @@ import torch
 
 from nasproxy import DataNotFoundError, NasproxyError, SplitSpec, load_dataset
 from nasproxy.data import holdout_indices, read_idx
-
 from tests.conftest import make_idx_dataset, needs_fmnist, write_idx
 
 

@@ -12,14 +12,6 @@ from nasproxy.search._merge import merge_studies
 from nasproxy.search._storage import open_storage
 
 
-@pytest.fixture
-def env(idx_root, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NASPROXY_DATA", str(idx_root))
-    monkeypatch.setenv("NASPROXY_CACHE", str(tmp_path / "cache"))
-    return tmp_path
-
-
 def _search(storage, only, **kw):
     request = SearchRequest(
         space="tiny", proxy="params", dataset="mnist", holdout=50, storage=str(storage), only=only, device="cpu", **kw

@@ -8,14 +8,6 @@ from nasproxy.search._storage import open_storage
 from nasproxy.spaces import load_space
 
 
-@pytest.fixture
-def env(idx_root, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NASPROXY_DATA", str(idx_root))
-    monkeypatch.setenv("NASPROXY_CACHE", str(tmp_path / "cache"))
-    return tmp_path
-
-
 @pytest.mark.parametrize("sampler", ["sweep", "tpe"])
 def test_trials_carry_the_axes_as_params_and_importance_runs(env, sampler):
     request = SearchRequest(

@@ -7,14 +7,13 @@ changed plugin starts a new study instead of mixing its scores with the old ones
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import inspect
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from nasproxy._errors import NasproxyError
+from nasproxy._user_code import import_object
 from nasproxy.search.proxies._base import PROXIES, Proxy
 
 
@@ -23,7 +22,7 @@ def load_proxy(ref: str) -> Proxy:
     if ref in PROXIES:
         return PROXIES.get(ref)
     if ":" in ref:
-        return _instantiate(_import(ref), ref)
+        return _instantiate(import_object(ref, kind="proxy plugin"), ref)
     for ep in entry_points(group="nasproxy.proxies"):
         if ep.name == ref:
             try:
@@ -46,33 +45,6 @@ def plugin_identity(proxy: Proxy) -> str | None:
     if source and Path(source).is_file():
         identity += "#" + hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12]
     return identity
-
-
-def _import(ref: str):
-    target, _, attr = ref.rpartition(":")
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise NasproxyError(f"proxy plugin file {path} does not exist")
-        module_name = f"nasproxy_user_proxy_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
-        if module_name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module  # lets worker processes and pickling find its classes
-            try:
-                spec.loader.exec_module(module)
-            except Exception as exc:  # noqa: BLE001 - user code
-                del sys.modules[module_name]
-                raise NasproxyError(f"{path} failed to import: {exc.__class__.__name__}: {exc}") from None
-        module = sys.modules[module_name]
-    else:
-        try:
-            module = importlib.import_module(target)
-        except Exception as exc:  # noqa: BLE001 - user code
-            raise NasproxyError(f"cannot import {target!r} ({exc.__class__.__name__}: {exc})") from None
-    if not hasattr(module, attr):
-        raise NasproxyError(f"{target} defines no {attr!r}")
-    return getattr(module, attr)
 
 
 def _instantiate(obj, ref: str) -> Proxy:
