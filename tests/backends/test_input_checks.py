@@ -88,3 +88,20 @@ def test_the_pooling_kernels_take_and_refuse_what_aten_does(fast, reference):
         shape = [rng.choice([1, 2, 3, 7, 8]) for _ in range(rank)]
         x = torch.randn(*shape, dtype=rng.choice([torch.float32, torch.float64]))
         assert _outcome(kernel, x) == _outcome(reference, x), (fast, shape, x.dtype)
+
+
+@needs_compiler
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_layout_gives_what_aten_gives(arch):
+    torch.manual_seed(0)
+    reference = build_model(arch, channels=1, num_classes=10, image_size=(28, 28)).eval()
+    fast = apply_backend(build_model(arch, channels=1, num_classes=10, image_size=(28, 28)), "cpu-kernels").eval()
+    fast.load_state_dict(reference.state_dict())
+    x = torch.randn(4, 1, 28, 28)
+    for layout in (
+        x.contiguous(memory_format=torch.channels_last),
+        torch.randn(4, 2, 28, 28)[:, :1],
+        x.transpose(2, 3),
+    ):
+        with torch.no_grad():
+            torch.testing.assert_close(fast(layout), reference(layout), rtol=1e-4, atol=1e-4)
