@@ -203,20 +203,14 @@ def search(
 
 
 def _estimate_text(plan) -> str:
+    from nasproxy.search._estimate import duration_text
+
     e = plan.estimate
     if e is None or not e.seconds:
-        return f"estimated {_duration(plan.estimate_seconds)}"
+        return f"estimated {duration_text(plan.estimate_seconds)}"
     if e.fitted_on:
-        return f"estimated {e.describe(_duration)} (fitted to the {e.fitted_on} finished here)"
+        return f"estimated {e.describe(duration_text)} (fitted to the {e.fitted_on} finished here)"
     return (
-        f"estimated {_duration(e.seconds)} by the FLOP model, possibly up to {_duration(e.high)} "
+        f"estimated {duration_text(e.seconds)} by the FLOP model, possibly up to {duration_text(e.high)} "
         "(refined once 3 architectures finish here)"
     )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

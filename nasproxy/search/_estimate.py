@@ -27,7 +27,8 @@ class Estimate:
     high: float
     fitted_on: int  # finished architectures the price was fitted to; 0: the FLOP model before any finished
 
-    def describe(self, duration: Callable[[float], str]) -> str:
+    def describe(self, duration: Callable[[float], str] | None = None) -> str:
+        duration = duration or duration_text
         if self.low == self.high:
             return f"about {duration(self.seconds)}"
         return f"about {duration(self.seconds)}, likely {duration(self.low)}-{duration(self.high)}"
@@ -73,3 +74,12 @@ def refit_estimate(
         totals.append(float((rest @ boot * noise).sum()))
     low, high = np.quantile(totals, [(1 - LIKELY) / 2, (1 + LIKELY) / 2])
     return Estimate(total, float(min(low, total)), float(max(high, total)), len(s))
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds as a person plans by: "40 s", "25 min", "3.1 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -100,6 +100,13 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
     return plan, ctx
 
 
+def remaining_estimate(ctx: SearchContext, study, targets: list[str]) -> Estimate | None:
+    """What the targets not yet done will take, re-fitted to what this machine finished (None until
+    ``MIN_FINISHED`` have): what a running sweep's progress bar shows."""
+    done = completed_architectures(study)
+    return _refit(ctx, done, [a for a in targets if a not in done])
+
+
 def _refit(ctx: SearchContext, done: dict, remaining: list[str]) -> Estimate | None:
     """The remaining architectures priced from those this machine, device and backend finished (None until
     ``MIN_FINISHED`` have): trials of other machines would mix in another speed."""

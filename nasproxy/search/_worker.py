@@ -205,10 +205,11 @@ def run_search(
         dynamic_ncols=True,
     )
     best = [-math.inf]
+    shown = _EtaPostfix(ctx, plan, bar) if progress and request.sampler == "sweep" else None
 
     def on_done(arch: str, value: float) -> None:
         best[0] = max(best[0], value)
-        bar.set_postfix(best=f"{best[0]:.4f}")
+        bar.set_postfix(best=f"{best[0]:.4f}", **(shown.left() if shown else {}))
 
     def on_progress(count: int) -> None:
         bar.update(min(count, plan.total) - bar.n)
@@ -217,7 +218,7 @@ def run_search(
         if workers == 1:
             work(ctx, plan.targets, on_done=on_done, on_progress=on_progress)
         else:
-            _run_workers(request, plan, ctx, workers, bar)
+            _run_workers(request, plan, ctx, workers, bar, shown)
     bar.close()
     study = ctx.open_study(create=False)
     out = None
@@ -234,7 +235,26 @@ def run_search(
     return out
 
 
-def _run_workers(request: SearchRequest, plan: Plan, ctx: SearchContext, workers: int, bar) -> None:
+class _EtaPostfix:
+    """The progress bar's "left" field: the remaining architectures priced by the cost model re-fitted to
+    those finished on this machine (tqdm's own ETA assumes every architecture costs the same)."""
+
+    def __init__(self, ctx: SearchContext, plan: Plan, bar) -> None:
+        self.ctx, self.plan, self.bar = ctx, plan, bar
+        self.study = None
+
+    def left(self) -> dict[str, str]:
+        from nasproxy.search._estimate import duration_text
+        from nasproxy.search._plan import remaining_estimate
+
+        self.study = self.study or self.ctx.open_study(create=False)
+        estimate = remaining_estimate(self.ctx, self.study, self.plan.targets)
+        return {} if estimate is None else {"left": estimate.describe(duration_text)}
+
+
+def _run_workers(
+    request: SearchRequest, plan: Plan, ctx: SearchContext, workers: int, bar, shown: _EtaPostfix | None = None
+) -> None:
     import multiprocessing as mp
 
     threads = request.threads or max(1, (os.cpu_count() or 1) // workers)
@@ -253,6 +273,8 @@ def _run_workers(request: SearchRequest, plan: Plan, ctx: SearchContext, workers
             time.sleep(2.0)
             try:
                 done = _completed_count(request, completed_architectures(study), plan.targets)
+                if shown is not None and min(done, plan.total) != bar.n:
+                    bar.set_postfix(**shown.left())
             except Exception as exc:  # noqa: BLE001 - the bar waits out a storage that is briefly away
                 if not is_transient(exc):
                     raise

@@ -36,15 +36,12 @@ def test_the_range_covers_the_truth_at_about_its_nominal_rate():
     assert covered / draws >= LIKELY - 0.1
 
 
-def test_the_plan_refits_after_the_stated_number_finished(idx_root, tmp_path, monkeypatch):
+def test_the_plan_refits_after_the_stated_number_finished(env):
     from nasproxy.search import SearchRequest, plan_search, run_search
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NASPROXY_DATA", str(idx_root))
-    monkeypatch.setenv("NASPROXY_CACHE", str(tmp_path / "cache"))
     base = dict(
         space="tiny", proxy="full", dataset="mnist", holdout=50, epochs=1, repeats=1, device="cpu",
-        backend="aten", storage=str(tmp_path / "s.journal"),
+        backend="aten", storage=str(env / "s.journal"),
     )  # fmt: skip
     from nasproxy.spaces import load_space
 
@@ -56,3 +53,15 @@ def test_the_plan_refits_after_the_stated_number_finished(idx_root, tmp_path, mo
         if finished < MIN_FINISHED:
             assert plan.estimate.high == pytest.approx(7.3 * plan.estimate.seconds)
         run_search(SearchRequest(**{**base, "only": (ids[finished],)}), progress=False)
+
+
+def test_the_progress_bar_shows_the_refitted_time_left(env, capsys):
+    from nasproxy.search import SearchRequest, run_search
+
+    request = SearchRequest(
+        space="tiny", proxy="full", dataset="mnist", holdout=50, epochs=1, repeats=1, device="cpu",
+        backend="aten", storage=str(env / "s.journal"),
+    )  # fmt: skip
+    run_search(request, progress=True)
+    bar = capsys.readouterr().err
+    assert "left=" in bar and "likely" in bar  # shown once 3 architectures finished, with its range
