@@ -62,7 +62,9 @@ COLUMNS = [
     "notes",
 ]
 # protocol fields that tell two studies of one proxy apart in a label (the rest follow from these)
-_LABEL_KEYS = ("proxy_file", "epochs", "repeats", "batch_size", "lr", "precision", "seed", "holdout", "split_seed")
+_LABEL_KEYS = (
+    "proxy_file", "augment", "epochs", "repeats", "batch_size", "lr", "precision", "seed", "holdout", "split_seed",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,7 @@ def _labels(studies: Sequence[StudyData]) -> dict[str, str]:
             continue
         keys = [k for k in _LABEL_KEYS if len({str(s.protocol.get(k)) for s in group}) > 1]
         for s in group:
-            detail = ", ".join(f"{k}={_short(s.protocol.get(k))}" for k in keys) or s.name
+            detail = ", ".join(_setting(k, s.protocol.get(k)) for k in keys) or s.name
             labels[s.name] = f"{proxy} ({detail})"
         if len({labels[s.name] for s in group}) < len(group):
             for s in group:
@@ -272,8 +274,12 @@ def _labels(studies: Sequence[StudyData]) -> dict[str, str]:
     return labels
 
 
-def _short(value) -> str:
-    return value[:8] if isinstance(value, str) and len(value) > 12 else str(value)
+def _setting(key: str, value) -> str:
+    """How a label shows one protocol setting: augmentation by name (the augmentation control's row reads
+    "random (with color_crop_cutout_flip_scale_rotate)"), long hashes shortened."""
+    if key == "augment":
+        return f"with {value}" if value else "no augmentation"
+    return f"{key}={value[:8] if isinstance(value, str) and len(value) > 12 else value}"
 
 
 def _truth_values(study: StudyData) -> tuple[dict[str, float], str]:

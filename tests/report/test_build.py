@@ -156,3 +156,16 @@ def test_a_report_over_a_listed_subset_scores_only_those_architectures(tmp_path)
     assert "Only the 6 architectures" in (tmp_path / "table.md").read_text()
     with pytest.raises(NasproxyError, match="none of the 2 listed architectures"):
         build_report([proxy, _truth()], resamples=200, architectures=["nope", "other"])
+
+
+def test_the_augmentation_control_is_labelled_by_what_differs():
+    plain = _study("r1", "random", [0.1 * i for i in range(12)], protocol={"epochs": 100, "repeats": 5})
+    augmented = _study(
+        "r2", "random", [0.1 * i for i in range(12)],
+        protocol={"epochs": 100, "repeats": 5, "augment": "color_crop_cutout_flip_scale_rotate"},
+    )  # fmt: skip
+    report = build_report([_truth(), plain, augmented], resamples=200)
+    assert set(report.table["proxy"]) == {
+        "random (no augmentation)",
+        "random (with color_crop_cutout_flip_scale_rotate)",
+    }
