@@ -127,6 +127,10 @@ stage() {
     # "The long ground truth"); the random 30 first, the other 30 after
     truth-long) search "${base[@]}" --proxy full --epochs 16 --repeats 2 --archs $HERE/truth-random.txt ;;
     truth-long-top) search "${base[@]}" --proxy full --epochs 16 --repeats 2 --archs $HERE/truth-top.txt ;;
+    # the augmentation control: random real images trained with DSA's augmentation, as DSA's and DM's
+    # candidates were; its row tells the augmentation from the images
+    augment-control) search "${common[@]}" --proxy random --proxy-file $PROXIES/fmnist-random-ipc10.pt \
+        --augment color_crop_cutout_flip_scale_rotate ;;
     # the report's ground truth: the 4-epoch one (60 architectures x 3 networks) until the long one is complete
     report) report_args=(--dataset fashion-mnist --space "$SPACE" --storage "$STORE" --no-readme
         --storage "$HERE/plugins.journal"
