@@ -28,13 +28,19 @@ _storages = click.option(
 @click.option("--space", help="Only studies of this search space.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the architectures running now) instead.")
 @click.option(
+    "--add-params",
+    is_flag=True,
+    help="First upgrade each --storage journal written before trials carried their axes as Optuna params "
+    "(pause its workers; the original is kept as <journal>.before-params).",
+)
+@click.option(
     "--repair",
     is_flag=True,
     help="First repair each --storage journal: keep every readable record, set unreadable lines aside in a file "
     "beside it.",
 )
 @_friendly_errors
-def studies(storages, dataset, space, as_json, repair):
+def studies(storages, dataset, space, as_json, add_params, repair):
     """Where each stored search stands: architectures done, running now, interrupted; worker hours."""
     from nasproxy._errors import NasproxyError
     from nasproxy.report import default_storages
@@ -54,6 +60,14 @@ def studies(storages, dataset, space, as_json, repair):
                 click.echo(f"repaired {source}: {kept} records kept, {repaired} lines mended; set aside in {side}")
             else:
                 click.echo(f"{source}: whole ({kept} records), nothing to repair")
+    if add_params:
+        from nasproxy.search._migrate import upgrade_journal
+
+        for source in sources:
+            if "://" in source:
+                raise NasproxyError(f"--add-params upgrades journal files; {source} is a database URL")
+            given, kept = upgrade_journal(Path(source))
+            click.echo(f"upgraded {source}: {given} trials given their axes as params; the original is {kept}")
     found = study_progress(sources, dataset=dataset, space=space)
     if as_json:
         click.echo(json.dumps([p.as_dict() for p in found], indent=2))
