@@ -22,6 +22,7 @@ from nasproxy.report._stats import (
     ProxyStats,
     bootstrap_intervals,
     design_preferences,
+    interval_columns,
     noise_ceiling,
     rank_statistics,
     spearman,
@@ -341,11 +342,9 @@ def _row(st: ProxyStats, study: StudyData) -> dict[str, Any]:
         "architectures": st.architectures,
         "with_truth": st.with_truth,
         "spearman": st.spearman,
-        "spearman_ci_low": st.spearman_ci.low if st.spearman_ci else None,
-        "spearman_ci_high": st.spearman_ci.high if st.spearman_ci else None,
+        **interval_columns("spearman", st.spearman_ci),
         "kendall": st.kendall,
-        "kendall_ci_low": st.kendall_ci.low if st.kendall_ci else None,
-        "kendall_ci_high": st.kendall_ci.high if st.kendall_ci else None,
+        **interval_columns("kendall", st.kendall_ci),
         "selected": st.selected,
         "selected_truth": st.selected_truth,
         "regret": st.regret,
@@ -360,12 +359,8 @@ def _row(st: ProxyStats, study: StudyData) -> dict[str, Any]:
     }
     row.update({f"top{k}_spearman": st.top_spearman.get(k) for k in TOP_K_SPEARMAN})
     row.update({f"precision_at_{k}": st.precision.get(k) for k in TOP_K_PRECISION})
-    for name, interval in (
-        ("top10_spearman", st.top_spearman_ci.get(10)),
-        ("precision_at_10", st.precision_ci.get(10)),
-    ):
-        row[f"{name}_ci_low"] = None if interval is None else interval.low
-        row[f"{name}_ci_high"] = None if interval is None else interval.high
+    row.update(interval_columns("top10_spearman", st.top_spearman_ci.get(10)))
+    row.update(interval_columns("precision_at_10", st.precision_ci.get(10)))
     return row
 
 

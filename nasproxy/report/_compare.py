@@ -10,7 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nasproxy.report._stats import MIN_PAIRS, Interval, _spearman_rows, spearman, top_k_spearman_rows
+from nasproxy.report._stats import (
+    MIN_PAIRS,
+    Interval,
+    _spearman_rows,
+    interval_columns,
+    spearman,
+    top_k_spearman_rows,
+)
 
 TOP_K = 10  # the paper's measure: Spearman over the proxy's own top 10
 
@@ -156,15 +163,13 @@ def comparisons_frame(comparisons: list[Comparison]) -> pd.DataFrame:
             "spearman_reference": c.spearman_reference,
             "spearman_proxy": c.spearman_proxy,
             "difference": c.difference,
-            "difference_ci_low": None if c.interval is None else c.interval.low,
-            "difference_ci_high": None if c.interval is None else c.interval.high,
+            **interval_columns("difference", c.interval),
             "share_better": c.share_better,
             "verdict": c.verdict,
             "top10_reference": c.top10_reference,
             "top10_proxy": c.top10_proxy,
             "top10_difference": c.top10_difference,
-            "top10_difference_ci_low": None if c.top10_interval is None else c.top10_interval.low,
-            "top10_difference_ci_high": None if c.top10_interval is None else c.top10_interval.high,
+            **interval_columns("top10_difference", c.top10_interval),
             "top10_verdict": c.top10_verdict,
             "notes": c.notes,
         }

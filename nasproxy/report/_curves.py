@@ -10,6 +10,7 @@ import pandas as pd
 from nasproxy.report._stats import (
     MIN_PAIRS,
     bootstrap_intervals,
+    interval_columns,
     spearman,
     top_k_intervals,
     top_k_spearman_rows,
@@ -76,17 +77,15 @@ def rho_across_truth_epochs(
             top = float(top_k_spearman_rows(s[None], t[None], 10)[0]) if len(s) >= 10 else np.nan
             top_ci = top_k_intervals(s, t, 10, resamples=resamples, seed=seed)[0] if np.isfinite(top) else None
             rows.append(
-                [
-                    proxy,
-                    epochs,
-                    len(s),
-                    rho,
-                    None if rho_ci is None else rho_ci.low,
-                    None if rho_ci is None else rho_ci.high,
-                    top if np.isfinite(top) else None,
-                    None if top_ci is None else top_ci.low,
-                    None if top_ci is None else top_ci.high,
-                ]
+                {
+                    "proxy": proxy,
+                    "truth_epochs": epochs,
+                    "architectures": len(s),
+                    "spearman": rho,
+                    **interval_columns("spearman", rho_ci),
+                    "top10_spearman": top if np.isfinite(top) else None,
+                    **interval_columns("top10_spearman", top_ci),
+                }
             )
     return pd.DataFrame(rows, columns=SERIES_COLUMNS)
 

@@ -66,6 +66,14 @@ class Ceiling:
     top10_ceiling: float | None = None
 
 
+def interval_columns(name: str, interval: Interval | None) -> dict[str, float | None]:
+    """A table's two columns for ``name``'s interval, ``<name>_ci_low`` and ``<name>_ci_high`` (empty without one)."""
+    return {
+        f"{name}_ci_low": None if interval is None else interval.low,
+        f"{name}_ci_high": None if interval is None else interval.high,
+    }
+
+
 def spearman(x, y) -> float:
     """Spearman's rho as scipy computes it (Pearson correlation of average ranks); NaN if either is constant."""
     return float(_spearman_rows(np.asarray(x, float)[None], np.asarray(y, float)[None])[0])
