@@ -55,8 +55,9 @@ def search(
     the other fields of :class:`nasproxy.SearchRequest` (``holdout``, ``batch_size``, ``backend``, ...).
     Writes the CSV export only to ``csv``."""
     from nasproxy._errors import BudgetSpent
-    from nasproxy.search import SearchRequest, plan_search, run_search
+    from nasproxy.search import SearchRequest, completed_architectures, plan_search, run_search
     from nasproxy.search._export import study_rows
+    from nasproxy.search._worker import completed_count
 
     request = SearchRequest(
         space=space,
@@ -80,11 +81,12 @@ def search(
         written = run_search(request, workers=workers, progress=progress, plan=plan, ctx=ctx, csv=csv)
     except BudgetSpent:
         written = None if csv is None else Path(csv)
-    done_plan, _ = plan_search(request, dry_run=True)
-    rows = pd.DataFrame(study_rows(ctx.open_study(create=False)))
+    study = ctx.open_study(create=False)
+    done = completed_count(request, completed_architectures(study), plan.targets)
+    rows = pd.DataFrame(study_rows(study))
     if len(rows):
         rows = rows.sort_values(["value", "arch_id"], ascending=[False, True]).reset_index(drop=True)
-    return SearchResult(plan.study_name, plan.storage_url, rows, done_plan.done, plan.total, written)
+    return SearchResult(plan.study_name, plan.storage_url, rows, done, plan.total, written)
 
 
 def report(

@@ -209,7 +209,7 @@ def _estimate_text(plan) -> str:
     if e is None or not e.seconds:
         return f"estimated {duration_text(plan.estimate_seconds)}"
     if e.fitted_on:
-        return f"estimated {e.describe(duration_text)} (fitted to the {e.fitted_on} finished here)"
+        return f"estimated {e.describe()} (fitted to the {e.fitted_on} finished here)"
     return (
         f"estimated {duration_text(e.seconds)} by the FLOP model, possibly up to {duration_text(e.high)} "
         "(refined once 3 architectures finish here)"

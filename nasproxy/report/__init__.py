@@ -3,9 +3,7 @@
 (:func:`load_studies`, :func:`build_report`, :func:`write_report`), and its figures (``plot_*``, each drawing
 on ``ax=`` and returning the Axes)."""
 
-import sys
-import types
-
+from nasproxy._callable_package import make_callable
 from nasproxy.report._build import COLUMNS, Convergence, Report, TruthInfo, build_report
 from nasproxy.report._compare import COMPARISON_COLUMNS, Comparison, comparisons_frame, paired_comparisons
 from nasproxy.report._load import StudyData, default_storages, load_csv, load_studies
@@ -61,14 +59,4 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
-    """``nasproxy.report`` is this package and also the Python counterpart of ``nasproxy report``:
-    ``nasproxy.report(...)`` calls :func:`nasproxy._api.report`."""
-
-    def __call__(self, **options):
-        from nasproxy._api import report
-
-        return report(**options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, "report")  # nasproxy.report(...) runs the `nasproxy report` flow in Python

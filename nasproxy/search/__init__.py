@@ -6,9 +6,7 @@ worker loop and processes), ``_export`` (CSV exports and architecture lists), ``
 stored search stands), ``_storage`` (Optuna storages), ``_cost`` (FLOP counts and measured rates).
 """
 
-import sys
-import types
-
+from nasproxy._callable_package import make_callable
 from nasproxy.search._claims import completed_architectures
 from nasproxy.search._context import SearchContext, SearchRequest
 from nasproxy.search._export import chosen_architectures, export_study, read_arch_ids, top_architectures
@@ -42,14 +40,4 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
-    """``nasproxy.search`` is this package and also the Python counterpart of ``nasproxy search``:
-    ``nasproxy.search(...)`` calls :func:`nasproxy._api.search`."""
-
-    def __call__(self, **options):
-        from nasproxy._api import search
-
-        return search(**options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, "search")  # nasproxy.search(...) runs the `nasproxy search` flow in Python

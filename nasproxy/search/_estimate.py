@@ -11,7 +11,7 @@ central 80 %."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,11 +27,10 @@ class Estimate:
     high: float
     fitted_on: int  # finished architectures the price was fitted to; 0: the FLOP model before any finished
 
-    def describe(self, duration: Callable[[float], str] | None = None) -> str:
-        duration = duration or duration_text
+    def describe(self) -> str:
         if self.low == self.high:
-            return f"about {duration(self.seconds)}"
-        return f"about {duration(self.seconds)}, likely {duration(self.low)}-{duration(self.high)}"
+            return f"about {duration_text(self.seconds)}"
+        return f"about {duration_text(self.seconds)}, likely {duration_text(self.low)}-{duration_text(self.high)}"
 
 
 def features(flops: float, activations: float) -> np.ndarray:

@@ -16,6 +16,16 @@ class Merged:
     created: bool  # the study did not exist in the destination
 
 
+def empty_copy(study, storage):
+    """A study of the same name, directions and attributes in ``storage``, with no trials yet."""
+    import optuna
+
+    copy = optuna.create_study(study_name=study.study_name, storage=storage, directions=study.directions)
+    for key, value in study.user_attrs.items():
+        copy.set_user_attr(key, value)
+    return copy
+
+
 def merge_studies(source: str, into: str) -> list[Merged]:
     """Copy every study of ``source`` into ``into``: its completed trials whose architecture the destination
     has not completed (the destination's trial wins a tie, so that merging twice adds nothing), with their
@@ -37,9 +47,7 @@ def merge_studies(source: str, into: str) -> list[Merged]:
         src = optuna.load_study(study_name=name, storage=storage)
         created = name not in existing
         if created:
-            dst = optuna.create_study(study_name=name, storage=destination, directions=src.directions)
-            for key, value in src.user_attrs.items():
-                dst.set_user_attr(key, value)
+            dst = empty_copy(src, destination)
         else:
             dst = optuna.load_study(study_name=name, storage=destination)
             if dst.user_attrs.get("protocol") != src.user_attrs.get("protocol"):

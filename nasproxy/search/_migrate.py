@@ -16,6 +16,7 @@ def add_axes_as_params(source: Path, target: Path) -> int:
     from optuna.distributions import CategoricalDistribution
     from optuna.trial import FrozenTrial
 
+    from nasproxy.search._merge import empty_copy
     from nasproxy.search._storage import open_storage
 
     if target.exists():
@@ -28,9 +29,7 @@ def add_axes_as_params(source: Path, target: Path) -> int:
     given = 0
     for summary in sorted(old.get_all_studies(), key=lambda s: s._study_id):
         study = optuna.load_study(study_name=summary.study_name, storage=old)
-        copy = optuna.create_study(study_name=summary.study_name, storage=new, directions=study.directions)
-        for key, value in study.user_attrs.items():
-            copy.set_user_attr(key, value)
+        copy = empty_copy(study, new)
         axes = (study.user_attrs.get("space") or {}).get("axes") or {}
         dists = {axis: CategoricalDistribution(values) for axis, values in axes.items()}
         for trial in study.get_trials(deepcopy=False):

@@ -100,10 +100,9 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
     return plan, ctx
 
 
-def remaining_estimate(ctx: SearchContext, study, targets: list[str]) -> Estimate | None:
-    """What the targets not yet done will take, re-fitted to what this machine finished (None until
-    ``MIN_FINISHED`` have): what a running sweep's progress bar shows."""
-    done = completed_architectures(study)
+def remaining_estimate(ctx: SearchContext, done: dict, targets: list[str]) -> Estimate | None:
+    """What the targets not in ``done`` (the completed architectures) will take, re-fitted to what this
+    machine finished (None until ``MIN_FINISHED`` have): what a running sweep's progress bar shows."""
     return _refit(ctx, done, [a for a in targets if a not in done])
 
 

@@ -48,7 +48,7 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
         now = time.time()
         done = completed_architectures(study, trials)
         if on_progress is not None:
-            on_progress(_completed_count(ctx.request, done, targets))
+            on_progress(completed_count(ctx.request, done, targets))
         busy = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.RUNNING and alive(t, now)}
         if ctx.request.sampler == "tpe":
             if len(done) + len(busy - set(done)) >= min(ctx.request.trials, len(ctx.space)):
@@ -101,7 +101,7 @@ def _next_architecture(ctx: SearchContext, todo: list[str], worker: int, rng: ra
     return max(todo, key=ctx.flops)
 
 
-def _completed_count(request: SearchRequest, done: dict, targets: list[str]) -> int:
+def completed_count(request: SearchRequest, done: dict, targets: list[str]) -> int:
     """Architectures of this search complete in the study (TPE's are whichever it proposed)."""
     return len(done) if request.sampler == "tpe" else len(set(done) & set(targets))
 
@@ -205,7 +205,7 @@ def run_search(
         dynamic_ncols=True,
     )
     best = [-math.inf]
-    shown = _EtaPostfix(ctx, plan, bar) if progress and request.sampler == "sweep" else None
+    shown = _EtaPostfix(ctx, plan) if progress and request.sampler == "sweep" else None
 
     def on_done(arch: str, value: float) -> None:
         best[0] = max(best[0], value)
@@ -225,7 +225,7 @@ def run_search(
     if csv is not None:
         out = export_study(study, EXPORT_DIR / f"{plan.study_name}.csv" if csv == "default" else Path(csv))
     if request.hours is not None:
-        done = _completed_count(request, completed_architectures(study), plan.targets)
+        done = completed_count(request, completed_architectures(study), plan.targets)
         if done < plan.total:
             raise BudgetSpent(
                 f"the {request.hours:g}-hour budget ran out with {done} of {plan.total} architectures done"
@@ -239,17 +239,19 @@ class _EtaPostfix:
     """The progress bar's "left" field: the remaining architectures priced by the cost model re-fitted to
     those finished on this machine (tqdm's own ETA assumes every architecture costs the same)."""
 
-    def __init__(self, ctx: SearchContext, plan: Plan, bar) -> None:
-        self.ctx, self.plan, self.bar = ctx, plan, bar
+    def __init__(self, ctx: SearchContext, plan: Plan) -> None:
+        self.ctx, self.plan = ctx, plan
         self.study = None
 
-    def left(self) -> dict[str, str]:
-        from nasproxy.search._estimate import duration_text
+    def left(self, done: dict | None = None) -> dict[str, str]:
+        """``done``: the completed architectures where the caller has just read them."""
         from nasproxy.search._plan import remaining_estimate
 
-        self.study = self.study or self.ctx.open_study(create=False)
-        estimate = remaining_estimate(self.ctx, self.study, self.plan.targets)
-        return {} if estimate is None else {"left": estimate.describe(duration_text)}
+        if done is None:
+            self.study = self.study or self.ctx.open_study(create=False)
+            done = completed_architectures(self.study)
+        estimate = remaining_estimate(self.ctx, done, self.plan.targets)
+        return {} if estimate is None else {"left": estimate.describe()}
 
 
 def _run_workers(
@@ -272,9 +274,10 @@ def _run_workers(
         while any(p.is_alive() for p in procs):
             time.sleep(2.0)
             try:
-                done = _completed_count(request, completed_architectures(study), plan.targets)
+                finished = completed_architectures(study)
+                done = completed_count(request, finished, plan.targets)
                 if shown is not None and min(done, plan.total) != bar.n:
-                    bar.set_postfix(**shown.left())
+                    bar.set_postfix(**shown.left(finished))
             except Exception as exc:  # noqa: BLE001 - the bar waits out a storage that is briefly away
                 if not is_transient(exc):
                     raise

@@ -27,6 +27,15 @@ def _outcome(net, x):
         return type(exc)
 
 
+def _twins(arch: str):
+    """The same seeded network on PyTorch's operators and on nasproxy's CPU kernels, in eval mode."""
+    torch.manual_seed(0)
+    reference = build_model(arch, channels=1, num_classes=10, image_size=(28, 28)).eval()
+    fast = apply_backend(build_model(arch, channels=1, num_classes=10, image_size=(28, 28)), "cpu-kernels").eval()
+    fast.load_state_dict(reference.state_dict())
+    return reference, fast
+
+
 def _wrong_input(rng: random.Random) -> torch.Tensor:
     """A random input that differs from the networks' [N, 1, 28, 28] fp32 in one respect."""
     n = rng.randint(1, 3)
@@ -44,10 +53,7 @@ def _wrong_input(rng: random.Random) -> torch.Tensor:
 @needs_compiler
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_backend_refuses_what_aten_refuses(arch):
-    torch.manual_seed(0)
-    reference = build_model(arch, channels=1, num_classes=10, image_size=(28, 28)).eval()
-    fast = apply_backend(build_model(arch, channels=1, num_classes=10, image_size=(28, 28)), "cpu-kernels").eval()
-    fast.load_state_dict(reference.state_dict())
+    reference, fast = _twins(arch)
     rng = random.Random(arch)
     refused = 0
     for _ in range(40):
@@ -93,10 +99,7 @@ def test_the_pooling_kernels_take_and_refuse_what_aten_does(fast, reference):
 @needs_compiler
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_layout_gives_what_aten_gives(arch):
-    torch.manual_seed(0)
-    reference = build_model(arch, channels=1, num_classes=10, image_size=(28, 28)).eval()
-    fast = apply_backend(build_model(arch, channels=1, num_classes=10, image_size=(28, 28)), "cpu-kernels").eval()
-    fast.load_state_dict(reference.state_dict())
+    reference, fast = _twins(arch)
     x = torch.randn(4, 1, 28, 28)
     for layout in (
         x.contiguous(memory_format=torch.channels_last),
