@@ -16,8 +16,12 @@ def setting(name: str) -> str:
     return f"{_MARK}{name}{_MARK}"
 
 
+# the Python API's name of a repeatable option is the plural of its flag's (storages=[...], --storage A --storage B)
+_FLAG_OF = {"storages": "storage", "studies": "study", "csvs": "csv"}
+
+
 def cli_flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return "--" + _FLAG_OF.get(name, name).replace("_", "-")
 
 
 class NasproxyError(Exception):

@@ -145,16 +145,45 @@ def search(
     quiet,
 ):
     """Train (or score) every candidate of a space on a proxy; resumable, parallel, distributed."""
-    from nasproxy.search import chosen_architectures, plan_search, run_search
+    from nasproxy._api import search as run
+    from nasproxy._errors import BudgetSpent
+    from nasproxy.search import chosen_architectures
 
     only = chosen_architectures(
         space=space, dataset=dataset, archs_file=archs_file, only_top=only_top, sources=from_, sample=sample
     )
-    request = SearchRequest(
+    _prepare_device(device, backend, quiet)
+
+    def show(plan) -> None:
+        left = plan.total - plan.done
+        if quiet and not dry_run:
+            return
+        click.echo(
+            f"study {plan.study_name} ({plan.storage_url}): {plan.total} architectures, {plan.done} done, "
+            f"{left} to run; {_estimate_text(plan)} on {plan.device_name}",
+            err=True,
+        )
+        if left and plan.estimate_seconds > 600:
+            click.echo(
+                "  to cut it: --sample N (a seeded subset), --repeats 1-2, fewer --epochs, a smaller space "
+                "(e.g. tiny), or more --workers / machines sharing a --storage URL",
+                err=True,
+            )
+
+    result = run(
         space=space,
         proxy=proxy,
-        dataset=dataset,
+        storage=storage,
         proxy_file=proxy_file,
+        archs=only,
+        devices=[d.strip() for d in devices.split(",")] if devices else None,
+        workers=workers,
+        csv="default",
+        progress=not quiet,
+        dry_run=dry_run,
+        on_plan=show,
+        study=study,
+        dataset=dataset,
         holdout=holdout,
         split_seed=split_seed,
         data_root=data_root,
@@ -171,35 +200,15 @@ def search(
         sampler=sampler,
         trials=trials,
         sample_seed=sample_seed,
-        only=only,
-        storage=storage,
-        study=study,
         device=device,
-        devices=tuple(d.strip() for d in devices.split(",")) if devices else None,
         backend=backend or "auto",
         augment=train_augment,
         hours=hours,
     )
-    _prepare_device(request.device, backend, quiet)
-    plan, ctx = plan_search(request, dry_run=dry_run)
-    left = plan.total - plan.done
-    if not quiet or dry_run:
-        click.echo(
-            f"study {plan.study_name} ({plan.storage_url}): {plan.total} architectures, {plan.done} done, "
-            f"{left} to run; {_estimate_text(plan)} on {plan.device_name}",
-            err=True,
-        )
-        if left and plan.estimate_seconds > 600:
-            click.echo(
-                "  to cut it: --sample N (a seeded subset), --repeats 1-2, fewer --epochs, a smaller space "
-                "(e.g. tiny), or more --workers / machines sharing a --storage URL",
-                err=True,
-            )
-    if dry_run:
-        return
-    out = run_search(request, workers=workers, progress=not quiet, plan=plan, ctx=ctx)
-    if not quiet:
-        click.echo(f"wrote {out}")
+    if result.budget_spent:
+        raise BudgetSpent(result.budget_spent)
+    if not quiet and not dry_run:
+        click.echo(f"wrote {result.csv}")
 
 
 def _estimate_text(plan) -> str:

@@ -1,9 +1,8 @@
-"""What searches stored: ``studies`` (where each stands), ``merge``, ``export`` and ``report``."""
+"""What searches stored: ``studies`` (where each stands), ``merge`` and ``export``."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import click
@@ -125,89 +124,3 @@ def export(study, storage, out):
         raise NasproxyError(f"no study {study!r} in {url}") from None
     path = export_study(loaded, target)
     click.echo(f"wrote {path}")
-
-
-@main.command()
-@click.option("--dataset", default="fashion-mnist", show_default=True, help="Only studies of this dataset.")
-@click.option("--space", help="Only studies of this search space (its name, e.g. tiny or paper720).")
-@_storages
-@click.option("--study", "studies", multiple=True, help="Only these studies (repeatable).")
-@click.option("--csv", "csvs", multiple=True, type=click.Path(), help="A search's CSV export (repeatable).")
-@click.option("--truth", help="The ground-truth study (default: the one study of --proxy full).")
-@click.option(
-    "--archs",
-    "archs_file",
-    type=click.Path(),
-    help="Only the architecture ids listed in this file (one per line, # comments), in every study.",
-)
-@click.option(
-    "--versus",
-    help="The proxy compared with each other one, paired (default: ours where searched, else the best row).",
-)
-@click.option(
-    "--out", type=click.Path(file_okay=False), help="Folder to write (default results/reports/DATASET-SPACE)."
-)
-@click.option("--bootstrap", "resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON to stdout.")
-@click.option(
-    "--readme/--no-readme", default=True, help="Write README.md into --out (--no-readme: the folder has its own)."
-)
-@_friendly_errors
-def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, out, resamples, seed, as_json, readme):
-    """How well each proxy ranks architectures against the ground truth: table, figures, README."""
-    from nasproxy._artifact import check_writable
-    from nasproxy._errors import NasproxyError
-    from nasproxy.report import (
-        build_report,
-        comparisons_text,
-        default_storages,
-        load_csv,
-        load_studies,
-        report_json,
-        table_text,
-        write_report,
-    )
-
-    if not (space or studies or csvs):
-        raise NasproxyError("pass --space NAME (or --study / --csv) to say which searches to compare")
-    default = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}-{space or 'studies'}")
-    folder = Path(out or Path("results") / "reports" / default)
-    check_writable(folder / "table.csv", what="--out")
-    listed = None
-    if archs_file:  # read before the studies load, so that a wrong path fails at once
-        from nasproxy.search._export import read_arch_ids
-
-        listed = read_arch_ids(archs_file)
-    found = [load_csv(path) for path in csvs]
-    sources = list(storages) or ([] if csvs and not studies else default_storages())
-    if sources or studies:
-        found += load_studies(sources, dataset=dataset, space=space, names=studies)
-    if not found:
-        raise NasproxyError(
-            f"no study of {dataset}/{space} in {', '.join(sources) or 'results/studies'}; run `nasproxy search` "
-            "first or pass --storage"
-        )
-    result = build_report(
-        found,
-        truth=truth,
-        resamples=resamples,
-        seed=seed,
-        dataset=dataset,
-        space=space,
-        versus=versus,
-        architectures=listed,
-    )
-    write_report(result, folder, readme=readme)
-    if as_json:
-        click.echo(json.dumps(report_json(result)["table"], indent=2))
-        return
-    click.echo(table_text(result.table))
-    ceiling = result.truth.ceiling.ceiling
-    click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
-    for line in comparisons_text(result):
-        click.echo(line)
-    written = "table.csv, table.md, comparisons.csv, preferences.csv, report.json, " + (
-        "README.md and " if readme else ""
-    )
-    click.echo(f"wrote {folder}/: {written}figures (PNG, PDF)")
