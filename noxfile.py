@@ -38,6 +38,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def quick(session: nox.Session) -> None:
+    """The fast subset, while working: no process starts, multi-worker searches, cold compiles or real-data
+    runs (the suite's ``slow`` marker); CI runs them all."""
+    session.run("python", "-m", "pytest", "-q", "-m", "not slow", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.run("ruff", "check", *LINTED)
     session.run("ruff", "format", "--check", *LINTED)

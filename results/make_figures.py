@@ -56,8 +56,11 @@ def bench_bars(csv: Path, out: Path) -> None:
     fig, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 3.4), squeeze=False)
     for ax, setting in zip(axes[0], settings):
         rows = frame[frame["setting"] == setting]
+        labels = [a.replace(" (", "\n(") for a in rows["arm"]]
+        if "run" in rows and rows["run"].nunique() > 1:  # the same arms measured on several fresh machines
+            labels = [f"{label} [run {run}]" for label, run in zip(labels, rows["run"])]
         ax.barh(range(len(rows)), rows["median"], color="tab:blue")
-        ax.set_yticks(range(len(rows)), [a.replace(" (", "\n(") for a in rows["arm"]], fontsize=7)
+        ax.set_yticks(range(len(rows)), labels, fontsize=7)
         for i, (m, s) in enumerate(zip(rows["median"], rows["speedup_vs_baseline"])):
             ax.text(m, i, f" {m:.3g} s  ({s:.2f}x)", va="center", fontsize=7)
         ax.invert_yaxis()
@@ -157,20 +160,15 @@ def ceiling_bars(csv: Path, out: Path) -> None:
 
 
 def main() -> None:
-    for name, title in (
-        ("fidelity", "Fashion-MNIST, ConvNet evaluators: DC vs random real images"),
-        ("time_to_quality", "Fashion-MNIST, fastest recipe"),
-    ):
-        csv = HERE / "core" / f"{name}.csv"
-        if csv.exists():
-            accuracy_bars(csv, csv.with_suffix(".png"), title)
+    csv = HERE / "core" / "fidelity.csv"
+    accuracy_bars(csv, csv.with_suffix(".png"), "Fashion-MNIST, ConvNet evaluators: DC vs random real images")
     special = {
         "time-to-quality": time_to_quality_bars,
         "candidate-precision": precision_points,
         "ceiling": ceiling_bars,
         "ttq-": partial(accuracy_bars, title="Fashion-MNIST, 1-ipc recipe on a Xeon (no AMX)", label_by_file=True),
     }
-    folders = ("", "cuda", "cuda/2026-11-26", "xeon")
+    folders = ("", "cuda", "cpu")
     for csv in (csv for d in folders for csv in sorted((HERE / "bench" / d).glob("*.csv"))):
         draw = next((f for prefix, f in special.items() if csv.stem.startswith(prefix)), bench_bars)
         draw(csv, csv.with_suffix(".png"))

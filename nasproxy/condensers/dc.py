@@ -66,7 +66,7 @@ class DatasetCondensation(LearnedImages):
         init: str = "noise"  # noise | real
         precision: str = "fp32"  # fp32 | bf16 autocast for the network passes
         packed: bool | None = None  # all class gradients in one packed pass (ConvNet only); None: on CUDA only,
-        # since grouped convolutions are slower than a class loop on CPUs (results/bench/condense.csv)
+        # since grouped convolutions ran slower than a loop over the classes on the CPUs measured
         compile: bool | None = None  # torch.compile the first-order network passes; None: auto (long runs)
         checkpoint_every: int = 1  # outer iterations between checkpoints (a few hundred KB each; 1 loses nothing)
         backend: str = "auto"  # how the networks run (nasproxy.backends); recorded, not part of a resume's identity
