@@ -33,8 +33,7 @@ PRECISION_ARCHS = ["convnet-w128-d1-instance-leakyrelu-max", "convnet-w128-d2-la
 def _machine() -> str:
     from nasproxy._machine import cpu_model, cpuinfo_field
 
-    # whether bf16 wins depends on these: with AVX-512 BF16 and no AMX, bf16 steps were faster than fp32 on a
-    # Zen 4 EPYC and slower on a Xeon (results/README.md)
+    # whether bf16 wins depends on these ISA flags (results/bench/engine-choices.md)
     flags = set((cpuinfo_field("flags") or "").split())
     isa = ", ".join(f for f in ("avx512_bf16", "amx_bf16") if f in flags) or "no bf16 ISA"
     cpu = f"{cpu_model()} ({isa})"

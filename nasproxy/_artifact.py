@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class CondensedSet:
-    """What ``nasproxy condense`` writes (a proxy file): a few labelled images per class, learned (DC, DSA,
+    """What ``nasproxy condense`` writes (a condensed set): a few labelled images per class, learned (DC, DSA,
     DM) or selected (random, herding, ...), with their provenance. File-based proxies train on one."""
 
     images: torch.Tensor  # [N, C, H, W], in the dataset's normalised space
@@ -61,18 +61,18 @@ class CondensedSet:
     def load(cls, path: str | os.PathLike) -> CondensedSet:
         path = Path(path)
         if not path.exists():
-            raise ArtifactError(f"proxy file {path} does not exist; create one with `nasproxy condense`")
+            raise ArtifactError(f"condensed set {path} does not exist; create one with `nasproxy condense`")
         try:
             with warnings.catch_warnings():  # torch's own remarks on a foreign file would precede our one line
                 warnings.simplefilter("ignore")
                 blob = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - unreadable for any reason is the same to the user
             raise ArtifactError(
-                f"{path} is not a readable nasproxy proxy ({exc.__class__.__name__}); "
+                f"{path} is not a readable nasproxy condensed set ({exc.__class__.__name__}); "
                 "re-create it with `nasproxy condense`"
             ) from None
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-            raise ArtifactError(f"{path} is not a nasproxy proxy file; create one with `nasproxy condense`")
+            raise ArtifactError(f"{path} is not a nasproxy condensed set; create one with `nasproxy condense`")
         if blob.get("format_version", 0) > FORMAT_VERSION:
             raise ArtifactError(f"{path} was written by a newer nasproxy; upgrade nasproxy to read it")
         images, labels = blob.get("images"), blob.get("labels")

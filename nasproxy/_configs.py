@@ -101,7 +101,7 @@ class SearchRequest:
 
     space: str
     proxy: str
-    dataset: str | None = None  # None: the proxy file's, else DEFAULT_DATASET
+    dataset: str | None = None  # None: the condensed set's, else DEFAULT_DATASET
     proxy_file: str | None = None
     holdout: int = SplitSpec.holdout
     split_seed: int = SplitSpec.seed
@@ -114,7 +114,7 @@ class SearchRequest:
     precision: str = "fp32"
     seed: int = 0
     score_test: bool | None = None  # None: the proxy's default (only full data scores the test set)
-    ipc: int = 10  # early-stopping without a proxy file: the budget of a proxy of this many images per class
+    ipc: int = 10  # early-stopping without a condensed set: the budget of a proxy of this many images per class
     sample: int | None = None  # a seeded random sample of this many architectures
     sample_seed: int = 0
     only: tuple[str, ...] | None = None  # just these architecture ids
@@ -127,7 +127,7 @@ class SearchRequest:
     # process's; None: every worker on ``device``
     devices: tuple[str, ...] | None = None
     backend: str = "auto"  # how networks run (nasproxy.backends); recorded per trial, not part of the protocol
-    augment: str = "auto"  # auto (as the proxy file says) | none | a strategy (nasproxy.augment)
+    augment: str = "auto"  # auto (as the condensed set says) | none | a strategy (nasproxy.augment)
     threads: int | None = None  # torch threads per worker
     # a wall-time budget: after this many hours a worker claims no new architecture (the ones in training
     # finish); a later run of the same search continues. None: until every architecture is done

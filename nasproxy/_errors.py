@@ -49,7 +49,7 @@ class DataNotFoundError(NasproxyError, FileNotFoundError):
 
 
 class ArtifactError(NasproxyError, ValueError):
-    """A proxy file is missing, corrupt, or not a nasproxy proxy."""
+    """A condensed set is missing, corrupt, or not one nasproxy wrote."""
 
 
 class IncompatibleError(NasproxyError, ValueError):

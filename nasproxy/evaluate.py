@@ -92,7 +92,7 @@ def evaluate_proxy(
     augment: str | None = "auto",
 ) -> EvalResult:
     """Train ``num_models`` networks (seeds ``seed .. seed+num_models-1``) on the proxy; test accuracy of each.
-    ``augment``: ``"auto"`` augments as the proxy file says (DSA's files), ``None``/``"none"`` never, or a
+    ``augment``: ``"auto"`` augments as the condensed set says (DSA's files), ``None``/``"none"`` never, or a
     strategy (``nasproxy.augment``)."""
     EvaluateSettings(models=num_models, seed=seed)  # validates
     check_evaluation(config)
@@ -131,7 +131,7 @@ def evaluate_files(
     progress: bool = False,
     csv: str | Path | None = None,
 ) -> Iterator[tuple[EvalResult, dict]]:
-    """``nasproxy evaluate``: each proxy file against its own dataset and hold-out, for each model; yields
+    """``nasproxy evaluate``: each condensed set against its own dataset and hold-out, for each model; yields
     the result and its row (provenance of the file and of the evaluation), appended to ``csv`` if given.
     The settings, the files and the CSV's folder are checked now, before any work; the work happens as the
     returned iterator is consumed."""

@@ -23,7 +23,7 @@ def test_round_trip_keeps_images_labels_and_metadata(tmp_path):
 @pytest.mark.parametrize("content", [b"", b"garbage" * 100])
 def test_corrupt_files_give_a_clear_error(tmp_path, content):
     (tmp_path / "p.pt").write_bytes(content)
-    with pytest.raises(ArtifactError, match="not a readable nasproxy proxy"):
+    with pytest.raises(ArtifactError, match="not a readable nasproxy condensed set"):
         CondensedSet.load(tmp_path / "p.pt")
 
 
@@ -37,7 +37,7 @@ def test_truncated_file_gives_a_clear_error(tmp_path):
 
 def test_foreign_torch_file_is_rejected(tmp_path):
     torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp_path / "model.pt")
-    with pytest.raises(ArtifactError, match="not a nasproxy proxy file"):
+    with pytest.raises(ArtifactError, match="not a nasproxy condensed set"):
         CondensedSet.load(tmp_path / "model.pt")
 
 

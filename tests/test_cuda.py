@@ -198,7 +198,7 @@ def test_cli_condenses_and_evaluates_on_cuda(idx_root, tmp_path):
     assert CondensedSet.load(out).meta["device"].startswith("cuda")
     result = CliRunner().invoke(
         main,
-        ["evaluate", str(out), "--models", "2", "--epochs", "5", "--device", "cuda", "--json", "--csv", "", "-q"]
+        ["evaluate", str(out), "--networks", "2", "--epochs", "5", "--device", "cuda", "--json", "--csv", "", "-q"]
         + ["--data-root", str(idx_root)],
     )
     assert result.exit_code == 0, result.output

@@ -3,7 +3,7 @@ applies one backend to each network it trains or scores (``TrainConfig.backend``
 
 - ``aten``: PyTorch's own operators, on any device;
 - ``cpu-kernels``: on CPUs, nasproxy's C++ kernels and faster pooling swapped into ConvNets
-  (:mod:`nasproxy.backends.cpu`): 2x faster NAS candidates on the development Xeon (results/README.md);
+  (:mod:`nasproxy.backends.cpu`), measured in results/README.md and results/bench/engine-choices.md;
 - ``auto`` (default): ``cpu-kernels`` on CPUs where they build, else ``aten``.
 
 Backends compute the same function to float rounding, so a backend is recorded with every result (the

@@ -102,7 +102,7 @@ _augment_option = click.option(
     "train_augment",
     default="auto",
     show_default=True,
-    help="Augment training images: auto (as the proxy file says: DSA's files), none, or a strategy such as "
+    help="Augment training images: auto (as the condensed set says: DSA's files), none, or a strategy such as "
     "color_crop_cutout_flip_scale_rotate.",
 )
 _backend_option = click.option(

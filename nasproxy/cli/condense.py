@@ -29,10 +29,10 @@ from nasproxy.cli._common import (
     "--method",
     default=CondenseSettings.method,
     show_default=True,
-    help="Condensation method (see `nasproxy list methods`).",
+    help="The condenser (see `nasproxy list condensers`).",
 )
 @click.option("--ipc", type=int, default=CondenseSettings.ipc, show_default=True, help="Images per class.")
-@click.option("--out", type=click.Path(), required=True, help="Proxy file to write (.pt): a condensed set.")
+@click.option("--out", type=click.Path(), required=True, help="Condensed set to write (.pt).")
 @click.option("--seed", type=int, default=CondenseSettings.seed, show_default=True)
 @click.option(
     "--iterations", type=int, help="Outer iterations (default: the method's; dc/dsa 1000, dm 20000). Fewer = faster."

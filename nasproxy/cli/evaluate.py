@@ -31,7 +31,13 @@ from nasproxy.cli._common import (
     help="Evaluator network; repeat for a cross-architecture table.",
 )
 @click.option(
-    "--models", "num_models", type=int, default=EvaluateSettings.models, show_default=True, help="Networks per proxy."
+    "--networks",
+    "--models",  # its earlier name, kept so that existing scripts run
+    "num_models",
+    type=int,
+    default=EvaluateSettings.models,
+    show_default=True,
+    help="Networks trained per condensed set (seeds seed .. seed + N - 1).",
 )
 @click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
 @click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)

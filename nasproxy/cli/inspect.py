@@ -1,4 +1,4 @@
-"""Looking at proxy files, registries and search spaces: ``show``, ``info``, ``list``, ``spaces``."""
+"""Looking at condensed sets, registries and search spaces: ``show``, ``info``, ``list``, ``spaces``."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def info(proxy_file):
 
 
 @main.command("list")
-@click.argument("what", type=click.Choice(["datasets", "models", "methods", "proxies"]))
+@click.argument("what", type=click.Choice(["datasets", "models", "condensers", "proxies", "methods"]), metavar="WHAT")
 def list_(what):
-    """List registered datasets, models, condensation methods or search proxies."""
+    """List registered datasets, models, condensers (`condense --method`) or proxies (`search --proxy`)."""
     if what == "proxies":
         from nasproxy.search import PROXIES as registry
     elif what == "datasets":

@@ -50,7 +50,7 @@ def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, o
     check_writable(folder / "table.csv", what="--out")
     listed = None
     if archs_file:  # read before the studies load, so that a wrong path fails at once
-        from nasproxy.search._export import read_arch_ids
+        from nasproxy.search._select import read_arch_ids
 
         listed = read_arch_ids(archs_file)
     result = build(

@@ -24,7 +24,7 @@ _search_common = [
     click.option(
         "--proxy",
         required=True,
-        help="ours, random, ... (a proxy file), early-stopping, full, or a "
+        help="ours, random, ... (a condensed set), early-stopping, full, or a "
         "training-free score: synflow, naswot, snip, grad-norm, params.",
     ),
     click.option(
@@ -48,8 +48,8 @@ def _apply(options):
 
 @main.command()
 @_apply(_search_common)
-@click.option("--proxy-file", type=click.Path(), help="Proxy file (a condensed set) made by `nasproxy condense`.")
-@click.option("--dataset", default=None, help="Dataset (default: the proxy file's, else fashion-mnist).")
+@click.option("--proxy-file", type=click.Path(), help="Condensed set made by `nasproxy condense`.")
+@click.option("--dataset", default=None, help="Dataset (default: the condensed set's, else fashion-mnist).")
 @click.option("--epochs", type=int, help="Training epochs per candidate (paper: 100 on a proxy).")
 @click.option("--repeats", type=int, help="Networks trained per candidate (paper: 5).")
 @click.option("--batch-size", type=int, default=SearchRequest.batch_size, show_default=True)

@@ -34,7 +34,7 @@ class TrainedNet:
     net: nn.Module
     forgetting: torch.Tensor  # [N] forgetting events per training image (never learned: epochs + 1)
     learned: torch.Tensor  # [N] bool: classified correctly at some presentation
-    key: str  # the cache key: recorded in the proxy file's provenance
+    key: str  # the cache key: recorded in the condensed set's provenance
     cached: bool  # loaded from the cache rather than trained now
 
 

@@ -82,7 +82,7 @@ def condense(
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CondenseJob:
-    """``nasproxy condense``: a proxy file made from a dataset, checked before any work (the output can be
+    """``nasproxy condense``: a condensed set made from a dataset, checked before any work (the output can be
     written, an earlier interrupted run is continued or discarded on purpose, the method takes its options),
     then run with checkpoints next to the output, written atomically, the checkpoint removed."""
 

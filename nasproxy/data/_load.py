@@ -36,7 +36,7 @@ def dataset_key(name: str) -> str:
 
 
 def _resolve(name: str) -> DatasetInfo:
-    # user datasets are named by their absolute path: the name is recorded in proxy files and studies, and a
+    # user datasets are named by their absolute path: the name is recorded in condensed sets and studies, and a
     # later command run from another folder must find the same files
     if name.startswith("folder:"):
         path = Path(name[len("folder:") :]).expanduser().resolve()

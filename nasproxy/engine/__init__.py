@@ -13,13 +13,14 @@ network runs on a backend (``TrainConfig.backend``, :mod:`nasproxy.backends`), o
 kernels by default. Process-wide settings (glibc's allocator, denormals, cuDNN determinism) are not changed
 by training: call :func:`configure_process` once, as the CLI does.
 
-Layout: ``_config`` (what a run is), ``_device`` (devices, precision, process settings), ``_accel`` (when to
-compile, capture, pack), ``_train`` (the loop), ``_checkpoint`` (resuming it), ``_score`` (accuracy).
+Layout: ``_hooks`` (looking at a run part-way, what it reports), ``_device`` (devices, precision, process
+settings), ``_accel`` (when to compile, capture, pack), ``_train`` (the loop), ``_checkpoint`` (resuming
+it), ``_score`` (accuracy).
 """
 
+from nasproxy._configs import PRECISIONS, TrainConfig
 from nasproxy.engine._accel import COMPILE_MIN_STEPS, compiled, pack_limit, training_pack, use_compile, use_cuda_graph
 from nasproxy.engine._checkpoint import Checkpoint
-from nasproxy.engine._config import PRECISIONS, EpochHook, FitStats, StepHook, TrainConfig
 from nasproxy.engine._device import (
     autocast,
     configure_process,
@@ -28,6 +29,7 @@ from nasproxy.engine._device import (
     resolve_device,
     tune_allocator,
 )
+from nasproxy.engine._hooks import EpochHook, FitStats, StepHook
 from nasproxy.engine._score import accuracy
 from nasproxy.engine._train import build_seeded, fit, train_from_scratch
 

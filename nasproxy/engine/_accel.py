@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from nasproxy.engine._config import TrainConfig
+from nasproxy._configs import TrainConfig
 from nasproxy.models import ConvNet
 
 CPU_PACK_MAX_BATCH = 32
-# Scoring batch: CPU activations of 2,048 images (1 GB per ConvNet layer) run 1.8x slower per image than
-# 256 in fp32 here; a GPU wants large batches.
+# Scoring batch: on CPUs a large batch's activations (1 GB per ConvNet layer at 2,048 images) ran slower per
+# image than 256 (results/bench/engine-choices.md); a GPU wants large batches.
 SCORE_BATCH_CPU = 256
 SCORE_BATCH_CUDA = 2048
 MAX_PACK = 32

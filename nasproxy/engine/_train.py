@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasproxy._configs import TrainConfig
 from nasproxy.augment import augment_batch, parse_strategy
 from nasproxy.backends import apply_backend, resolve_backend
 from nasproxy.engine._accel import (
@@ -22,8 +23,8 @@ from nasproxy.engine._accel import (
     use_cuda_graph,
 )
 from nasproxy.engine._checkpoint import Checkpoint, Progress, fingerprint
-from nasproxy.engine._config import EpochHook, FitStats, StepHook, TrainConfig
 from nasproxy.engine._device import autocast
+from nasproxy.engine._hooks import EpochHook, FitStats, StepHook
 from nasproxy.models import stack_convnets, unstack_convnet
 
 

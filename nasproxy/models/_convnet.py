@@ -99,7 +99,7 @@ class ConvNet(nn.Module):
         h, wd = image_size
         # The authors pad 28x28 inputs to 32x32 at the first conv. Padding the input and convolving with
         # padding 1 computes the same thing, and oneDNN's weight gradient for a padding wider than the kernel's
-        # reach is 3x slower (bf16, 27 vs 9 ms for 100 images here).
+        # reach is several times slower (results/bench/engine-choices.md).
         self.input_pad = 2 if (channels == 1 and h == 28) else 0
         h, wd = h + 2 * self.input_pad, wd + 2 * self.input_pad
         blocks: list[nn.Module] = []

@@ -334,7 +334,7 @@ def _row(st: ProxyStats, study: StudyData) -> dict[str, Any]:
     if seconds.isna().any():
         notes.append("some trials recorded no time")
     if p.get("proxy_file") and condense is None:
-        notes.append("the proxy file's condensation time is not in the study")
+        notes.append("the condensed set's condensation time is not in the study")
     rep = st.repeat_spearman
     row = {
         "proxy": st.proxy,

@@ -31,7 +31,7 @@ class StudyData:
     trials: pd.DataFrame
     source: str  # storage URL, journal path or CSV path
     space: str | None = None
-    proxy_file: dict[str, Any] | None = None  # provenance of the proxy file (method, ipc, wall_seconds, ...)
+    proxy_file: dict[str, Any] | None = None  # provenance of the condensed set (method, ipc, wall_seconds, ...)
 
     @property
     def training_free(self) -> bool:

@@ -358,7 +358,8 @@ def comparisons_text(report: Report) -> list[str]:
             continue
         lines.append(
             f"{c.reference} vs {c.proxy}: Δρ {c.difference:+.2f} [{c.interval.low:+.2f}, {c.interval.high:+.2f}] "
-            f"over {c.architectures} architectures, {c.reference} better in {100 * c.share_better:.1f} % of resamples"
+            f"over {c.architectures} architectures: {c.verdict} ({c.reference} better in "
+            f"{100 * c.share_better:.1f} % of resamples)"
         )
     return lines
 

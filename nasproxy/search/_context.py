@@ -104,7 +104,7 @@ class SearchContext:
         self.storage_url = storage_url_for(request.storage, self.study_name)
 
     def _augmentation(self, request: SearchRequest, condensed) -> str | None:
-        """``--augment``: ``auto`` trains on a proxy file as its method intends (DSA's files name their
+        """``--augment``: ``auto`` trains on a condensed set as its method intends (DSA's files name their
         strategy; early-stopping reads only a file's size), ``none`` never augments, or a strategy for any
         training proxy."""
         from nasproxy import augment
@@ -187,7 +187,7 @@ class SearchContext:
                 f"pass a new {setting('study')} name (or the original settings)"
             )
         if self.condensed is not None and "proxy_file" not in attrs:
-            # what made the proxy file and at what cost, so that a report can add it to the search's cost
+            # what made the condensed set and at what cost, so that a report can add it to the search's cost
             meta = self.condensed.meta
             keys = ("method", "ipc", "iterations_done", "wall_seconds", "device", "seed")
             study.set_user_attr("proxy_file", {"path": str(self.request.proxy_file), **{k: meta.get(k) for k in keys}})

@@ -35,15 +35,15 @@ def _proxy_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     torch.save({"format": "nasproxy-proxy", "images": torch.zeros(2, 1, 4, 4), "labels": torch.zeros(3)}, tmp / "d.pt")
     return {
         "missing": (tmp / "missing.pt", "does not exist"),
-        "folder": (tmp / "a-folder.pt", "not a readable nasproxy proxy"),
-        "text": (_write(tmp / "text.pt", "hello"), "not a readable nasproxy proxy"),
-        "truncated": (_write(tmp / "trunc.pt", b"PK\x03\x04\x00\x00"), "not a readable nasproxy proxy"),
-        "plain pickle": (_write(tmp / "plain.pt", pickle.dumps({"a": 1})), "not a readable nasproxy proxy"),
+        "folder": (tmp / "a-folder.pt", "not a readable nasproxy condensed set"),
+        "text": (_write(tmp / "text.pt", "hello"), "not a readable nasproxy condensed set"),
+        "truncated": (_write(tmp / "trunc.pt", b"PK\x03\x04\x00\x00"), "not a readable nasproxy condensed set"),
+        "plain pickle": (_write(tmp / "plain.pt", pickle.dumps({"a": 1})), "not a readable nasproxy condensed set"),
         "code-running pickle": (
             _write(tmp / "evil.pt", pickle.dumps({"x": _RunsCode(marker)})),
-            "not a readable nasproxy proxy",
+            "not a readable nasproxy condensed set",
         ),
-        "foreign torch file": (tmp / "foreign.pt", "not a nasproxy proxy file"),
+        "foreign torch file": (tmp / "foreign.pt", "not a nasproxy condensed set"),
         "damaged proxy": (tmp / "d.pt", "damaged"),
     }
 
@@ -84,7 +84,7 @@ def cli(idx_root, tmp_path, monkeypatch):
 def test_bad_proxy_files(cli, tmp_path, case):
     path, fragment = _proxy_files(tmp_path)[case]
     cli("info", path, fragment=fragment)
-    cli("evaluate", path, "--models", 1, "--epochs", 1, "--csv", tmp_path / "e.csv", fragment=fragment)
+    cli("evaluate", path, "--networks", 1, "--epochs", 1, "--csv", tmp_path / "e.csv", fragment=fragment)
     cli("search", "--space", "tiny", "--proxy", "random", "--proxy-file", path, fragment=fragment)
     assert not (tmp_path / "pwned").exists()
 
@@ -175,7 +175,7 @@ def _tensors(path: Path, *, n_train=60, n_test=20, train_labels=None, test_shape
 )
 def test_inconsistent_tensor_files(cli, tmp_path, case, fragment):
     path = tmp_path / "data.pt"
-    # a proxy file made while the file was whole, then the file as a user's mistake leaves it
+    # a condensed set made while the file was whole, then the file as a user's mistake leaves it
     proxy = tmp_path / "proxies" / "p.pt"
     proxy.parent.mkdir()
     made = CliRunner().invoke(
@@ -197,7 +197,7 @@ def test_inconsistent_tensor_files(cli, tmp_path, case, fragment):
         _tensors(path, train_shape=(60, 3, 28, 28))
     for backend in ("aten", "cpu-kernels"):  # refused at load, before any network runs on any backend
         line = cli(
-            "evaluate", proxy, "--backend", backend, "--models", 1, "--epochs", 1,
+            "evaluate", proxy, "--backend", backend, "--networks", 1, "--epochs", 1,
             "--csv", tmp_path / "e.csv", fragment=fragment,
         )  # fmt: skip
         assert str(path) in line

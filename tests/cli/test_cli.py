@@ -13,7 +13,7 @@ from nasproxy import CondensedSet, register_model
 from nasproxy.cli import main
 from nasproxy.models import MODELS
 
-EVAL = ["--models", "2", "--epochs", "3", "--model", "convnet-w8-d1-instance-relu-avg", "-q"]
+EVAL = ["--networks", "2", "--epochs", "3", "--model", "convnet-w8-d1-instance-relu-avg", "-q"]
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_bad_condense_input_is_one_line_and_writes_nothing(run, tmp_path, args, 
 
 def test_bad_evaluate_input(run, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    _one_line_error(run("evaluate", tmp_path / "junk.pt"), "not a readable nasproxy proxy")
+    _one_line_error(run("evaluate", tmp_path / "junk.pt"), "not a readable nasproxy condensed set")
     _one_line_error(run("evaluate", tmp_path / "missing.pt"), "does not exist")
     good = tmp_path / "p.pt"
     run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", good, "-q")
@@ -226,14 +226,15 @@ def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path
 
 
 def test_list_says_what_each_entry_is_and_only_lists_what_exists(run):
-    methods = run("list", "methods").output.splitlines()
-    assert methods[0].startswith("dc ") and "Gradient matching" in methods[0]
+    condensers = run("list", "condensers").output.splitlines()
+    assert condensers[0].startswith("dc ") and "Gradient matching" in condensers[0]
+    assert run("list", "methods").output.splitlines() == condensers  # the earlier name still works
     from nasproxy.condensers import CONDENSERS
 
     proxies = {line.split()[0] for line in run("list", "proxies").output.splitlines()}
     training_free = {"synflow", "naswot", "snip", "grad-norm", "params"}
     assert proxies == {"ours", "early-stopping", "full", *CONDENSERS.names(), *training_free}
-    assert "see `nasproxy list methods`" in " ".join(run("condense", "--help").output.split())
+    assert "see `nasproxy list condensers`" in " ".join(run("condense", "--help").output.split())
 
 
 @pytest.mark.parametrize("where", ["proc", "under-a-file"])
@@ -272,7 +273,7 @@ def test_a_plain_pickle_proxy_file_gets_nasproxys_one_line_only(run, tmp_path):
     import pickle
 
     (tmp_path / "plain.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))
-    _one_line_error(run("info", tmp_path / "plain.pt"), "is not a readable nasproxy proxy")
+    _one_line_error(run("info", tmp_path / "plain.pt"), "is not a readable nasproxy condensed set")
 
 
 @pytest.mark.slow

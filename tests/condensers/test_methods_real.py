@@ -48,7 +48,7 @@ def test_method_end_to_end_on_real_images(method, small_fmnist, tmp_path, monkey
         assert all((train == image.flatten()).all(1).any() for image in a.images)  # training split only
         held_out = torch.cat([dataset.val_images, dataset.test_images]).flatten(1)
         assert not any((held_out == image.flatten()).all(1).any() for image in a.images)
-    evaluated = json.loads(_run("evaluate", "a.pt", "--models", 1, "--epochs", 2, "--json", "--csv", "", "-q").output)
+    evaluated = json.loads(_run("evaluate", "a.pt", "--networks", 1, "--epochs", 2, "--json", "--csv", "", "-q").output)
     assert 0.0 <= evaluated["mean"] <= 1.0 and evaluated["augment"] == a.meta.get("augment")
     proxy = "ours" if method == "dc" else method
     search = ["search", "--space", "tiny", "--proxy", proxy, "--proxy-file", "a.pt", "--sample", 2, "--epochs", 1]

@@ -332,7 +332,7 @@ def test_a_full_disk_while_writing_results_is_one_line_and_leaves_no_file(idx_ro
     monkeypatch.setattr(_artifact.os, "replace", full)
     args = {
         "condense": [*condense, "--out", "q.pt"],
-        "evaluate": ["evaluate", "p.pt", "--models", "1", "--epochs", "1", "--csv", "e.csv"],
+        "evaluate": ["evaluate", "p.pt", "--networks", "1", "--epochs", "1", "--csv", "e.csv"],
         "report": ["report", "--dataset", "mnist", "--space", "tiny", "--out", "r"],
     }[command]
     result = runner.invoke(main, args, catch_exceptions=False)

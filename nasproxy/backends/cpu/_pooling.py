@@ -21,7 +21,7 @@ class _MaxPool2x2Function(torch.autograd.Function):
     (the first maximum of each window in row-major order takes it).
 
     ATen's CPU ``max_pool2d`` is a branchy scalar loop, several times slower. The first-order backward runs in
-    fp32 also for bf16 maps, where ATen's bf16 kernels writing into strided outputs were 3-4x slower; it only
+    fp32 also for bf16 maps, where ATen's bf16 kernels writing into strided outputs were slower; it only
     copies and zeroes gradient values, so the result is the same in either precision. (Measurements:
     results/bench/engine-choices.md.)
     """
@@ -88,7 +88,7 @@ class _AvgPool2x2Function(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         n, c, h2, w2 = grad.shape
-        # widen, then heighten: two small copies run 2x faster than one 6-d expand
+        # widen, then heighten: two small copies ran faster than one 6-d expand (results/bench/engine-choices.md)
         rows = (grad * 0.25).unsqueeze(-1).expand(n, c, h2, w2, 2).reshape(n, c, h2, 1, 2 * w2)
         return rows.expand(n, c, h2, 2, 2 * w2).reshape(n, c, 2 * h2, 2 * w2)
 

@@ -29,7 +29,7 @@ class Protocol:
     split_seed: int
     val_fingerprint: str
     proxy_file: str | None = None  # content hash of the proxy's file (a condensed set), for file-based proxies
-    proxy_images: int = 0  # images in the proxy file (sets the early-stopping budget)
+    proxy_images: int = 0  # images in the condensed set (sets the early-stopping budget)
     epochs: int = 100
     repeats: int = 5
     batch_size: int = 256
@@ -100,7 +100,7 @@ class Proxy(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    file: ClassVar[str] = "none"  # its proxy file (a condensed set): "required", "optional" or "none"
+    file: ClassVar[str] = "none"  # its condensed set: "required", "optional" or "none"
     default_epochs: ClassVar[int] = 100  # 0: training-free
     default_repeats: ClassVar[int] = 5
     scores_test: ClassVar[bool] = False  # the default of Protocol.score_test

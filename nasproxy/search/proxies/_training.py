@@ -1,4 +1,4 @@
-"""Proxies that train every candidate: on a proxy file (a condensed set), on the real training set for the
+"""Proxies that train every candidate: on a condensed set, on the real training set for the
 same number of SGD steps (early-stopping), or on the whole real training set (full, the ground truth)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from nasproxy.search.proxies._base import PROXIES, Proxy, Score, Work, epochs_wo
 # CPU a W <= 64 ConvNet takes about 25 s per epoch; pass --epochs for a longer ground truth.
 FULL_EPOCHS = 4
 FULL_REPEATS = 3
-# a proxy file of every registered condenser is a proxy of the same name; "ours" is the paper's name for DC
+# a condensed set of every registered condenser is a proxy of the same name; "ours" is the paper's name for DC
 FILE_PROXY_METHODS = {"ours": "dc", **{name: name for name in CONDENSERS.names()}}
 
 
@@ -113,13 +113,13 @@ def train_and_score(space, cand, dataset, protocol, images, labels, config, runt
 
 
 class TrainOnFile(Proxy):
-    """Train on a proxy file made by one condensation method (``ours`` is the paper's name for DC)."""
+    """Train on a condensed set made by one condensation method (``ours`` is the paper's name for DC)."""
 
     file = "required"
 
     def __init__(self, name: str, method: str) -> None:
         self.name, self.method = name, method
-        self.description = f"train on a proxy file made by `nasproxy condense --method {method}`"
+        self.description = f"train on a condensed set made by `nasproxy condense --method {method}`"
 
     def score(self, space, cand, dataset, protocol, condensed, runtime) -> Score:
         config = protocol.train_config()

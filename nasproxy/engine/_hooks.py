@@ -1,5 +1,5 @@
-"""What one training run is (``TrainConfig``, defined with the other settings in ``nasproxy._configs``),
-hooks to look at networks part-way, and what a run reports."""
+"""Hooks that look at networks part-way through a training run, and what a run reports (``FitStats``). What a
+run is, ``TrainConfig``, lives with the other settings in ``nasproxy._configs``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-
-from nasproxy._configs import PRECISIONS, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -33,4 +31,4 @@ class FitStats:
     resumed: bool = False  # continued from a checkpoint (nasproxy.engine.Checkpoint)
 
 
-__all__ = ["PRECISIONS", "EpochHook", "FitStats", "StepHook", "TrainConfig"]
+__all__ = ["EpochHook", "FitStats", "StepHook"]
