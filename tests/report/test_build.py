@@ -1,62 +1,13 @@
 import math
 
-import pandas as pd
 import pytest
 
 from nasproxy import NasproxyError
 from nasproxy.report import COLUMNS, StudyData, build_report
 
-ARCHS = [f"arch{i:02d}" for i in range(12)]
-TRIAL_COLUMNS = [
-    "architecture",
-    "score",
-    "seconds",
-    "device",
-    "train_images",
-    "test_mean",
-    "val_accs",
-    "test_accs",
-    "val_accs_half",
-]
 
-
-def _study(name, proxy, scores, *, protocol=None, repeats=None, test=None, seconds=1.0, half=None, proxy_file=None):
-    rows = []
-    for i, (arch, score) in enumerate(zip(ARCHS, scores)):
-        rows.append(
-            {
-                "architecture": arch,
-                "score": score,
-                "seconds": seconds,
-                "device": "cpu",
-                "train_images": None,
-                "test_mean": None if test is None else sum(test[i]) / len(test[i]),
-                "val_accs": None if repeats is None else repeats[i],
-                "test_accs": None if test is None else test[i],
-                "val_accs_half": None if half is None else half[i],
-            }
-        )
-    base = {"proxy": proxy, "dataset": "d", "epochs": 100, "repeats": 2, "batch_size": 256, "lr": 0.01, "seed": 0}
-    return StudyData(
-        name=name,
-        proxy=proxy,
-        protocol={**base, **(protocol or {})},
-        trials=pd.DataFrame(rows, columns=TRIAL_COLUMNS),
-        source="mem",
-        space="s",
-        proxy_file=proxy_file,
-    )
-
-
-def _truth():
-    quality = [0.5 + 0.03 * i for i in range(12)]
-    test = [[q + 0.001 * (i % 3), q - 0.001 * (i % 2)] for i, q in enumerate(quality)]
-    half = [[q - 0.1, q - 0.1] for q in quality]
-    return _study("gt", "full", quality, protocol={"epochs": 10}, repeats=test, test=test, seconds=100.0, half=half)
-
-
-def test_report_rows_labels_costs_and_truth():
-    good = _study(
+def test_report_rows_labels_costs_and_truth(make_study, truth):
+    good = make_study(
         "s1",
         "ours",
         [0.1 * i for i in range(12)],
@@ -64,11 +15,11 @@ def test_report_rows_labels_costs_and_truth():
         repeats=[[0.1 * i, 0.1 * i + 0.01] for i in range(12)],
         proxy_file={"wall_seconds": 50.0},
     )
-    slower = _study(
+    slower = make_study(
         "s2", "ours", [0.1 * i for i in range(12)], protocol={"proxy_file": "aaaaaaaaaaaaaaaa", "epochs": 50}
     )
-    reverse = _study("s3", "synflow", [-float(i) for i in range(12)], protocol={"epochs": 0, "zero_cost_batch": 64})
-    report = build_report([good, slower, reverse, _truth()], resamples=200)
+    reverse = make_study("s3", "synflow", [-float(i) for i in range(12)], protocol={"epochs": 0, "zero_cost_batch": 64})
+    report = build_report([good, slower, reverse, truth], resamples=200)
     table = report.table.set_index("proxy")
     assert list(report.table.columns) == COLUMNS
     # two protocols of one proxy are two rows, labelled by what differs
@@ -87,32 +38,32 @@ def test_report_rows_labels_costs_and_truth():
     assert truth.convergence.half_epochs == 5 and truth.convergence.spearman == pytest.approx(1.0)
 
 
-def test_no_ground_truth_is_a_clear_error():
+def test_no_ground_truth_is_a_clear_error(make_study):
     with pytest.raises(NasproxyError, match="no ground truth"):
-        build_report([_study("s1", "ours", [0.1 * i for i in range(12)])], resamples=200)
+        build_report([make_study("s1", "ours", [0.1 * i for i in range(12)])], resamples=200)
 
 
-def test_two_ground_truths_need_a_choice():
-    other = _truth()
+def test_two_ground_truths_need_a_choice(make_study, truth):
+    other = truth
     other = StudyData(**{**other.__dict__, "name": "gt2"})
     with pytest.raises(NasproxyError, match="pick one with truth STUDY"):
-        build_report([_truth(), other, _study("s1", "ours", list(range(12)))], resamples=200)
-    report = build_report([_truth(), other, _study("s1", "ours", list(range(12)))], truth="gt2", resamples=200)
+        build_report([truth, other, make_study("s1", "ours", list(range(12)))], resamples=200)
+    report = build_report([truth, other, make_study("s1", "ours", list(range(12)))], truth="gt2", resamples=200)
     # the other ground truth is no proxy row: the table compares proxies with the chosen truth
     assert report.truth.study == "gt2" and set(report.table["proxy"]) == {"ours"}
     assert [s["study"] for s in report.studies] == ["gt2", "s1"]
 
 
-def test_truth_without_test_scores_ranks_by_validation():
-    truth = _study("gt", "full", [0.5 + 0.01 * i for i in range(12)], repeats=[[0.5, 0.5]] * 12)
-    report = build_report([truth, _study("s1", "ours", list(range(12)))], resamples=200)
+def test_truth_without_test_scores_ranks_by_validation(make_study):
+    truth = make_study("gt", "full", [0.5 + 0.01 * i for i in range(12)], repeats=[[0.5, 0.5]] * 12)
+    report = build_report([truth, make_study("s1", "ours", list(range(12)))], resamples=200)
     assert report.truth.metric == "validation"
 
 
-def test_a_report_leaves_a_folders_own_readme_alone_when_asked(tmp_path):
+def test_a_report_leaves_a_folders_own_readme_alone_when_asked(tmp_path, make_study, truth):
     from nasproxy.report import write_report
 
-    report = build_report([_study("s1", "ours", [0.1 * i for i in range(12)]), _truth()], resamples=100)
+    report = build_report([make_study("s1", "ours", [0.1 * i for i in range(12)]), truth], resamples=100)
     (tmp_path / "README.md").write_text("the experiment's own\n")
     written = write_report(report, tmp_path, readme=False)
     assert (tmp_path / "README.md").read_text() == "the experiment's own\n"
@@ -121,13 +72,13 @@ def test_a_report_leaves_a_folders_own_readme_alone_when_asked(tmp_path):
     assert (tmp_path / "README.md").read_text().startswith("# nasproxy report")
 
 
-def test_a_study_with_no_architecture_done_yet_is_a_row_of_zero_not_a_crash(tmp_path):
+def test_a_study_with_no_architecture_done_yet_is_a_row_of_zero_not_a_crash(tmp_path, make_study, truth):
     # a proxy whose search has just started: the report made meanwhile shows it as not begun
     from nasproxy.report import write_report
 
-    done = _study("s1", "ours", [0.1 * i for i in range(12)], repeats=[[0.1 * i, 0.1 * i] for i in range(12)])
-    started = _study("s2", "dm", [])
-    report = build_report([done, started, _truth()], resamples=200)
+    done = make_study("s1", "ours", [0.1 * i for i in range(12)], repeats=[[0.1 * i, 0.1 * i] for i in range(12)])
+    started = make_study("s2", "dm", [])
+    report = build_report([done, started, truth], resamples=200)
     row = report.table.set_index("proxy").loc["dm"]
     assert row["architectures"] == 0 and row["with_truth"] == 0 and math.isnan(row["spearman"])
     assert "no architecture" in row["notes"]
@@ -136,35 +87,36 @@ def test_a_study_with_no_architecture_done_yet_is_a_row_of_zero_not_a_crash(tmp_
     assert (tmp_path / "out" / "table.csv") in written
 
 
-def test_a_report_over_a_listed_subset_scores_only_those_architectures(tmp_path):
+def test_a_report_over_a_listed_subset_scores_only_those_architectures(tmp_path, make_study, truth):
     # right on the first six architectures, reversed on the last six: the subset decides the answer
     from nasproxy.report import write_report
 
     scores = [float(i) for i in range(6)] + [100.0 - i for i in range(6, 12)]
-    proxy = _study("s1", "ours", scores, repeats=[[s, s] for s in scores], seconds=2.0)
-    whole = build_report([proxy, _truth()], resamples=200).table.set_index("proxy").loc["ours"]
-    first = build_report([proxy, _truth()], resamples=200, architectures=ARCHS[:6])
-    last = build_report([proxy, _truth()], resamples=200, architectures=ARCHS[6:] + ARCHS[6:7])
+    proxy = make_study("s1", "ours", scores, repeats=[[s, s] for s in scores], seconds=2.0)
+    whole = build_report([proxy, truth], resamples=200).table.set_index("proxy").loc["ours"]
+    archs = list(truth.trials["architecture"])
+    first = build_report([proxy, truth], resamples=200, architectures=archs[:6])
+    last = build_report([proxy, truth], resamples=200, architectures=archs[6:] + archs[6:7])
     assert 0 < whole["spearman"] < 1 and whole["with_truth"] == 12
     row = first.table.set_index("proxy").loc["ours"]
     assert row["spearman"] == pytest.approx(1.0) and row["architectures"] == 6 and row["with_truth"] == 6
     assert row["seconds"] == pytest.approx(6 * 2.0) and row["selected"] == "arch05"
     assert last.table.set_index("proxy").loc["ours", "spearman"] == pytest.approx(-1.0)
-    assert last.architectures == tuple(ARCHS[6:])  # a repeated id counts once
+    assert last.architectures == tuple(archs[6:])  # a repeated id counts once
     write_report(first, tmp_path, readme=False)
     assert '"architectures": [' in (tmp_path / "report.json").read_text()
     assert "Only the 6 architectures" in (tmp_path / "table.md").read_text()
     with pytest.raises(NasproxyError, match="none of the 2 listed architectures"):
-        build_report([proxy, _truth()], resamples=200, architectures=["nope", "other"])
+        build_report([proxy, truth], resamples=200, architectures=["nope", "other"])
 
 
-def test_the_augmentation_control_is_labelled_by_what_differs():
-    plain = _study("r1", "random", [0.1 * i for i in range(12)], protocol={"epochs": 100, "repeats": 5})
-    augmented = _study(
+def test_the_augmentation_control_is_labelled_by_what_differs(make_study, truth):
+    plain = make_study("r1", "random", [0.1 * i for i in range(12)], protocol={"epochs": 100, "repeats": 5})
+    augmented = make_study(
         "r2", "random", [0.1 * i for i in range(12)],
         protocol={"epochs": 100, "repeats": 5, "augment": "color_crop_cutout_flip_scale_rotate"},
     )  # fmt: skip
-    report = build_report([_truth(), plain, augmented], resamples=200)
+    report = build_report([truth, plain, augmented], resamples=200)
     assert set(report.table["proxy"]) == {
         "random (no augmentation)",
         "random (with color_crop_cutout_flip_scale_rotate)",

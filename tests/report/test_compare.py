@@ -8,7 +8,6 @@ from scipy import stats as sps
 
 from nasproxy import NasproxyError
 from nasproxy.report import bootstrap_intervals, build_report, paired_comparisons
-from tests.report.test_build import _study, _truth
 
 
 def _frame(truth, **proxies):
@@ -67,17 +66,17 @@ def test_too_few_common_architectures_is_said_not_guessed():
     assert c.difference is None and c.interval is None and "only 3 architectures" in c.notes
 
 
-def test_report_compares_ours_by_default_and_takes_another_reference():
-    ours = _study("s1", "ours", [0.1 * i for i in range(12)])
-    synflow = _study("s2", "synflow", [float((i * 7) % 12) for i in range(12)], protocol={"epochs": 0})
-    params = _study("s3", "params", [-float(i) for i in range(12)], protocol={"epochs": 0})
-    report = build_report([synflow, ours, params, _truth()], resamples=200)
+def test_report_compares_ours_by_default_and_takes_another_reference(make_study, truth):
+    ours = make_study("s1", "ours", [0.1 * i for i in range(12)])
+    synflow = make_study("s2", "synflow", [float((i * 7) % 12) for i in range(12)], protocol={"epochs": 0})
+    params = make_study("s3", "params", [-float(i) for i in range(12)], protocol={"epochs": 0})
+    report = build_report([synflow, ours, params, truth], resamples=200)
     assert [(c.reference, c.proxy) for c in report.comparisons] == [("ours", "synflow"), ("ours", "params")]
     assert report.comparisons[1].difference == pytest.approx(2.0)
-    other = build_report([synflow, ours, params, _truth()], resamples=200, versus="params")
+    other = build_report([synflow, ours, params, truth], resamples=200, versus="params")
     assert [c.proxy for c in other.comparisons] == ["ours", "synflow"]
     with pytest.raises(NasproxyError, match="versus.*'dm' is not a proxy of this report; pass one of: ours"):
-        build_report([ours, params, _truth()], resamples=200, versus="dm")
+        build_report([ours, params, truth], resamples=200, versus="dm")
 
 
 def test_verdicts_follow_the_paired_interval():
