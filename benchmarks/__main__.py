@@ -3,6 +3,7 @@
     python -m benchmarks condense [--quick]     # DC seconds per outer iteration, 1 and 10 images per class
     python -m benchmarks dc-profile [--ipc 10]  # not a timing: where a DC outer iteration's time goes
     python -m benchmarks estimate               # not a timing: the re-fitted cost model replayed on a journal
+    python -m benchmarks estimate-fresh         # the pre-run estimate against two fresh sweeps' measured time
     python -m benchmarks candidate [--quick]    # seconds per NAS candidate (E=100, R=5, 10-ipc proxy)
     python -m benchmarks evaluate [--quick]     # evaluate: 20 models x 300 epochs on a 10-ipc proxy
     python -m benchmarks evaluate --models 3 --arm bf16   # fewer models; only the baseline and these arms
@@ -27,7 +28,7 @@ import torch
 
 from benchmarks._common import CANDIDATE_SAMPLE, EVALUATE_MODELS, SWEEP_SAMPLE, _machine, _out_folder
 from benchmarks.checks import bench_candidate_precision, bench_ceiling
-from benchmarks.estimate import bench_estimate
+from benchmarks.estimate import bench_estimate, bench_estimate_fresh
 from benchmarks.profile import bench_dc_profile
 from benchmarks.sweep import bench_sweep
 from benchmarks.timings import bench_candidate, bench_condense, bench_evaluate, bench_time_to_quality
@@ -42,6 +43,7 @@ BENCHES = {
     "sweep": bench_sweep,
     "dc-profile": bench_dc_profile,
     "estimate": bench_estimate,
+    "estimate-fresh": bench_estimate_fresh,
 }
 
 
@@ -89,7 +91,7 @@ def main() -> None:
     unknown = sorted(set(args.names) - set(BENCHES))
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
-    args.names = args.names or [n for n in BENCHES if n not in ("sweep", "dc-profile", "estimate")]
+    args.names = args.names or [n for n in BENCHES if n not in ("sweep", "dc-profile", "estimate", "estimate-fresh")]
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA GPU is visible")

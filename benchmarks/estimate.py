@@ -86,3 +86,62 @@ def _features(space, activations: dict, trial) -> np.ndarray:
             lambda: space.build(spec, channels=1, num_classes=10, image_size=(28, 28)), (1, 28, 28)
         )
     return features(float(trial.user_attrs["flops"]), float(activations[(space.name, arch)]))
+
+
+# fresh sweeps whose pre-run estimate is checked against their measured time: (label, search options)
+FRESH_RUNS = {
+    "tiny, random 10-ipc set, paper protocol": dict(
+        space="tiny", proxy="random", proxy_file="results/proxies/fmnist-random-ipc10.pt"
+    ),
+    "README main job's ground truth": dict(
+        space="paper720-w64", proxy="full", sample=8, sample_seed=4, epochs=1, repeats=2, score_test=False
+    ),
+}
+
+
+def bench_estimate_fresh(args: argparse.Namespace) -> list[dict]:
+    """The pre-run estimate (before any architecture has finished) of fresh sweeps against their measured
+    time on this machine: each runs into a new journal and cache, with its workers' worker time as the
+    measure."""
+    import os
+    import tempfile
+    import time
+
+    import nasproxy
+
+    rows = []
+    for label, options in FRESH_RUNS.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            journal = Path(tmp) / "fresh.journal"
+            # a cache of its own: no checkpoint of an earlier run of the same study may be resumed
+            os.environ["NASPROXY_CACHE"] = str(Path(tmp) / "cache")
+            start = time.perf_counter()
+            plan = nasproxy.search(storage=journal, dry_run=True, device=args.device, **options).plan
+            priced = time.perf_counter() - start
+            start = time.perf_counter()
+            result = nasproxy.search(storage=journal, device=args.device, **options)
+            wall = time.perf_counter() - start
+        measured = float(result.trials["seconds"].sum())
+        e = plan.estimate
+        rows.append(
+            {
+                "benchmark": "estimate_fresh",
+                "run": label,
+                "study": plan.study_name,
+                "architectures": plan.total,
+                "estimate_from": f"timing {e.calibrated_on} architectures" if e.calibrated_on else "FLOP model",
+                "pricing_seconds": round(priced, 1),
+                "estimated_seconds": round(e.seconds, 1),
+                "likely_low": round(e.low, 1),
+                "likely_high": round(e.high, 1),
+                "measured_seconds": round(measured, 1),
+                "wall_seconds": round(wall, 1),
+                "ratio_measured_to_estimated": round(measured / e.seconds, 3),
+                "in_likely_range": bool(e.low <= measured <= e.high),
+            }
+        )
+        print(
+            f"[bench] estimate-fresh {label}: estimated {e.seconds:,.0f} s ({e.low:,.0f}-{e.high:,.0f}), "
+            f"measured {measured:,.0f} s of worker time ({wall:,.0f} s wall)"
+        )
+    return rows

@@ -212,14 +212,19 @@ def search(
 
 
 def _estimate_text(plan) -> str:
-    from nasproxy.search._estimate import duration_text
+    from nasproxy.search._estimate import MIN_FINISHED, duration_text
 
     e = plan.estimate
     if e is None or not e.seconds:
         return f"estimated {duration_text(plan.estimate_seconds)}"
     if e.fitted_on:
         return f"estimated {e.describe()} (fitted to the {e.fitted_on} finished here)"
+    if e.calibrated_on:
+        return (
+            f"estimated {e.describe()} (from timing {e.calibrated_on} of its architectures here; refined once "
+            f"{MIN_FINISHED} finish)"
+        )
     return (
         f"estimated {duration_text(e.seconds)} by the FLOP model, possibly up to {duration_text(e.high)} "
-        "(refined once 3 architectures finish here)"
+        f"(refined once {MIN_FINISHED} architectures finish here)"
     )

@@ -40,7 +40,7 @@ _storages = click.option(
 )
 @_friendly_errors
 def studies(storages, dataset, space, as_json, add_params, repair):
-    """Where each stored search stands: architectures done, running now, interrupted; worker hours."""
+    """Where each stored search stands: architectures done, running now, interrupted; worker hours; time left."""
     from nasproxy._errors import NasproxyError
     from nasproxy.report import default_storages
     from nasproxy.search._progress import study_progress
@@ -74,14 +74,23 @@ def studies(storages, dataset, space, as_json, add_params, repair):
     if not found:
         click.echo("no studies" + (" of that dataset and space" if dataset or space else ""))
         return
+    from nasproxy.search._estimate import duration_text
+
     width = max(len(p.name) for p in found)
-    header = ("study", "proxy", "done", "running", "interrupted", "worker h", "last done (UTC)")
-    line = f"{{:<{width}}}  {{:<14}} {{:>5}} {{:>7}} {{:>11}} {{:>8}}  {{}}"
+    header = ("study", "proxy", "done", "running", "interrupted", "worker h", "last done (UTC)", "left", "ETA")
+    line = f"{{:<{width}}}  {{:<14}} {{:>5}} {{:>7}} {{:>11}} {{:>8}}  {{:<16}} {{:>20}} {{:>7}}"
     click.echo(line.format(*header))
     for p in found:
         last = p.last_done.strftime("%Y-%m-%d %H:%M") if p.last_done else "-"
         hours = f"{p.worker_seconds / 3600:.2f}"
-        click.echo(line.format(p.name, p.proxy, p.done, len(p.running), p.interrupted, hours, last))
+        left = "-" if p.left is None else f"{duration_text(p.left.seconds)} ({duration_text(p.left.high)})"
+        eta = "-" if p.eta_seconds is None else duration_text(p.eta_seconds)
+        click.echo(line.format(p.name, p.proxy, p.done, len(p.running), p.interrupted, hours, last, left, eta))
+    if any(p.left is not None for p in found):
+        click.echo(
+            "left: the worker time its sweeps' remaining architectures will take (in brackets: likely at most), "
+            "re-fitted to those finished; ETA: at the pace of the workers training now"
+        )
 
 
 @main.command()

@@ -25,7 +25,8 @@ class Estimate:
     seconds: float
     low: float  # the likely range (LIKELY of the bootstrap)
     high: float
-    fitted_on: int  # finished architectures the price was fitted to; 0: the FLOP model before any finished
+    fitted_on: int  # finished architectures the price was fitted to; 0: none finished here yet
+    calibrated_on: int = 0  # before any finished: architectures timed at the start (0: the FLOP model alone)
 
     def describe(self) -> str:
         if self.low == self.high:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,9 @@ from nasproxy.search._estimate import MIN_FINISHED, Estimate, features, refit_es
 # before any architecture finished, the FLOP model prices from one reference network's speed; measured here,
 # whole sweeps then took up to 7.3x as long as it said (the estimate issue's table): the range says so
 PRIOR_SHORT_BY = 7.3
+# a sweep the FLOP model prices at 10 s or more is priced again by timing a few of its architectures
+# (``_calibrate``, a few seconds); shorter ones keep the FLOP model's price
+CALIBRATE_ABOVE_SECONDS = 10.0
 
 
 @dataclass
@@ -30,9 +34,10 @@ class Plan:
     estimate: Estimate | None = None  # the same with its range, re-fitted once architectures finished here
 
 
-def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan, SearchContext]:
+def plan_search(request: SearchRequest, *, dry_run: bool = False, calibrate: bool = True) -> tuple[Plan, SearchContext]:
     """Load and validate everything, create the study, and estimate the cost of what is left. ``dry_run``:
-    only read the storage (a study it lacks counts as nothing done), so that pricing changes nothing."""
+    only read the storage (a study it lacks counts as nothing done), so that pricing changes nothing.
+    ``calibrate``: price a sweep of 10 s or more by timing a few of its architectures first."""
     from nasproxy.search._cost import measured_flops_per_second, measured_step_seconds
 
     if request.sampler not in ("sweep", "tpe"):
@@ -67,6 +72,8 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
         total, done = len(targets), sum(a in done_ids for a in targets)
         priced = [a for a in targets if a not in done_ids]
         scale = 1.0
+        if not dry_run:
+            record_targets(study, {a: [ctx.flops(a), ctx.activations(a)] for a in targets})
     estimate = 0.0
     work = ctx.proxy.work(ctx.protocol, ctx.dataset)
     if total > done and work.steps:
@@ -83,8 +90,18 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
     from nasproxy.engine import device_name
 
     priced_estimate = Estimate(estimate, estimate, estimate * PRIOR_SHORT_BY, 0)
+    refitted = None
     if study is not None and estimate and request.sampler == "sweep":
-        priced_estimate = _refit(ctx, done_ids, priced) or priced_estimate
+        refitted = _refit(ctx, done_ids, priced)
+    if refitted is not None:
+        priced_estimate = refitted
+    elif priced and estimate >= CALIBRATE_ABOVE_SECONDS and calibrate:
+        from nasproxy.search._calibrate import calibrated_estimate
+
+        calibrated = calibrated_estimate(ctx, priced, work, prior_cost=ctx.flops)
+        priced_estimate = dataclasses.replace(
+            calibrated, seconds=scale * calibrated.seconds, low=scale * calibrated.low, high=scale * calibrated.high
+        )
     plan = Plan(
         request,
         ctx.study_name,
@@ -123,3 +140,14 @@ def _refit(ctx: SearchContext, done: dict, remaining: list[str]) -> Estimate | N
     x = lambda arch: features(float(ctx.flops(arch)), float(ctx.activations(arch)))  # noqa: E731
     finished = [x(t.user_attrs["arch_id"]) for t in here]
     return refit_estimate(finished, [float(t.user_attrs["seconds"]) for t in here], [x(a) for a in remaining])
+
+
+TARGETS_ATTR = "targets"  # {architecture: [forward FLOPs, activation elements]} of every sweep of the study
+
+
+def record_targets(study, targets: dict[str, list[int]]) -> None:
+    """Add a sweep's architectures (with the cost model's features) to those its study records, so that
+    ``nasproxy studies`` can price what is left of every sweep run into it. Written only when it grows."""
+    known = study.user_attrs.get(TARGETS_ATTR, {})
+    if not set(targets) <= set(known):
+        study.set_user_attr(TARGETS_ATTR, dict(sorted({**known, **targets}.items())))

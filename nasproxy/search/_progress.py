@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from nasproxy.search._claims import alive, completed_architectures
+from nasproxy.search._estimate import MIN_FINISHED, Estimate, features, refit_estimate
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,17 @@ class StudyProgress:
     worker_seconds: float  # summed over the completed architectures
     last_done: datetime | None  # when the latest architecture completed (UTC)
     source: str
+    targets: int = 0  # architectures its sweeps set out to complete (0: not recorded)
+    # the worker seconds the targets not done will take, re-fitted to the architectures finished on the machine
+    # that finished the latest (None: fewer than MIN_FINISHED there, or nothing left)
+    left: Estimate | None = None
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Wall seconds until the targets are done, at the pace of the workers training now."""
+        if self.left is None or not self.running:
+            return None
+        return self.left.seconds / len(self.running)
 
     def as_dict(self) -> dict:
         return {
@@ -37,6 +49,10 @@ class StudyProgress:
             "worker_seconds": round(self.worker_seconds, 1),
             "last_done": self.last_done.isoformat(timespec="seconds") if self.last_done else None,
             "storage": self.source,
+            "targets": self.targets,
+            "left_worker_seconds": None if self.left is None else round(self.left.seconds, 1),
+            "left_likely": None if self.left is None else [round(self.left.low, 1), round(self.left.high, 1)],
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
         }
 
 
@@ -74,6 +90,7 @@ def _progress(study, source: str) -> StudyProgress:
     finished = [t.datetime_complete for t in done.values() if t.datetime_complete is not None]
     last = max(finished).astimezone(timezone.utc) if finished else None
     protocol = study.user_attrs.get("protocol", {})
+    targets = study.user_attrs.get("targets", {})
     return StudyProgress(
         name=study.study_name,
         proxy=protocol.get("proxy", "?"),
@@ -85,4 +102,29 @@ def _progress(study, source: str) -> StudyProgress:
         worker_seconds=sum(float(t.user_attrs.get("seconds", 0.0)) for t in done.values()),
         last_done=last,
         source=source,
+        targets=len(targets),
+        left=_left(targets, done),
     )
+
+
+def _left(targets: dict, done: dict) -> Estimate | None:
+    """The targets not done, priced by the cost model fitted to the finished architectures of the machine,
+    device and backend that finished the latest (other machines run at other speeds)."""
+    remaining = [a for a in targets if a not in done]
+    if not remaining or not done:
+        return None
+    latest = max(done.values(), key=lambda t: t.datetime_complete or datetime.min)
+    where = {k: latest.user_attrs.get(k) for k in ("machine", "device", "backend")}
+    here = [
+        t
+        for a, t in done.items()
+        if a in targets
+        and all(t.user_attrs.get(k) == v for k, v in where.items())
+        and t.user_attrs.get("seconds")
+        and not t.user_attrs.get("resumed_seconds")
+    ]
+    if len(here) < MIN_FINISHED:
+        return None
+    x = lambda arch: features(*map(float, targets[arch]))  # noqa: E731
+    seconds = [float(t.user_attrs["seconds"]) for t in here]
+    return refit_estimate([x(t.user_attrs["arch_id"]) for t in here], seconds, [x(a) for a in remaining])

@@ -65,3 +65,54 @@ def test_the_progress_bar_shows_the_refitted_time_left(env, capsys):
     run_search(request, progress=True)
     bar = capsys.readouterr().err
     assert "left=" in bar and "likely" in bar  # shown once 3 architectures finished, with its range
+
+
+def test_a_sweep_of_a_minute_or_more_is_priced_by_timing_its_own_architectures(env, monkeypatch):
+    from nasproxy.search import SearchRequest, _plan, plan_search
+    from nasproxy.search._calibrate import CALIBRATED_WITHIN, PROBES
+
+    request = SearchRequest(
+        space="tiny", proxy="full", dataset="mnist", holdout=50, epochs=1, repeats=1, device="cpu",
+        backend="aten", storage=str(env / "s.journal"),
+    )  # fmt: skip
+    plan, _ = plan_search(request, dry_run=True)
+    assert plan.estimate.calibrated_on == 0  # the FLOP model's few seconds: not worth timing
+    monkeypatch.setattr(_plan, "CALIBRATE_ABOVE_SECONDS", 0.0)
+    plan, _ = plan_search(request, dry_run=True)
+    estimate = plan.estimate
+    assert estimate.calibrated_on == PROBES and estimate.fitted_on == 0 and estimate.seconds > 0
+    assert estimate.high == pytest.approx(CALIBRATED_WITHIN * estimate.seconds)
+    assert estimate.low == pytest.approx(estimate.seconds / CALIBRATED_WITHIN)
+    assert not (env / "s.journal").exists()  # timing writes nothing
+
+
+def test_studies_price_what_is_left_of_every_sweep_into_a_study(env):
+    import dataclasses
+    import json
+
+    from click.testing import CliRunner
+
+    import nasproxy
+    from nasproxy.cli import main
+    from nasproxy.search import study_progress
+
+    common = dict(
+        space="tiny", proxy="full", dataset="mnist", holdout=50, epochs=1, repeats=1, device="cpu",
+        backend="aten", storage=env / "s.journal",
+    )  # fmt: skip
+    whole = nasproxy.search(**common, dry_run=True)
+    nasproxy.search(**common, archs=whole.plan.targets[:2])  # two sweeps into one study: 6 targets, 2 done
+    nasproxy.search(**common, archs=whole.plan.targets[2:6])
+    (progress,) = study_progress([str(env / "s.journal")])
+    assert (progress.targets, progress.done) == (6, 6) and progress.left is None  # nothing left
+    nasproxy.search(**common, archs=whole.plan.targets, hours=1e-9)  # records all 8, trains at most one
+    (progress,) = study_progress([str(env / "s.journal")])
+    assert progress.targets == 8 and progress.done in (6, 7)
+    assert progress.left.fitted_on == progress.done and progress.left.seconds > 0
+    assert progress.eta_seconds is None  # no worker training now
+    two_workers = dataclasses.replace(progress, running=("a", "b"))
+    assert two_workers.eta_seconds == pytest.approx(progress.left.seconds / 2)
+    shown = json.loads(CliRunner().invoke(main, ["studies", "--storage", str(env / "s.journal"), "--json"]).output)
+    assert shown[0]["targets"] == 8 and shown[0]["left_worker_seconds"] == round(progress.left.seconds, 1)
+    table = CliRunner().invoke(main, ["studies", "--storage", str(env / "s.journal")]).output
+    assert "left" in table.splitlines()[0] and "ETA" in table.splitlines()[0]
