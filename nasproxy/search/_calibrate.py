@@ -110,4 +110,8 @@ def calibrated_estimate(ctx, archs: list[str], work, prior_cost) -> Estimate:
     score_coef = fit(px, np.array([max(m[1], 1e-9) for m in measured]))
     rest = np.array([x(a) for a in archs])
     total = float((work.steps * (rest @ step_coef) + work.scored_images * (rest @ score_coef)).sum())
-    return Estimate(total, total / CALIBRATED_WITHIN, total * CALIBRATED_WITHIN, 0, calibrated_on=len(probes))
+    # one network's seconds: its steps and its scoring, the coefficients of both added up
+    coef = tuple(float(c) for c in work.steps * step_coef + work.scored_images * score_coef)
+    return Estimate(
+        total, total / CALIBRATED_WITHIN, total * CALIBRATED_WITHIN, 0, calibrated_on=len(probes), coef=coef
+    )

@@ -31,6 +31,7 @@ class SearchContext:
         self.request = request
         self._flops: dict[str, int] = {}
         self._activations: dict[str, int] = {}
+        self.price = None  # the plan's cost model (an Estimate) once the search is planned in this process
         self.proxy = load_proxy(request.proxy)
         self.proxy_name = self.proxy.name  # a plugin's name, not the path it was loaded from
         for other in request.devices or ():

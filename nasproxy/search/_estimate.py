@@ -27,6 +27,11 @@ class Estimate:
     high: float
     fitted_on: int  # finished architectures the price was fitted to; 0: none finished here yet
     calibrated_on: int = 0  # before any finished: architectures timed at the start (0: the FLOP model alone)
+    # an architecture's predicted seconds = features(flops, activations) @ coef (None: the FLOP model's)
+    coef: tuple[float, float, float] | None = None
+
+    def predicted_seconds(self, flops: float, activations: float) -> float | None:
+        return None if self.coef is None else float(features(flops, activations) @ np.array(self.coef))
 
     def describe(self) -> str:
         if self.low == self.high:
@@ -63,7 +68,7 @@ def refit_estimate(
     coef = fit(x, s)
     total = float((rest @ coef).sum())
     if not len(rest):
-        return Estimate(0.0, 0.0, 0.0, len(s))
+        return Estimate(0.0, 0.0, 0.0, len(s), coef=tuple(coef))
     relative = s / np.maximum(x @ coef, 1e-9)  # each finished architecture's measured / fitted
     rng = np.random.default_rng(seed)
     totals = []
@@ -73,7 +78,7 @@ def refit_estimate(
         noise = rng.choice(relative, size=len(rest))  # each remaining one off by a residual seen so far
         totals.append(float((rest @ boot * noise).sum()))
     low, high = np.quantile(totals, [(1 - LIKELY) / 2, (1 + LIKELY) / 2])
-    return Estimate(total, float(min(low, total)), float(max(high, total)), len(s))
+    return Estimate(total, float(min(low, total)), float(max(high, total)), len(s), coef=tuple(coef))
 
 
 def duration_text(seconds: float) -> str:

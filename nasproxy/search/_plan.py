@@ -102,6 +102,7 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False, calibrate: boo
         priced_estimate = dataclasses.replace(
             calibrated, seconds=scale * calibrated.seconds, low=scale * calibrated.low, high=scale * calibrated.high
         )
+    ctx.price = priced_estimate  # worker 0's "costliest first" uses the same model
     plan = Plan(
         request,
         ctx.study_name,

@@ -90,14 +90,18 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
 
 
 def _next_architecture(ctx: SearchContext, todo: list[str], worker: int, rng: random.Random) -> str:
-    """Worker 0 takes the architecture of most FLOPs first (the first in ``targets`` among equals): started
-    early, the longest trainings do not end a sweep alone on one worker while the others idle. Other workers
-    draw at random, so that workers started together seldom claim the same architecture. Training-free
-    proxies score any architecture in milliseconds, less than counting its FLOPs: they keep the order."""
+    """Worker 0 takes the costliest architecture first (the first in ``targets`` among equals), by the cost
+    model the plan fitted where it has one, else by FLOPs: started early, the longest trainings do not end a
+    sweep alone on one worker while the others idle. Other workers draw at random, so that workers started
+    together seldom claim the same architecture. Training-free proxies score any architecture in
+    milliseconds, less than counting its FLOPs: they keep the order."""
     if worker != 0:
         return rng.choice(todo)
     if ctx.proxy.default_epochs == 0:
         return todo[0]
+    price = ctx.price
+    if price is not None and price.coef is not None:
+        return max(todo, key=lambda a: price.predicted_seconds(ctx.flops(a), ctx.activations(a)))
     return max(todo, key=ctx.flops)
 
 

@@ -88,6 +88,24 @@ def test_one_worker_trains_the_costliest_architectures_first(search_env):
     assert len(set(flops)) > 2 and flops == sorted(flops, reverse=True)
 
 
+def test_the_costliest_first_follows_the_plans_cost_model(search_env):
+    import random
+
+    from nasproxy.search._estimate import Estimate
+    from nasproxy.search._worker import _next_architecture
+
+    plan, ctx = plan_search(_request(search_env, epochs=1, repeats=1))
+    todo = plan.targets
+    by_flops = max(todo, key=ctx.flops)
+    assert todo[0] != by_flops
+    ctx.price = None  # no fitted model: FLOPs decide
+    assert _next_architecture(ctx, todo, 0, random.Random(0)) == by_flops
+    ctx.price = Estimate(1.0, 1.0, 1.0, 3, coef=(0.0, 0.0, 5.0))  # a model that prices them all alike
+    assert _next_architecture(ctx, todo, 0, random.Random(0)) == todo[0]
+    ctx.price = Estimate(1.0, 1.0, 1.0, 3, coef=(0.0, 1.0, 0.0))  # one that prices by activations alone
+    assert _next_architecture(ctx, todo, 0, random.Random(0)) == max(todo, key=ctx.activations)
+
+
 def test_training_free_scores_keep_the_order_of_the_search(search_env):
     req = _request(search_env, proxy="params", proxy_file=None, epochs=None, repeats=1)
     run_search(req, progress=False)
