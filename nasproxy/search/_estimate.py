@@ -18,6 +18,7 @@ import numpy as np
 
 MIN_FINISHED = 3  # finished architectures (this machine, device and backend) before the re-fit replaces the prior
 LIKELY = 0.80  # the central share of the bootstrap that the printed range holds
+MAX_DRIFT = 2.0  # the most the range widens for drift: the bound within which the estimate is meant to hold
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,23 @@ def refit_estimate(
         noise = rng.choice(relative, size=len(rest))  # each remaining one off by a residual seen so far
         totals.append(float((rest @ boot * noise).sum()))
     low, high = np.quantile(totals, [(1 - LIKELY) / 2, (1 + LIKELY) / 2])
+    drift = speed_drift(x, s, coef, horizon=len(rest) / len(s))
+    low, high = low / drift, high * drift
     return Estimate(total, float(min(low, total)), float(max(high, total)), len(s), coef=tuple(coef))
+
+
+def speed_drift(x: np.ndarray, seconds: np.ndarray, coef: np.ndarray, *, horizon: float) -> float:
+    """The factor by which the machine's speed may drift while the rest runs (>= 1): the change of the
+    finished architectures' measured / fitted ratio from their earlier to their later half (rows in the order
+    they finished; 1 with fewer than ``2 * MIN_FINISHED``), grown as a random walk over ``horizon`` times the
+    time they took. A machine's speed drifts over a study's hours (other work, another session's machine),
+    which the bootstrap over architectures does not see."""
+    half = len(seconds) // 2
+    if half < MIN_FINISHED:
+        return 1.0
+    relative = seconds / np.maximum(x @ coef, 1e-9)
+    step = abs(float(np.log(np.median(relative[half:]) / np.median(relative[:half]))))
+    return float(min(np.exp(step * np.sqrt(max(horizon, 1.0))), MAX_DRIFT))
 
 
 def duration_text(seconds: float) -> str:

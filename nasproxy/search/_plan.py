@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from nasproxy._errors import NasproxyError, setting
@@ -138,6 +139,7 @@ def _refit(ctx: SearchContext, done: dict, remaining: list[str]) -> Estimate | N
     ]
     if len(here) < MIN_FINISHED:
         return None
+    here.sort(key=lambda t: t.datetime_complete or datetime.min)  # the range's drift compares earlier and later
     x = lambda arch: features(float(ctx.flops(arch)), float(ctx.activations(arch)))  # noqa: E731
     finished = [x(t.user_attrs["arch_id"]) for t in here]
     return refit_estimate(finished, [float(t.user_attrs["seconds"]) for t in here], [x(a) for a in remaining])

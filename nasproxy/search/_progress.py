@@ -125,6 +125,7 @@ def _left(targets: dict, done: dict) -> Estimate | None:
     ]
     if len(here) < MIN_FINISHED:
         return None
+    here.sort(key=lambda t: t.datetime_complete or datetime.min)  # the range's drift compares earlier and later
     x = lambda arch: features(*map(float, targets[arch]))  # noqa: E731
     seconds = [float(t.user_attrs["seconds"]) for t in here]
     return refit_estimate([x(t.user_attrs["arch_id"]) for t in here], seconds, [x(a) for a in remaining])
