@@ -163,6 +163,15 @@ def search(
             f"{left} to run; {_estimate_text(plan)} on {plan.device_name}",
             err=True,
         )
+        if left and hours and plan.estimate_seconds:
+            # the same price: worker time over the workers started here, against the budget's wall time
+            share = min(1.0, hours * 3600 * workers / plan.estimate_seconds)
+            if share < 1:
+                click.echo(
+                    f"  the {hours:g}-hour budget covers about {share:.0%} of it with {workers} worker(s); the "
+                    "same command continues where it stops",
+                    err=True,
+                )
         if left and plan.estimate_seconds > 600:
             click.echo(
                 "  to cut it: --sample N (a seeded subset), --repeats 1-2, fewer --epochs, a smaller space "

@@ -116,3 +116,16 @@ def test_studies_price_what_is_left_of_every_sweep_into_a_study(env):
     assert shown[0]["targets"] == 8 and shown[0]["left_worker_seconds"] == round(progress.left.seconds, 1)
     table = CliRunner().invoke(main, ["studies", "--storage", str(env / "s.journal")]).output
     assert "left" in table.splitlines()[0] and "ETA" in table.splitlines()[0]
+
+
+def test_a_dry_run_says_how_much_of_the_sweep_the_hours_budget_covers(env):
+    from click.testing import CliRunner
+
+    from nasproxy.cli import main
+
+    args = ["search", "--space", "tiny", "--proxy", "full", "--dataset", "mnist", "--holdout", "50"]
+    args += ["--epochs", "1", "--repeats", "1", "--storage", str(env / "s.journal"), "--dry-run"]
+    short = CliRunner().invoke(main, [*args, "--hours", "1e-9", "--workers", "2"]).output
+    assert "the 1e-09-hour budget covers about 0% of it with 2 worker(s)" in short
+    assert "budget covers" not in CliRunner().invoke(main, [*args, "--hours", "100"]).output
+    assert not (env / "s.journal").exists()
