@@ -11,7 +11,7 @@ from nasproxy.backends import apply_backend, resolve_backend
 from nasproxy.backends import cpu as cpu_backend
 from nasproxy.backends.cpu import _cpp, _first_block, _winograd
 from nasproxy.models import build_model
-from tests.backends.conftest import needs_compiler
+from tests._helpers import needs_compiler
 
 CPU = torch.device("cpu")
 

@@ -14,7 +14,7 @@ from nasproxy.backends.cpu import _first_block
 from nasproxy.engine import TrainConfig, train_from_scratch
 from nasproxy.models import ConvNetSpec, build_model, convnet_builder, stack_convnets
 from nasproxy.models._convnet import ACTS, NORMS, POOLS, ConvNet
-from tests.backends.conftest import needs_compiler
+from tests._helpers import needs_compiler
 
 pytestmark = needs_compiler
 

@@ -10,7 +10,7 @@ import torch
 from nasproxy.backends import apply_backend
 from nasproxy.backends.cpu._winograd import WinogradConv3x3
 from nasproxy.models import build_model
-from tests.backends.conftest import needs_compiler
+from tests._helpers import needs_compiler
 
 ARCHS = [
     "convnet-w16-d2-instance-relu-avg",  # the fused first block, then the fused instance-norm tail

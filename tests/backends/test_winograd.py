@@ -9,7 +9,7 @@ from nasproxy import TrainConfig, train_from_scratch
 from nasproxy.backends import apply_backend
 from nasproxy.backends.cpu import _winograd
 from nasproxy.models import ConvNetSpec, build_model, convnet_builder, stack_convnets
-from tests.backends.conftest import needs_compiler
+from tests._helpers import needs_compiler
 
 pytestmark = needs_compiler
 

@@ -6,7 +6,7 @@ import torch
 
 from nasproxy import DataNotFoundError, NasproxyError, SplitSpec, load_dataset
 from nasproxy.data import holdout_indices, read_idx
-from tests.conftest import make_idx_dataset, needs_fmnist, write_idx
+from tests._helpers import make_idx_dataset, needs_fmnist, write_idx
 
 
 def test_idx_reader_reads_plain_and_gzip(tmp_path):
