@@ -137,7 +137,10 @@ stage() {
         --truth "${TRUTH:-fashion-mnist-paper720-w64-full-36fd7e174a}")
       nasproxy report "${report_args[@]}" --out $HERE
       # the ground truth's random part alone: free of the selection by the proxies' top lists
-      nasproxy report "${report_args[@]}" --archs $HERE/truth-random.txt --out $HERE/random-30 ;;
+      nasproxy report "${report_args[@]}" --archs $HERE/truth-random.txt --out $HERE/random-30
+      # every proxy paired with the augmentation control: DSA against the same augmentation on real images
+      nasproxy report "${report_args[@]}" --versus "random (with color_crop_cutout_flip_scale_rotate)" \
+        --out $HERE/versus-augment ;;
     *) echo "unknown stage $1" >&2; exit 2 ;;
   esac
 }
