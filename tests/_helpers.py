@@ -1,5 +1,6 @@
 """What several test modules share that is not a fixture: data built the same way, and skip markers."""
 
+import dataclasses
 import gzip
 import shutil
 import struct
@@ -57,3 +58,22 @@ def make_idx_dataset(
         write_idx(root / f"{split}-images-idx3-ubyte", images, compress=compress)
         write_idx(root / f"{split}-labels-idx1-ubyte", labels, compress=compress)
     return root
+
+
+# the fastest setting of every option a condenser may take
+_FAST_CONDENSE = {
+    "iterations": 1,
+    "model": "convnet-w8-d1-instance-relu-avg",
+    "real_batch": 4,
+    "outer_loop": 1,
+    "inner_loop": 1,
+    "epochs": 1,
+}
+
+
+def fast_condense_options(method: str) -> dict:
+    """The fastest settings among the options that condenser ``method`` takes (its Config's fields)."""
+    from nasproxy.condensers import CONDENSERS
+
+    fields = {f.name for f in dataclasses.fields(CONDENSERS.get(method).Config)}
+    return {k: v for k, v in _FAST_CONDENSE.items() if k in fields}

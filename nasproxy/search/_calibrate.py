@@ -108,10 +108,8 @@ def calibrated_estimate(ctx, archs: list[str], work, prior_cost) -> Estimate:
     px = np.array([x(a) for a in probes])
     step_coef = fit(px, np.array([max(m[0], 1e-6) for m in measured]))
     score_coef = fit(px, np.array([max(m[1], 1e-9) for m in measured]))
-    rest = np.array([x(a) for a in archs])
-    total = float((work.steps * (rest @ step_coef) + work.scored_images * (rest @ score_coef)).sum())
-    # one network's seconds: its steps and its scoring, the coefficients of both added up
-    coef = tuple(float(c) for c in work.steps * step_coef + work.scored_images * score_coef)
-    return Estimate(
-        total, total / CALIBRATED_WITHIN, total * CALIBRATED_WITHIN, 0, calibrated_on=len(probes), coef=coef
-    )
+    # an architecture's seconds: its steps and its scoring, the coefficients of both added up
+    coef = work.steps * step_coef + work.scored_images * score_coef
+    total = float((np.array([x(a) for a in archs]) @ coef).sum())
+    low, high = total / CALIBRATED_WITHIN, total * CALIBRATED_WITHIN
+    return Estimate(total, low, high, 0, calibrated_on=len(probes), coef=tuple(map(float, coef)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -96,6 +97,28 @@ def speed_drift(x: np.ndarray, seconds: np.ndarray, coef: np.ndarray, *, horizon
     relative = seconds / np.maximum(x @ coef, 1e-9)
     step = abs(float(np.log(np.median(relative[half:]) / np.median(relative[:half]))))
     return float(min(np.exp(step * np.sqrt(max(horizon, 1.0))), MAX_DRIFT))
+
+
+def refit_to_trials(trials, where: dict, x, remaining: Sequence[str]) -> Estimate | None:
+    """The ``remaining`` architectures priced from the finished ``trials`` that ran at ``where`` (their
+    machine, device and backend: other places run at other speeds; a resumed trial's seconds ran partly
+    elsewhere), None until ``MIN_FINISHED`` have. ``x(arch)``: the architecture's features."""
+    here = [
+        t
+        for t in trials
+        if all(t.user_attrs.get(k) == v for k, v in where.items())
+        and t.user_attrs.get("seconds")
+        and not t.user_attrs.get("resumed_seconds")
+    ]
+    if len(here) < MIN_FINISHED:
+        return None
+    here.sort(key=finished_at)  # the range's drift compares the earlier with the later ones
+    seconds = [float(t.user_attrs["seconds"]) for t in here]
+    return refit_estimate([x(t.user_attrs["arch_id"]) for t in here], seconds, [x(a) for a in remaining])
+
+
+def finished_at(trial) -> datetime:
+    return trial.datetime_complete or datetime.min
 
 
 def duration_text(seconds: float) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from nasproxy._errors import NasproxyError, setting
 from nasproxy.search._claims import completed_architectures
 from nasproxy.search._context import SearchContext, SearchRequest
-from nasproxy.search._estimate import MIN_FINISHED, Estimate, features, refit_estimate
+from nasproxy.search._estimate import Estimate, features, refit_to_trials
+from nasproxy.search._progress import TARGETS_ATTR
 
 # before any architecture finished, the FLOP model prices from one reference network's speed; measured here,
 # whole sweeps then took up to 7.3x as long as it said (the estimate issue's table): the range says so
@@ -35,10 +35,10 @@ class Plan:
     estimate: Estimate | None = None  # the same with its range, re-fitted once architectures finished here
 
 
-def plan_search(request: SearchRequest, *, dry_run: bool = False, calibrate: bool = True) -> tuple[Plan, SearchContext]:
+def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan, SearchContext]:
     """Load and validate everything, create the study, and estimate the cost of what is left. ``dry_run``:
-    only read the storage (a study it lacks counts as nothing done), so that pricing changes nothing.
-    ``calibrate``: price a sweep of 10 s or more by timing a few of its architectures first."""
+    only read the storage (a study it lacks counts as nothing done), so that pricing changes nothing. A
+    sweep of ``CALIBRATE_ABOVE_SECONDS`` or more is priced by timing a few of its architectures first."""
     from nasproxy.search._cost import measured_flops_per_second, measured_step_seconds
 
     if request.sampler not in ("sweep", "tpe"):
@@ -96,7 +96,7 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False, calibrate: boo
         refitted = _refit(ctx, done_ids, priced)
     if refitted is not None:
         priced_estimate = refitted
-    elif priced and estimate >= CALIBRATE_ABOVE_SECONDS and calibrate:
+    elif priced and estimate >= CALIBRATE_ABOVE_SECONDS:
         from nasproxy.search._calibrate import calibrated_estimate
 
         calibrated = calibrated_estimate(ctx, priced, work, prior_cost=ctx.flops)
@@ -127,25 +127,10 @@ def remaining_estimate(ctx: SearchContext, done: dict, targets: list[str]) -> Es
 
 def _refit(ctx: SearchContext, done: dict, remaining: list[str]) -> Estimate | None:
     """The remaining architectures priced from those this machine, device and backend finished (None until
-    ``MIN_FINISHED`` have): trials of other machines would mix in another speed."""
-    here = [
-        t
-        for t in done.values()
-        if t.user_attrs.get("machine") == ctx.machine
-        and t.user_attrs.get("device") == str(ctx.device)
-        and t.user_attrs.get("backend") == ctx.runtime.backend
-        and t.user_attrs.get("seconds")
-        and not t.user_attrs.get("resumed_seconds")  # its seconds ran partly elsewhere, at another time
-    ]
-    if len(here) < MIN_FINISHED:
-        return None
-    here.sort(key=lambda t: t.datetime_complete or datetime.min)  # the range's drift compares earlier and later
+    ``MIN_FINISHED`` have)."""
+    where = {"machine": ctx.machine, "device": str(ctx.device), "backend": ctx.runtime.backend}
     x = lambda arch: features(float(ctx.flops(arch)), float(ctx.activations(arch)))  # noqa: E731
-    finished = [x(t.user_attrs["arch_id"]) for t in here]
-    return refit_estimate(finished, [float(t.user_attrs["seconds"]) for t in here], [x(a) for a in remaining])
-
-
-TARGETS_ATTR = "targets"  # {architecture: [forward FLOPs, activation elements]} of every sweep of the study
+    return refit_to_trials(done.values(), where, x, remaining)
 
 
 def record_targets(study, targets: dict[str, list[int]]) -> None:

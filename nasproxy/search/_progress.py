@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from nasproxy.search._claims import alive, completed_architectures
-from nasproxy.search._estimate import MIN_FINISHED, Estimate, features, refit_estimate
+from nasproxy.search._estimate import Estimate, features, finished_at, refit_to_trials
+
+TARGETS_ATTR = "targets"  # {architecture: [forward FLOPs, activation elements]} of every sweep of the study
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _progress(study, source: str) -> StudyProgress:
     finished = [t.datetime_complete for t in done.values() if t.datetime_complete is not None]
     last = max(finished).astimezone(timezone.utc) if finished else None
     protocol = study.user_attrs.get("protocol", {})
-    targets = study.user_attrs.get("targets", {})
+    targets = study.user_attrs.get(TARGETS_ATTR, {})
     return StudyProgress(
         name=study.study_name,
         proxy=protocol.get("proxy", "?"),
@@ -109,23 +111,11 @@ def _progress(study, source: str) -> StudyProgress:
 
 def _left(targets: dict, done: dict) -> Estimate | None:
     """The targets not done, priced by the cost model fitted to the finished architectures of the machine,
-    device and backend that finished the latest (other machines run at other speeds)."""
+    device and backend that finished the latest."""
     remaining = [a for a in targets if a not in done]
     if not remaining or not done:
         return None
-    latest = max(done.values(), key=lambda t: t.datetime_complete or datetime.min)
+    latest = max(done.values(), key=finished_at)
     where = {k: latest.user_attrs.get(k) for k in ("machine", "device", "backend")}
-    here = [
-        t
-        for a, t in done.items()
-        if a in targets
-        and all(t.user_attrs.get(k) == v for k, v in where.items())
-        and t.user_attrs.get("seconds")
-        and not t.user_attrs.get("resumed_seconds")
-    ]
-    if len(here) < MIN_FINISHED:
-        return None
-    here.sort(key=lambda t: t.datetime_complete or datetime.min)  # the range's drift compares earlier and later
     x = lambda arch: features(*map(float, targets[arch]))  # noqa: E731
-    seconds = [float(t.user_attrs["seconds"]) for t in here]
-    return refit_estimate([x(t.user_attrs["arch_id"]) for t in here], seconds, [x(a) for a in remaining])
+    return refit_to_trials([t for a, t in done.items() if a in targets], where, x, remaining)

@@ -7,24 +7,14 @@ import math
 import pytest
 
 import nasproxy
-from nasproxy.condensers import CONDENSERS
 from nasproxy.search import PROXIES
+from tests._helpers import fast_condense_options
 
 ARCHS = ["convnet-w16-d1-none-relu-avg", "convnet-w32-d2-instance-relu-avg"]
-FAST_CONDENSE = {
-    "iterations": 1,
-    "model": "convnet-w8-d1-instance-relu-avg",
-    "real_batch": 4,
-    "outer_loop": 1,
-    "inner_loop": 1,
-    "epochs": 1,
-}
 
 
 def _condensed_set(method, dataset, path):
-    fields = set(CONDENSERS.get(method).Config.__dataclass_fields__)
-    options = {k: v for k, v in FAST_CONDENSE.items() if k in fields}
-    nasproxy.condense(dataset, method=method, ipc=2, seed=0, options=options).save(path)
+    nasproxy.condense(dataset, method=method, ipc=2, seed=0, options=fast_condense_options(method)).save(path)
     return path
 
 
