@@ -64,7 +64,7 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
             todo = [a for a in targets if a not in done and a not in busy]
             if not todo:
                 return completed
-            arch = _next_architecture(ctx, todo, worker, rng)
+            arch = _next_architecture(ctx, _resumable_first(todo, study.study_name), worker, rng)
             trial = study.ask()
         # who runs it before what it runs: a worker killed between the two leaves either a trial of no
         # architecture or one whose dead process id marks it stale, never a claim that looks alive for minutes
@@ -87,6 +87,18 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
         completed += 1
         if on_done is not None:
             on_done(arch, value)
+
+
+def _checkpoint_path(study_name: str, arch: str) -> Path:
+    return cache_dir() / "checkpoints" / study_name / f"{arch}.pt"
+
+
+def _resumable_first(todo: list[str], study_name: str) -> list[str]:
+    """The architectures an interrupted run left a checkpoint of, when there are any, else ``todo``: a restart
+    finishes the trainings it paid for before it starts new ones, instead of piling up half-trained networks
+    that each hold disk and, until a later restart happens to claim them, their worker time."""
+    resumable = [a for a in todo if _checkpoint_path(study_name, a).exists()]
+    return resumable or todo
 
 
 def _next_architecture(ctx: SearchContext, todo: list[str], worker: int, rng: random.Random) -> str:
@@ -116,7 +128,7 @@ def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
 
     cand = ctx.space.get(arch)
     # an architecture whose worker was killed resumes from this file when it is claimed again (on this machine)
-    checkpoint = Checkpoint(cache_dir() / "checkpoints" / study.study_name / f"{arch}.pt")
+    checkpoint = Checkpoint(_checkpoint_path(study.study_name, arch))
     runtime = dataclasses.replace(ctx.runtime, checkpoint=checkpoint.path)
     try:
         with Heartbeat(trial):

@@ -106,6 +106,28 @@ def test_the_costliest_first_follows_the_plans_cost_model(search_env):
     assert _next_architecture(ctx, todo, 0, random.Random(0)) == max(todo, key=ctx.activations)
 
 
+def test_a_restart_resumes_checkpointed_architectures_before_starting_new_ones(search_env):
+    import random
+
+    from nasproxy.search._worker import _next_architecture, _resumable_first
+
+    plan, ctx = plan_search(_request(search_env, epochs=1, repeats=1))
+    ctx.price = None  # worker 0 ranks by FLOPs
+    todo = plan.targets
+    cheapest, cheaper = sorted(todo, key=ctx.flops)[:2]
+    folder = search_env["tmp"] / "cache" / "checkpoints" / plan.study_name
+    assert _resumable_first(todo, plan.study_name) == todo  # nothing interrupted: the whole list
+    folder.mkdir(parents=True)
+    for arch in (cheapest, cheaper):
+        (folder / f"{arch}.pt").write_bytes(b"")
+    for worker in (0, 1, 2):  # the costliest-first worker and the random ones alike
+        picked = _next_architecture(ctx, _resumable_first(todo, plan.study_name), worker, random.Random(worker))
+        assert picked in {cheapest, cheaper}
+    assert _next_architecture(ctx, _resumable_first(todo, plan.study_name), 0, random.Random(0)) == max(
+        (cheapest, cheaper), key=ctx.flops
+    )
+
+
 def test_training_free_scores_keep_the_order_of_the_search(search_env):
     req = _request(search_env, proxy="params", proxy_file=None, epochs=None, repeats=1)
     run_search(req, progress=False)
