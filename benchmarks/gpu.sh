@@ -87,7 +87,7 @@ def split(n):
 (xt, yt), (xs, ys) = split(300), split(100)
 torch.save({"train_images": xt, "train_labels": yt, "test_images": xs, "test_labels": ys}, sys.argv[1])
 PY
-    "$py" -m nasproxy.cli condense --dataset "tensors:$tiny/data.pt" --holdout 50 --method random --ipc 2 \
+    "$py" -m nasproxy.cli condense --dataset "tensors:$tiny/data.pt" --holdout 50 --condenser random --ipc 2 \
         --out "$tiny/random.pt" -q
     truth_common=(--space tiny --dataset "tensors:$tiny/data.pt" --holdout 50 --proxy full --epochs 4 --repeats 2 --workers 2)
     truth_runs=("--sample 3 --sample-seed 0" "--sample 5 --sample-seed 0")

@@ -101,7 +101,7 @@ def bench_sweep(args: argparse.Namespace) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         proxy = folder / "random-ipc10.pt"
-        condense = [sys.executable, "-m", "nasproxy.cli", "condense", "--method", "random", "--ipc", "10"]
+        condense = [sys.executable, "-m", "nasproxy.cli", "condense", "--condenser", "random", "--ipc", "10"]
         subprocess.run([*condense, "--out", str(proxy), "-q"], check=True, env=_env())
         for workers in dict.fromkeys(args.workers or [1]):
             seconds, done = _search(args, proxy, workers, folder, epochs, repeats)

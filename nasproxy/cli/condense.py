@@ -26,7 +26,9 @@ from nasproxy.cli._common import (
     help="Registered dataset, folder:PATH (ImageFolder) or tensors:FILE.pt.",
 )
 @click.option(
-    "--method",
+    "--condenser",
+    "--method",  # its earlier name, kept so that existing scripts run
+    "method",
     default=CondenseSettings.method,
     show_default=True,
     help="The condenser (see `nasproxy list condensers`).",

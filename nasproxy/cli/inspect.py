@@ -43,7 +43,7 @@ def info(proxy_file):
 @main.command("list")
 @click.argument("what", type=click.Choice(["datasets", "models", "condensers", "proxies", "methods"]), metavar="WHAT")
 def list_(what):
-    """List registered datasets, models, condensers (`condense --method`) or proxies (`search --proxy`)."""
+    """List registered datasets, models, condensers (`condense --condenser`) or proxies (`search --proxy`)."""
     if what == "proxies":
         from nasproxy.search import PROXIES as registry
     elif what == "datasets":

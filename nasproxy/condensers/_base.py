@@ -65,7 +65,7 @@ class Condenser(ABC):
     def condense(self, dataset: Dataset, *, ipc: int, seed: int, context: RunContext) -> CondenseResult: ...
 
 
-CONDENSERS: Registry[type[Condenser]] = Registry("condensation method")
+CONDENSERS: Registry[type[Condenser]] = Registry("condenser")
 
 
 def register_condenser(cls: type[Condenser]) -> type[Condenser]:

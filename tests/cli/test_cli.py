@@ -39,7 +39,8 @@ def _one_line_error(result, *fragments):
 
 def test_condense_evaluate_show_info(run, tmp_path):
     out = tmp_path / "p.pt"
-    r = run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 2, "--out", out, "-q")
+    # --condenser, and elsewhere in this file its earlier name --method, which existing scripts use
+    r = run("condense", "--dataset", "mnist", "--holdout", 50, "--condenser", "random", "--ipc", 2, "--out", out, "-q")
     assert r.exit_code == 0, r.output
     proxy = CondensedSet.load(out)
     assert proxy.images.shape == (20, 1, 28, 28) and proxy.meta["holdout"] == 50
@@ -87,7 +88,7 @@ def test_dc_condense_through_the_cli(run, tmp_path):
     "args,fragments",
     [
         (["condense", "--dataset", "imagenet", "--out", "x.pt"], ["unknown dataset 'imagenet'", "fashion-mnist"]),
-        (["condense", "--dataset", "mnist", "--method", "magic", "--out", "x.pt"], ["unknown condensation method"]),
+        (["condense", "--dataset", "mnist", "--method", "magic", "--out", "x.pt"], ["unknown condenser"]),
         (["condense", "--dataset", "mnist", "--ipc", "0", "--out", "x.pt"], ["--ipc"]),
         (["condense", "--dataset", "cifar10", "--out", "x.pt"], ["not found", "--download"]),
         (["condense", "--dataset", "mnist", "--model", "convnet-w9", "--out", "x.pt"], ["not a ConvNet id"]),

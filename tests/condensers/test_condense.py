@@ -33,7 +33,7 @@ def test_unknown_options_and_bad_ipc_are_rejected(small_mnist):
         condense(small_mnist, method="random", ipc=1, options={"iterations": 5})
     with pytest.raises(NasproxyError, match="at least 1 image per class"):
         condense(small_mnist, method="dc", ipc=0)
-    with pytest.raises(NasproxyError, match="unknown condensation method 'nope'"):
+    with pytest.raises(NasproxyError, match="unknown condenser 'nope'"):
         condense(small_mnist, method="nope", ipc=1)
 
 

@@ -1,4 +1,4 @@
-"""Every condensation method on a small real Fashion-MNIST subset, through the command line: a proxy of ipc
+"""Every condenser on a small real Fashion-MNIST subset, through the command line: a condensed set of ipc
 images per class with balanced labels, the selection methods' images from the training split only, the same
 seed giving the same file, and `evaluate` and `search` working on each file unchanged."""
 

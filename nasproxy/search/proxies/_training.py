@@ -113,13 +113,13 @@ def train_and_score(space, cand, dataset, protocol, images, labels, config, runt
 
 
 class TrainOnFile(Proxy):
-    """Train on a condensed set made by one condensation method (``ours`` is the paper's name for DC)."""
+    """Train on a condensed set made by one condenser (``ours`` is the paper's name for DC)."""
 
     file = "required"
 
     def __init__(self, name: str, method: str) -> None:
         self.name, self.method = name, method
-        self.description = f"train on a condensed set made by `nasproxy condense --method {method}`"
+        self.description = f"train on a condensed set made by `nasproxy condense --condenser {method}`"
 
     def score(self, space, cand, dataset, protocol, condensed, runtime) -> Score:
         config = protocol.train_config()
