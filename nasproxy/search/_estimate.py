@@ -6,8 +6,8 @@ activations, no pooling). Once ``MIN_FINISHED`` architectures are done on this m
 their recorded seconds re-fit the price: seconds = a x FLOPs + b x activations + c, where FLOPs and activation
 elements are one image's forward pass (arithmetic, and the element-wise work of norms, activations and
 pooling), fitted with non-negative coefficients to relative error. Its range comes from refitting on
-bootstrap resamples of the finished architectures with their relative residuals added back: "likely" is its
-central 80 %."""
+bootstrap resamples of the finished architectures with their relative residuals added back ("likely" is its
+central 80 %), widened by the drift of the machine's speed seen so far (``speed_drift``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ import numpy as np
 MIN_FINISHED = 3  # finished architectures (this machine, device and backend) before the re-fit replaces the prior
 LIKELY = 0.80  # the central share of the bootstrap that the printed range holds
 MAX_DRIFT = 2.0  # the most the range widens for drift: the bound within which the estimate is meant to hold
+RUN_GAP = 600  # seconds between one worker's trials beyond which a later run, not that worker, ran them
+Z_LIKELY = 1.2816  # the normal quantile of (1 + LIKELY) / 2: the drift's share of the likely range
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,12 @@ def refit_estimate(
     finished_seconds: Sequence[float],
     remaining_x: Sequence[np.ndarray],
     *,
+    runs: Sequence[int] | None = None,
     resamples: int = 300,
     seed: int = 0,
 ) -> Estimate:
-    """The remaining architectures' total seconds from the finished ones (``MIN_FINISHED`` or more)."""
+    """The remaining architectures' total seconds from the finished ones (``MIN_FINISHED`` or more).
+    ``runs``: which run (one start of the sweep's workers) finished each (see ``runs_of``)."""
     x, s = np.array(finished_x, float), np.array(finished_seconds, float)
     rest = np.array(remaining_x, float).reshape(-1, 3)
     coef = fit(x, s)
@@ -80,23 +84,78 @@ def refit_estimate(
         noise = rng.choice(relative, size=len(rest))  # each remaining one off by a residual seen so far
         totals.append(float((rest @ boot * noise).sum()))
     low, high = np.quantile(totals, [(1 - LIKELY) / 2, (1 + LIKELY) / 2])
-    drift = speed_drift(x, s, coef, horizon=len(rest) / len(s))
-    low, high = low / drift, high * drift
-    return Estimate(total, float(min(low, total)), float(max(high, total)), len(s), coef=tuple(coef))
+    # the two spreads are independent: their log half-widths add in quadrature
+    log_relative = np.log(relative)
+    spread = speed_drift(log_relative, s, remaining_seconds=total)
+    if runs is not None:  # the rest may run in another run, at its own pace
+        spread = max(spread, run_spread(log_relative, runs))
+    drift = min(Z_LIKELY * spread, np.log(MAX_DRIFT))
+    down = np.hypot(np.log(total / max(min(low, total), 1e-9)), drift)
+    up = np.hypot(np.log(max(high, total) / max(total, 1e-9)), drift)
+    return Estimate(total, total * float(np.exp(-down)), total * float(np.exp(up)), len(s), coef=tuple(coef))
 
 
-def speed_drift(x: np.ndarray, seconds: np.ndarray, coef: np.ndarray, *, horizon: float) -> float:
-    """The factor by which the machine's speed may drift while the rest runs (>= 1): the change of the
-    finished architectures' measured / fitted ratio from their earlier to their later half (rows in the order
-    they finished; 1 with fewer than ``2 * MIN_FINISHED``), grown as a random walk over ``horizon`` times the
-    time they took. A machine's speed drifts over a study's hours (other work, another session's machine),
-    which the bootstrap over architectures does not see."""
+def speed_drift(log_relative: np.ndarray, seconds: np.ndarray, *, remaining_seconds: float) -> float:
+    """The standard deviation of the log of the factor by which the machine's speed may drift while the
+    rest runs (0: no drift seen). A machine's speed drifts over a study's hours (other work, another
+    session's machine), which the bootstrap over architectures does not see. Measured as the change of the
+    finished architectures' measured / fitted ratio from their earlier to their later half (rows in the
+    order they finished; none with fewer than ``2 * MIN_FINISHED``), less what the architectures' own noise
+    makes two medians differ by, and grown as a random walk in time: from the middle of the finished ones
+    (where the fit sits) to the middle of the rest. ``log_relative``: each one's log measured / fitted."""
     half = len(seconds) // 2
     if half < MIN_FINISHED:
-        return 1.0
-    relative = seconds / np.maximum(x @ coef, 1e-9)
-    step = abs(float(np.log(np.median(relative[half:]) / np.median(relative[:half]))))
-    return float(min(np.exp(step * np.sqrt(max(horizon, 1.0))), MAX_DRIFT))
+        return 0.0
+    early, late = log_relative[:half], log_relative[half:]
+    step = float(np.median(late) - np.median(early))
+    sigma = 1.4826 * float(np.median(np.abs(log_relative - np.median(log_relative))))
+    noise = np.pi / 2 * sigma**2 * (1 / len(early) + 1 / len(late))  # the variance of a median's difference
+    per_second = max(step**2 - noise, 0.0) / (float(seconds.sum()) / 2)  # the halves' middles lie half apart
+    spread = per_second * (float(seconds.sum()) / 2 + remaining_seconds / 3)  # the rest's mean level drifts
+    return float(np.sqrt(spread))
+
+
+def run_spread(log_relative: np.ndarray, runs: Sequence[int]) -> float:
+    """The standard deviation of the log speed of one run against another (0: fewer than two runs of
+    ``MIN_FINISHED`` architectures), less what the architectures' own noise makes their medians differ by.
+    Sessions on other machines of the same kind, or beside other work, run at their own pace: what the rest
+    of a sweep that outlasts its run meets, and what the drift within one run does not show."""
+    labels = np.asarray(runs)
+    groups = [log_relative[labels == r] for r in dict.fromkeys(runs)]
+    groups = [g for g in groups if len(g) >= MIN_FINISHED]
+    if len(groups) < 2:
+        return 0.0
+    within = np.concatenate([g - np.median(g) for g in groups])
+    sigma = 1.4826 * float(np.median(np.abs(within)))
+    noise = float(np.mean([np.pi / 2 * sigma**2 / len(g) for g in groups]))
+    return float(np.sqrt(max(np.var([np.median(g) for g in groups], ddof=1) - noise, 0.0)))
+
+
+def runs_of(trials) -> list[int]:
+    """Which run finished each trial. A worker (host and process id) claims its next architecture as soon as
+    one is recorded, so its trials follow each other within ``RUN_GAP``; workers whose spans overlap were
+    started together. (A fresh machine may hand a later run's worker the same process id: the gap tells.)"""
+    order = sorted(range(len(trials)), key=lambda i: trials[i].datetime_start or finished_at(trials[i]))
+    spans: list[list] = []  # [start, end, trial indices]
+    open_span: dict[tuple, list] = {}
+    for i in order:
+        t = trials[i]
+        key = (t.user_attrs.get("host"), t.user_attrs.get("pid"))
+        start, end = t.datetime_start or finished_at(t), finished_at(t)
+        span = open_span.get(key)
+        if span is None or (start - span[1]).total_seconds() > RUN_GAP:
+            span = open_span[key] = [start, end, []]
+            spans.append(span)
+        span[1] = max(span[1], end)
+        span[2].append(i)
+    run, ends, labels = -1, datetime.min, [0] * len(trials)
+    for start, end, members in sorted(spans, key=lambda span: span[0]):
+        if start > ends:
+            run += 1
+        ends = max(ends, end)
+        for i in members:
+            labels[i] = run
+    return labels
 
 
 def refit_to_trials(trials, where: dict, x, remaining: Sequence[str]) -> Estimate | None:
@@ -114,7 +173,9 @@ def refit_to_trials(trials, where: dict, x, remaining: Sequence[str]) -> Estimat
         return None
     here.sort(key=finished_at)  # the range's drift compares the earlier with the later ones
     seconds = [float(t.user_attrs["seconds"]) for t in here]
-    return refit_estimate([x(t.user_attrs["arch_id"]) for t in here], seconds, [x(a) for a in remaining])
+    return refit_estimate(
+        [x(t.user_attrs["arch_id"]) for t in here], seconds, [x(a) for a in remaining], runs=runs_of(here)
+    )
 
 
 def finished_at(trial) -> datetime:
