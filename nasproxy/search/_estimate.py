@@ -84,12 +84,12 @@ def refit_estimate(
         noise = rng.choice(relative, size=len(rest))  # each remaining one off by a residual seen so far
         totals.append(float((rest @ boot * noise).sum()))
     low, high = np.quantile(totals, [(1 - LIKELY) / 2, (1 + LIKELY) / 2])
-    # the two spreads are independent: their log half-widths add in quadrature
     log_relative = np.log(relative)
     spread = speed_drift(log_relative, s, remaining_seconds=total)
     if runs is not None:  # the rest may run in another run, at its own pace
         spread = max(spread, run_spread(log_relative, runs))
     drift = min(Z_LIKELY * spread, np.log(MAX_DRIFT))
+    # the architectures' spread and the machine's drift are independent: their log half-widths add in quadrature
     down = np.hypot(np.log(total / max(min(low, total), 1e-9)), drift)
     up = np.hypot(np.log(max(high, total) / max(total, 1e-9)), drift)
     return Estimate(total, total * float(np.exp(-down)), total * float(np.exp(up)), len(s), coef=tuple(coef))
