@@ -5,6 +5,8 @@ import pytest
 
 from nasproxy.search._estimate import LIKELY, MIN_FINISHED, features, fit, refit_estimate
 
+TRUE = np.array([2e-8, 3e-5, 4.0])  # seconds per FLOP, per activation element, per architecture
+
 
 def _architectures(n, rng):
     flops = rng.uniform(1e6, 5e8, n)
@@ -15,44 +17,41 @@ def _architectures(n, rng):
 def test_the_fit_recovers_known_coefficients():
     rng = np.random.default_rng(0)
     x = _architectures(40, rng)
-    true = np.array([2e-8, 3e-5, 4.0])
-    coef = fit(x, x @ true)
-    np.testing.assert_allclose(coef, true, rtol=1e-6)
+    np.testing.assert_allclose(fit(x, x @ TRUE), TRUE, rtol=1e-6)
+
+
+def _coverage(sweep, *, draws: int = 200, resamples: int = 100) -> float:
+    """The share of ``draws`` seeded sweeps whose remaining total the likely range holds. ``sweep(rng)``:
+    (features, measured seconds, how many finished, their runs or None)."""
+    covered = 0
+    for seed in range(draws):
+        x, seconds, done, runs = sweep(np.random.default_rng(seed))
+        estimate = refit_estimate(
+            list(x[:done]), list(seconds[:done]), list(x[done:]), runs=runs, resamples=resamples, seed=seed
+        )
+        assert estimate.fitted_on == done and estimate.low <= estimate.seconds <= estimate.high
+        covered += estimate.low <= seconds[done:].sum() <= estimate.high
+    return covered / draws
 
 
 def test_the_range_covers_the_truth_at_about_its_nominal_rate():
-    true = np.array([2e-8, 3e-5, 4.0])
-    covered = 0
-    draws = 200
-    for seed in range(draws):
-        rng = np.random.default_rng(seed)
+    def noisy(rng):  # each architecture off by its own noise, nothing else
         x = _architectures(60, rng)
-        seconds = x @ true * rng.lognormal(0, 0.25, len(x))  # each architecture off by its own noise
-        finished, rest = slice(0, 10), slice(10, None)
-        estimate = refit_estimate(list(x[finished]), list(seconds[finished]), list(x[rest]), resamples=200, seed=seed)
-        covered += estimate.low <= seconds[rest].sum() <= estimate.high
-        assert estimate.fitted_on == 10 and estimate.low <= estimate.seconds <= estimate.high
+        return x, x @ TRUE * rng.lognormal(0, 0.25, len(x)), 10, None
+
     # nominal LIKELY (80 %) within sampling error of 200 draws (about +-6 points at 2 standard errors): the
     # drift term does not widen a range over noise alone
-    assert LIKELY - 0.1 <= covered / draws <= LIKELY + 0.1
+    assert LIKELY - 0.1 <= _coverage(noisy) <= LIKELY + 0.1
 
 
 def test_the_range_covers_a_sweep_that_outlasts_its_runs_at_about_its_nominal_rate():
-    # each run (a session, another machine of the same kind) at its own pace; the rest runs in two new ones
-    true = np.array([2e-8, 3e-5, 4.0])
-    covered = 0
-    draws = 200
-    for seed in range(draws):
-        rng = np.random.default_rng(seed)
-        runs = np.concatenate([np.repeat(np.arange(6), 6), np.repeat([6, 7], 20)])
+    def in_runs(rng):  # each run (a session, another machine of the same kind) at its own pace
+        runs = np.concatenate([np.repeat(np.arange(6), 6), np.repeat([6, 7], 20)])  # the rest: two new runs
         x = _architectures(len(runs), rng)
-        seconds = x @ true * np.exp(rng.normal(0, 0.25, 8)[runs]) * rng.lognormal(0, 0.2, len(runs))
-        done = 36
-        estimate = refit_estimate(
-            list(x[:done]), list(seconds[:done]), list(x[done:]), runs=list(runs[:done]), resamples=100, seed=seed
-        )
-        covered += estimate.low <= seconds[done:].sum() <= estimate.high
-    assert LIKELY - 0.1 <= covered / draws <= LIKELY + 0.1
+        seconds = x @ TRUE * np.exp(rng.normal(0, 0.25, 8)[runs]) * rng.lognormal(0, 0.2, len(runs))
+        return x, seconds, 36, list(runs[:36])
+
+    assert LIKELY - 0.1 <= _coverage(in_runs) <= LIKELY + 0.1
 
 
 def test_workers_started_together_make_one_run():
