@@ -51,14 +51,13 @@ def bench_estimate(args: argparse.Namespace) -> list[dict]:
 
 
 def _replay(study, protocol: dict, machine: str, first: list, rest: list, x, share: float) -> dict:
-    from nasproxy.search._estimate import fit, refit_estimate, runs_of
+    from nasproxy.search._estimate import refit_estimate, runs_of
 
     measured = np.array([t.user_attrs["seconds"] for t in rest], float)
-    estimate = refit_estimate(
-        [x(t) for t in first], [t.user_attrs["seconds"] for t in first], [x(t) for t in rest], runs=runs_of(first)
-    )
-    coef = fit(np.array([x(t) for t in first]), np.array([t.user_attrs["seconds"] for t in first], float))
-    each = np.array([x(t) @ coef for t in rest])
+    runs = runs_of(first)
+    rest_x = [x(t) for t in rest]
+    estimate = refit_estimate([x(t) for t in first], [t.user_attrs["seconds"] for t in first], rest_x, runs=runs)
+    each = np.array(rest_x) @ np.array(estimate.coef)  # the fit the estimate made, per architecture
     row = {
         "benchmark": "estimate_replay",
         "study": study.study_name,
@@ -66,7 +65,7 @@ def _replay(study, protocol: dict, machine: str, first: list, rest: list, x, sha
         "trained_on": machine,
         "fit_share": share,
         "fitted_on": len(first),
-        "runs_fitted_on": len(set(runs_of(first))),
+        "runs_fitted_on": len(set(runs)),
         "predicted": len(rest),
         "measured_seconds": round(float(measured.sum()), 1),
         "estimated_seconds": round(estimate.seconds, 1),

@@ -97,8 +97,9 @@ def _resumable_first(todo: list[str], study_name: str) -> list[str]:
     """The architectures an interrupted run left a checkpoint of, when there are any, else ``todo``: a restart
     finishes the trainings it paid for before it starts new ones, instead of piling up half-trained networks
     that each hold disk and, until a later restart happens to claim them, their worker time."""
-    resumable = [a for a in todo if _checkpoint_path(study_name, a).exists()]
-    return resumable or todo
+    folder = _checkpoint_path(study_name, "").parent
+    saved = {path.stem for path in folder.glob("*.pt")} if folder.is_dir() else set()  # one listing, not a stat each
+    return [a for a in todo if a in saved] or todo
 
 
 def _next_architecture(ctx: SearchContext, todo: list[str], worker: int, rng: random.Random) -> str:
