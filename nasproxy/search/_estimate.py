@@ -108,8 +108,8 @@ def speed_drift(log_relative: np.ndarray, seconds: np.ndarray, *, remaining_seco
         return 0.0
     early, late = log_relative[:half], log_relative[half:]
     step = float(np.median(late) - np.median(early))
-    sigma = 1.4826 * float(np.median(np.abs(log_relative - np.median(log_relative))))
-    noise = np.pi / 2 * sigma**2 * (1 / len(early) + 1 / len(late))  # the variance of a median's difference
+    sigma = _robust_sigma(log_relative - np.median(log_relative))
+    noise = _median_variance(sigma, len(early)) + _median_variance(sigma, len(late))  # of their difference
     per_second = max(step**2 - noise, 0.0) / (float(seconds.sum()) / 2)  # the halves' middles lie half apart
     spread = per_second * (float(seconds.sum()) / 2 + remaining_seconds / 3)  # the rest's mean level drifts
     return float(np.sqrt(spread))
@@ -125,10 +125,19 @@ def run_spread(log_relative: np.ndarray, runs: Sequence[int]) -> float:
     groups = [g for g in groups if len(g) >= MIN_FINISHED]
     if len(groups) < 2:
         return 0.0
-    within = np.concatenate([g - np.median(g) for g in groups])
-    sigma = 1.4826 * float(np.median(np.abs(within)))
-    noise = float(np.mean([np.pi / 2 * sigma**2 / len(g) for g in groups]))
+    sigma = _robust_sigma(np.concatenate([g - np.median(g) for g in groups]))
+    noise = float(np.mean([_median_variance(sigma, len(g)) for g in groups]))
     return float(np.sqrt(max(np.var([np.median(g) for g in groups], ddof=1) - noise, 0.0)))
+
+
+def _robust_sigma(deviations: np.ndarray) -> float:
+    """The standard deviation of normal noise from deviations around a median (their MAD, scaled)."""
+    return 1.4826 * float(np.median(np.abs(deviations)))
+
+
+def _median_variance(sigma: float, n: int) -> float:
+    """The variance of the median of ``n`` draws of normal noise of deviation ``sigma``."""
+    return np.pi / 2 * sigma**2 / n
 
 
 def runs_of(trials) -> list[int]:
