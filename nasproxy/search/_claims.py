@@ -30,7 +30,7 @@ def completed_architectures(study, trials: list | None = None) -> dict[str, Any]
     complete = (t for t in trials if t.state == TrialState.COMPLETE)
     for t in sorted(complete, key=lambda t: t.number):
         arch = t.user_attrs.get("arch_id")
-        if arch is not None and not t.user_attrs.get("duplicate_of"):
+        if arch is not None and "duplicate_of" not in t.user_attrs:
             done.setdefault(arch, t)
     return done
 
@@ -87,14 +87,27 @@ class Heartbeat:
         self._thread.join()
 
 
-def earlier_claim(study, arch: str, number: int) -> int | None:
-    """The number of a trial before ``number`` that completed ``arch`` or is training it alive, if any."""
+def earlier_claim(study, arch: str, number: int, *, poll_seconds: float = 0.2) -> int | None:
+    """The number of a trial before ``number`` that completed ``arch`` or is training it alive, if any.
+
+    A worker names its architecture a few writes after it asks for its trial, so a trial before ``number``
+    that is alive but names none yet may still name ``arch``: wait until it does (or dies). Without the wait,
+    a worker slowed between its ask and its claim would miss a later trial that trained ``arch`` in between,
+    and both would complete it."""
     from optuna.trial import TrialState
 
-    now = time.time()
-    for t in study.get_trials(deepcopy=False):
-        if t.number >= number or t.user_attrs.get("arch_id") != arch or t.user_attrs.get("duplicate_of"):
-            continue
-        if t.state == TrialState.COMPLETE or (t.state == TrialState.RUNNING and alive(t, now)):
-            return t.number
-    return None
+    while True:
+        now = time.time()
+        unnamed = False
+        for t in study.get_trials(deepcopy=False):
+            if t.number >= number or "duplicate_of" in t.user_attrs:
+                continue
+            claimed = t.user_attrs.get("arch_id")
+            live = t.state == TrialState.RUNNING and alive(t, now)
+            if claimed is None:
+                unnamed = unnamed or live
+            elif claimed == arch and (t.state == TrialState.COMPLETE or live):
+                return t.number
+        if not unnamed:
+            return None
+        time.sleep(poll_seconds)

@@ -162,8 +162,8 @@ def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
     }
     for key, value in record.items():
         trial.set_user_attr(key, value)
-    # a second look before completing: a worker that asked for its trial just before this one may have
-    # recorded the same architecture only after this one's first look (a fast score leaves that window open)
+    # a second look before completing: an earlier claim whose heartbeat looked stale at the first look (a
+    # worker on another host, stalled) may have lived on and completed the architecture meanwhile
     rival = earlier_claim(study, arch, trial.number)
     if rival is not None:
         trial.set_user_attr("duplicate_of", rival)
