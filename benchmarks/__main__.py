@@ -1,6 +1,7 @@
 """Speed and memory benchmarks: each nasproxy arm against a faithful baseline, in the same run.
 
     python -m benchmarks condense [--quick]     # DC seconds per outer iteration, 1 and 10 images per class
+    python -m benchmarks condense --ipc 1 --iterations 2 --eval-models 1   # a smoke run (gpu.sh's rehearsal)
     python -m benchmarks dc-profile [--ipc 10]  # not a timing: where a DC outer iteration's time goes
     python -m benchmarks estimate               # not a timing: the re-fitted cost model replayed on a journal
     python -m benchmarks estimate-fresh         # the pre-run estimate against two fresh sweeps' measured time
@@ -26,7 +27,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from benchmarks._common import CANDIDATE_SAMPLE, EVALUATE_MODELS, SWEEP_SAMPLE, _machine, _out_folder
+from benchmarks._common import (
+    CANDIDATE_SAMPLE,
+    CONDENSE_EVAL_MODELS,
+    EVALUATE_MODELS,
+    SWEEP_SAMPLE,
+    _machine,
+    _out_folder,
+)
 from benchmarks.checks import bench_candidate_precision, bench_ceiling
 from benchmarks.estimate import bench_estimate, bench_estimate_fresh
 from benchmarks.profile import bench_dc_profile
@@ -55,6 +63,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer iterations/epochs (labelled in the CSV)")
     parser.add_argument(
         "--ipc", type=int, action="append", choices=[1, 10], help="condense: only these images per class (repeatable)"
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        help="condense, dc-profile: outer iterations, the first a warm-up that is not counted (default 6 at 1 ipc "
+        "and 2 at 10 ipc in condense, 4 in dc-profile; 3 with --quick)",
+    )
+    parser.add_argument(
+        "--eval-models",
+        type=int,
+        help=f"condense: networks trained on each arm's images for its accuracy (default {CONDENSE_EVAL_MODELS}; "
+        "0: none, the accuracy columns stay empty)",
     )
     parser.add_argument(
         "--models", type=int, default=EVALUATE_MODELS, help=f"evaluate: evaluation models (default {EVALUATE_MODELS})"
@@ -91,6 +111,10 @@ def main() -> None:
     unknown = sorted(set(args.names) - set(BENCHES))
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    if args.iterations is not None and args.iterations < 2:
+        parser.error("--iterations: at least 2 (the first is a warm-up and is not counted)")
+    if args.eval_models is not None and args.eval_models < 0:
+        parser.error("--eval-models: 0 or more")
     args.names = args.names or [n for n in BENCHES if n not in ("sweep", "dc-profile", "estimate", "estimate-fresh")]
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -112,6 +136,10 @@ def main() -> None:
     for name in args.names:
         rows = [{**row, **stamp} for row in BENCHES[name](args)]
         only = f"-ipc{'-'.join(map(str, args.ipc))}" if args.ipc and name in ("condense", "dc-profile") else ""
+        if name in ("condense", "dc-profile") and args.iterations is not None:
+            only += f"-{args.iterations}iterations"
+        if name == "condense" and args.eval_models is not None:
+            only += f"-{args.eval_models}models"
         if name == "evaluate" and args.models != EVALUATE_MODELS and not args.quick:
             only = f"-{args.models}models"
         if name == "candidate" and args.sample not in (None, CANDIDATE_SAMPLE):

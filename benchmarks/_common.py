@@ -17,6 +17,7 @@ PAPER720_SAMPLE_SEED = 0
 CANDIDATE_SAMPLE = 2  # paper720 architectures timed per run on a CPU (a naive candidate takes minutes there)
 SWEEP_SAMPLE = 100  # the sweep extrapolates to the whole space from at least this many
 EVALUATE_MODELS = 20  # the paper's evaluation protocol
+CONDENSE_EVAL_MODELS = 5  # networks that give each condense arm its accuracy
 # arms that matter on CUDA alone (the engine never captures graphs or packs for training on CPUs): the
 # engine's CUDA defaults with one switch turned off each
 NO_GRAPHS = {"NASPROXY_CUDA_GRAPHS": "0"}
@@ -115,7 +116,9 @@ def _selected(arms: list[tuple], wanted: list[str] | None) -> list[tuple]:
 def _condense_settings(args: argparse.Namespace) -> list[tuple[int, int, int]]:
     """(ipc, outer iterations, evaluation models); the first iteration warms up (and compiles) and is not
     counted: it is reported as first_iteration_seconds."""
-    return [s for s in [(1, 3 if args.quick else 6, 5), (10, 2, 5)] if s[0] in (args.ipc or [1, 10])]
+    models = CONDENSE_EVAL_MODELS if args.eval_models is None else args.eval_models
+    settings = [(1, args.iterations or (3 if args.quick else 6), models), (10, args.iterations or 2, models)]
+    return [s for s in settings if s[0] in (args.ipc or [1, 10])]
 
 
 def _condense_setting(ipc: int, iterations: int) -> str:

@@ -13,7 +13,7 @@ from benchmarks._common import run_arm
 def bench_dc_profile(args: argparse.Namespace) -> list[dict]:
     rows = []
     for ipc in args.ipc or [10]:
-        iterations = 3 if args.quick else 4
+        iterations = args.iterations or (3 if args.quick else 4)
         res = run_arm(
             "dc_nasproxy", tuned_allocator=True, device=args.device, ipc=ipc, iterations=iterations, profile=True
         )

@@ -56,7 +56,7 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
                     **extra,
                 )
                 secs = res["seconds"][1:]
-                acc = _evaluate_images(save, eval_models, args.device)
+                acc = _evaluate_images(save, eval_models, args.device) if eval_models else (None, None)
             row = _row(
                 "dc_outer_iteration",
                 _condense_setting(ipc, iterations),

@@ -83,6 +83,10 @@ def test_the_benchmark_command_loads_every_benchmark_and_refuses_an_unknown_one(
     assert result.returncode == 2
     for name in ("condense", "candidate", "evaluate", "time-to-quality", "candidate-precision", "ceiling", "sweep"):
         assert name in result.stderr.splitlines()[-1]
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "condense", "--iterations", "1"], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "--iterations: at least 2" in result.stderr.splitlines()[-1]
 
 
 @pytest.mark.slow
@@ -111,10 +115,11 @@ def test_gpu_script_rehearses_every_stage_on_the_cpu(tmp_path, fmnist):
     sweep = pd.read_csv(out / "sweep-quick.csv")
     assert {"architectures", "seconds", "seconds_720", "extrapolated", "device", "arm"} <= set(sweep.columns)
     assert sweep["architectures"].tolist() == [2, 1] and sweep["extrapolated"].all()
-    profile = pd.read_csv(out / "dc-profile-ipc1-quick.csv")
+    profile = pd.read_csv(out / "dc-profile-ipc1-2iterations.csv")
     assert {"real-image gradients", "matching loss, second-order backward, image step"} <= set(profile["part"])
     assert profile["share"].sum() == pytest.approx(1.0, abs=0.01)
-    assert len(pd.read_csv(out / "condense-ipc1-quick.csv")) == 2  # the authors'-style loop and nasproxy
+    condense = pd.read_csv(out / "condense-ipc1-2iterations-1models.csv")
+    assert condense["runs"].tolist() == [1, 1] and condense["eval_models"].tolist() == [1, 1]  # baseline, nasproxy
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(str(out / "truth.journal"))
     done = {
