@@ -2,10 +2,10 @@
 and which claims died with their worker.
 
 Each trial is one architecture. Workers pick architectures that are neither complete nor being trained by
-a live worker; if two workers still pick the same one, the trial with the lower number wins and the other
-steps back, so every architecture is completed exactly once. A worker that dies leaves a RUNNING trial:
-on the same host its dead process id reveals it at once, elsewhere its heartbeat goes stale; either way the
-trial is marked FAIL and the architecture is trained again. Only Optuna's public API is used.
+a live worker; if two workers still pick the same one, a completed trial wins, else the one with the lower
+number, and the other steps back, so every architecture is completed exactly once. A worker that dies
+leaves a RUNNING trial: on the same host its dead process id reveals it at once, elsewhere its heartbeat
+goes stale; either way the trial is marked FAIL and the architecture is trained again. Only Optuna's public API is used.
 """
 
 from __future__ import annotations
@@ -87,27 +87,18 @@ class Heartbeat:
         self._thread.join()
 
 
-def earlier_claim(study, arch: str, number: int, *, poll_seconds: float = 0.2) -> int | None:
-    """The number of a trial before ``number`` that completed ``arch`` or is training it alive, if any.
+def rival_claim(study, arch: str, number: int) -> int | None:
+    """The number of another trial that completed ``arch``, or of an earlier one training it alive, if any.
 
-    A worker names its architecture a few writes after it asks for its trial, so a trial before ``number``
-    that is alive but names none yet may still name ``arch``: wait until it does (or dies). Without the wait,
-    a worker slowed between its ask and its claim would miss a later trial that trained ``arch`` in between,
-    and both would complete it."""
+    Among trials in training the lower number wins. A completed trial wins whatever its number: a worker
+    slowed between asking for its trial and naming its architecture may name one that a later trial has
+    trained and completed meanwhile, unseen by that trial's looks."""
     from optuna.trial import TrialState
 
-    while True:
-        now = time.time()
-        unnamed = False
-        for t in study.get_trials(deepcopy=False):
-            if t.number >= number or "duplicate_of" in t.user_attrs:
-                continue
-            claimed = t.user_attrs.get("arch_id")
-            live = t.state == TrialState.RUNNING and alive(t, now)
-            if claimed is None:
-                unnamed = unnamed or live
-            elif claimed == arch and (t.state == TrialState.COMPLETE or live):
-                return t.number
-        if not unnamed:
-            return None
-        time.sleep(poll_seconds)
+    now = time.time()
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number or t.user_attrs.get("arch_id") != arch or "duplicate_of" in t.user_attrs:
+            continue
+        if t.state == TrialState.COMPLETE or (t.number < number and t.state == TrialState.RUNNING and alive(t, now)):
+            return t.number
+    return None

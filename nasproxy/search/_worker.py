@@ -16,7 +16,7 @@ from nasproxy import __version__
 from nasproxy._cache import cache_dir
 from nasproxy._errors import BudgetSpent, NasproxyError, setting
 from nasproxy.engine import Checkpoint
-from nasproxy.search._claims import Heartbeat, alive, completed_architectures, earlier_claim, fail_stale
+from nasproxy.search._claims import Heartbeat, alive, completed_architectures, fail_stale, rival_claim
 from nasproxy.search._context import SearchContext, SearchRequest
 from nasproxy.search._export import EXPORT_DIR, export_study
 from nasproxy.search._params import chosen_architecture_sampler, distributions, record_params
@@ -75,7 +75,7 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
             ("arch_id", arch),
         ):
             trial.set_user_attr(key, value)
-        rival = earlier_claim(study, arch, trial.number)
+        rival = rival_claim(study, arch, trial.number)
         if rival is not None:
             trial.set_user_attr("duplicate_of", rival)
             study.tell(trial, state=TrialState.FAIL)
@@ -162,9 +162,9 @@ def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
     }
     for key, value in record.items():
         trial.set_user_attr(key, value)
-    # a second look before completing: an earlier claim whose heartbeat looked stale at the first look (a
-    # worker on another host, stalled) may have lived on and completed the architecture meanwhile
-    rival = earlier_claim(study, arch, trial.number)
+    # a second look before completing: another worker may have claimed the same architecture after this one's
+    # first look (a trial asked earlier but named later) or lived on after its heartbeat looked stale
+    rival = rival_claim(study, arch, trial.number)
     if rival is not None:
         trial.set_user_attr("duplicate_of", rival)
         study.tell(trial, state=TrialState.FAIL)
