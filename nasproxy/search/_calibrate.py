@@ -22,7 +22,8 @@ from nasproxy.search._estimate import Estimate, features, fit
 PROBES = 4  # architectures timed, from the cheapest to the costliest by the FLOP model
 TIMED_STEPS = 3  # training steps timed per probe at first, after one untimed (first-call costs) ...
 MIN_TIMED_SECONDS = 0.25  # ... four times more until they take this long (cheap networks time noisily) ...
-MAX_TIMED_STEPS = 192  # ... or this many
+MAX_TIMED_STEPS = 192  # ... or this many, or the steps the sweep trains an architecture for (a probe that
+# trains longer than the architecture will costs more than it tells, and small sweeps would pay twice)
 SCORED_PROBE_IMAGES = 512  # images scored per probe
 CALIBRATED_WITHIN = 1.5  # the printed range: estimate / 1.5 to estimate x 1.5
 
@@ -47,17 +48,17 @@ def _seconds(device: torch.device, run) -> float:
     return time.perf_counter() - start
 
 
-def _step_seconds(device: torch.device, train) -> float:
+def _step_seconds(device: torch.device, train, max_steps: int = MAX_TIMED_STEPS) -> float:
     """Seconds per training step: runs of 1 and 1 + n steps, n growing until their difference is long enough
-    to time; each the faster of two (other processes only ever add time)."""
+    to time or n reaches ``max_steps``; each the faster of two (other processes only ever add time)."""
     one = min(_seconds(device, partial(train, 1)) for _ in range(2))
-    steps = TIMED_STEPS
+    steps = min(TIMED_STEPS, max_steps)
     while True:
         more = _seconds(device, partial(train, 1 + steps))
-        if more - one >= MIN_TIMED_SECONDS or steps >= MAX_TIMED_STEPS:
+        if more - one >= MIN_TIMED_SECONDS or steps >= max_steps:
             more = min(more, _seconds(device, partial(train, 1 + steps)))
             return max(more - one, 0.0) / steps
-        steps *= 4
+        steps = min(steps * 4, max_steps)
 
 
 def time_architecture(ctx, arch: str, work) -> tuple[float, float]:
@@ -85,7 +86,7 @@ def time_architecture(ctx, arch: str, work) -> tuple[float, float]:
         return train_from_scratch(build, images, labels, timed, seeds=seeds)
 
     nets = train(1)  # building, first calls and the backend's kernels: paid once per run, not per step
-    step = _step_seconds(device, train)
+    step = _step_seconds(device, train, max_steps=max(1, min(MAX_TIMED_STEPS, work.steps)))
     scored = images[: min(SCORED_PROBE_IMAGES, len(images))]
     if len(scored) < SCORED_PROBE_IMAGES:
         scored = scored.repeat(math.ceil(SCORED_PROBE_IMAGES / len(scored)), 1, 1, 1)[:SCORED_PROBE_IMAGES]

@@ -123,6 +123,19 @@ def test_a_sweep_of_a_minute_or_more_is_priced_by_timing_its_own_architectures(e
     assert not (env / "s.journal").exists()  # timing writes nothing
 
 
+@pytest.mark.parametrize(("max_steps", "runs"), [(20, [1, 1, 4, 13, 21, 21]), (2, [1, 1, 3, 3]), (None, None)])
+def test_a_probe_trains_no_longer_than_the_sweeps_architectures(max_steps, runs):
+    """Steps too fast to time grow 4x per run, up to the architecture's own steps (or MAX_TIMED_STEPS)."""
+    import torch
+
+    from nasproxy.search._calibrate import MAX_TIMED_STEPS, _step_seconds
+
+    calls = []
+    limit = {} if max_steps is None else {"max_steps": max_steps}
+    assert _step_seconds(torch.device("cpu"), calls.append, **limit) >= 0.0
+    assert calls == (runs or [1, 1, 4, 13, 49, 1 + MAX_TIMED_STEPS, 1 + MAX_TIMED_STEPS])
+
+
 def test_studies_price_what_is_left_of_every_sweep_into_a_study(env):
     import dataclasses
     import json
