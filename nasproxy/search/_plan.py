@@ -38,7 +38,8 @@ class Plan:
 def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan, SearchContext]:
     """Load and validate everything, create the study, and estimate the cost of what is left. ``dry_run``:
     only read the storage (a study it lacks counts as nothing done), so that pricing changes nothing. A
-    sweep of ``CALIBRATE_ABOVE_SECONDS`` or more is priced by timing a few of its architectures first."""
+    sweep of ``CALIBRATE_ABOVE_SECONDS`` or more is priced by timing a few of its architectures first, when
+    more than those few are left."""
     from nasproxy.search._cost import measured_flops_per_second, measured_step_seconds
 
     if request.sampler not in ("sweep", "tpe"):
@@ -97,12 +98,14 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
     if refitted is not None:
         priced_estimate = refitted
     elif priced and estimate >= CALIBRATE_ABOVE_SECONDS:
-        from nasproxy.search._calibrate import calibrated_estimate
+        from nasproxy.search._calibrate import PROBES, calibrated_estimate
 
-        calibrated = calibrated_estimate(ctx, priced, work, prior_cost=ctx.flops)
-        priced_estimate = dataclasses.replace(
-            calibrated, seconds=scale * calibrated.seconds, low=scale * calibrated.low, high=scale * calibrated.high
-        )
+        # timing every architecture left would cost about what training them does: the prior prices so few
+        if len(priced) > PROBES:
+            calibrated = calibrated_estimate(ctx, priced, work, prior_cost=ctx.flops)
+            priced_estimate = dataclasses.replace(
+                calibrated, seconds=scale * calibrated.seconds, low=scale * calibrated.low, high=scale * calibrated.high
+            )
     ctx.price = priced_estimate  # worker 0's "costliest first" uses the same model
     plan = Plan(
         request,

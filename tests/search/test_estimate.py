@@ -105,6 +105,8 @@ def test_the_progress_bar_shows_the_refitted_time_left(env, capsys):
 
 
 def test_a_sweep_of_a_minute_or_more_is_priced_by_timing_its_own_architectures(env, monkeypatch):
+    import dataclasses
+
     from nasproxy.search import SearchRequest, _plan, plan_search
     from nasproxy.search._calibrate import CALIBRATED_WITHIN, PROBES
 
@@ -121,6 +123,8 @@ def test_a_sweep_of_a_minute_or_more_is_priced_by_timing_its_own_architectures(e
     assert estimate.high == pytest.approx(CALIBRATED_WITHIN * estimate.seconds)
     assert estimate.low == pytest.approx(estimate.seconds / CALIBRATED_WITHIN)
     assert not (env / "s.journal").exists()  # timing writes nothing
+    few = dataclasses.replace(request, sample=PROBES, sample_seed=0)
+    assert plan_search(few, dry_run=True)[0].estimate.calibrated_on == 0  # timing them would cost their training
 
 
 @pytest.mark.parametrize(("max_steps", "runs"), [(20, [1, 1, 4, 13, 21, 21]), (2, [1, 1, 3, 3]), (None, None)])
