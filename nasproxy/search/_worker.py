@@ -75,10 +75,7 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
             ("arch_id", arch),
         ):
             trial.set_user_attr(key, value)
-        rival = rival_claim(study, arch, trial.number)
-        if rival is not None:
-            trial.set_user_attr("duplicate_of", rival)
-            study.tell(trial, state=TrialState.FAIL)
+        if _stepped_back(study, trial, arch):
             continue
         record_params(trial, ctx.space, arch, chosen)
         value = _score_trial(ctx, study, trial, arch)
@@ -89,15 +86,31 @@ def work(ctx: SearchContext, targets: list[str], *, worker: int = 0, on_done=Non
             on_done(arch, value)
 
 
+def _stepped_back(study, trial, arch: str) -> bool:
+    """Whether ``trial`` gave ``arch`` up to a rival claim (``_claims``): then it is failed and names the rival."""
+    from optuna.trial import TrialState
+
+    rival = rival_claim(study, arch, trial.number)
+    if rival is None:
+        return False
+    trial.set_user_attr("duplicate_of", rival)
+    study.tell(trial, state=TrialState.FAIL)
+    return True
+
+
+def _checkpoint_folder(study_name: str) -> Path:
+    return cache_dir() / "checkpoints" / study_name
+
+
 def _checkpoint_path(study_name: str, arch: str) -> Path:
-    return cache_dir() / "checkpoints" / study_name / f"{arch}.pt"
+    return _checkpoint_folder(study_name) / f"{arch}.pt"
 
 
 def _resumable_first(todo: list[str], study_name: str) -> list[str]:
     """The architectures an interrupted run left a checkpoint of, when there are any, else ``todo``: a restart
     finishes the trainings it paid for before it starts new ones, instead of piling up half-trained networks
     that each hold disk and, until a later restart happens to claim them, their worker time."""
-    folder = _checkpoint_path(study_name, "").parent
+    folder = _checkpoint_folder(study_name)
     saved = {path.stem for path in folder.glob("*.pt")} if folder.is_dir() else set()  # one listing, not a stat each
     return [a for a in todo if a in saved] or todo
 
@@ -164,10 +177,7 @@ def _score_trial(ctx: SearchContext, study, trial, arch: str) -> float | None:
         trial.set_user_attr(key, value)
     # a second look before completing: another worker may have claimed the same architecture after this one's
     # first look (a trial asked earlier but named later) or lived on after its heartbeat looked stale
-    rival = rival_claim(study, arch, trial.number)
-    if rival is not None:
-        trial.set_user_attr("duplicate_of", rival)
-        study.tell(trial, state=TrialState.FAIL)
+    if _stepped_back(study, trial, arch):
         return None
     study.tell(trial, score.value)
     checkpoint.discard()
