@@ -4,7 +4,8 @@ the committed Fashion-MNIST experiment's): for each study that trains, on the ma
 architectures, it fits on the first 15 % of the architectures in the order they finished (at least 3), and
 again on the first half, predicts the rest, and compares with their recorded seconds (``estimate.csv``: the
 error of the total, the median absolute error per architecture, whether the total fell in the likely
-range)."""
+range). Its ``estimate_pace_spread`` row measures the prior ``PACE_SPREAD``: how much the pace of a stretch of
+about ``STRETCH`` architectures differs from its study's, pooled over the studies."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 
 JOURNAL = Path("results") / "fashion-mnist-nas" / "studies.journal"
 FIT_SHARES = (0.15, 0.5)  # early in a sweep (the acceptance's fit) and halfway, when earlier runs are visible
+STRETCH = 10  # architectures, in the order they finished, whose pace the prior compares (at least half as many)
 
 
 def bench_estimate(args: argparse.Namespace) -> list[dict]:
@@ -30,6 +32,7 @@ def bench_estimate(args: argparse.Namespace) -> list[dict]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(str(args.storage or JOURNAL), read_only=True)
     rows = []
+    stretches = []  # per study: (spread, degrees of freedom)
     activations: dict[tuple[str, str], int] = {}
     for summary in sorted(optuna.get_all_study_summaries(storage), key=lambda s: s.study_name):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
@@ -43,11 +46,28 @@ def bench_estimate(args: argparse.Namespace) -> list[dict]:
             (t for t in trials if t.user_attrs.get("machine") == machine), key=lambda t: t.datetime_complete
         )
         x = partial(_features, space, activations)
+        stretches.append(_stretch_spread(trials, x))
         for share in FIT_SHARES:
             n_fit = max(MIN_FINISHED, round(share * len(trials)))
             if len(trials) >= n_fit + 3:
                 rows.append(_replay(study, protocol, machine, trials[:n_fit], trials[n_fit:], x, share))
+    df = sum(d for _, d in stretches)
+    pooled = float(np.sqrt(sum(d * spread**2 for spread, d in stretches) / df))
+    print(f"[bench] estimate: the pace of {STRETCH} architectures against their study's varies by {pooled:.3f} (log)")
+    rows.append({"benchmark": "estimate_pace_spread", "fitted_on": len(stretches), "pace_spread": round(pooled, 4)})
     return rows
+
+
+def _stretch_spread(trials: list, x) -> tuple[float, int]:
+    """The spread of the pace of consecutive stretches of a study's architectures (fitted on all of them)."""
+    from nasproxy.search._estimate import fit, stretch_spread
+
+    features = np.array([x(t) for t in trials if not t.user_attrs.get("resumed_seconds")])
+    seconds = np.array([t.user_attrs["seconds"] for t in trials if not t.user_attrs.get("resumed_seconds")])
+    log_relative = np.log(seconds / (features @ fit(features, seconds)))
+    groups = [log_relative[i : i + STRETCH] for i in range(0, len(seconds), STRETCH)]
+    groups = [g for g in groups if len(g) >= STRETCH // 2]
+    return (stretch_spread(groups), len(groups) - 1) if len(groups) >= 2 else (0.0, 0)
 
 
 def _replay(study, protocol: dict, machine: str, first: list, rest: list, x, share: float) -> dict:

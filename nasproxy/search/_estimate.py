@@ -7,7 +7,9 @@ their recorded seconds re-fit the price: seconds = a x FLOPs + b x activations +
 elements are one image's forward pass (arithmetic, and the element-wise work of norms, activations and
 pooling), fitted with non-negative coefficients to relative error. Its range comes from refitting on
 bootstrap resamples of the finished architectures with their relative residuals added back ("likely" is its
-central 80 %), widened by the drift of the machine's speed seen so far (``speed_drift``)."""
+central 80 %), widened by how much the machine's pace may change while the rest runs: the drift seen so far
+(``speed_drift``), and the spread of one run's pace against another's (``run_spread``), shrunk towards the
+spread this project measured across its own sweeps (``PACE_SPREAD``) while the study has shown few runs."""
 
 from __future__ import annotations
 
@@ -22,6 +24,12 @@ LIKELY = 0.80  # the central share of the bootstrap that the printed range holds
 MAX_DRIFT = 2.0  # the most the range widens for drift: the bound within which the estimate is meant to hold
 RUN_GAP = 600  # seconds between one worker's trials beyond which a later run, not that worker, ran them
 Z_LIKELY = 1.2816  # the normal quantile of (1 + LIKELY) / 2: the drift's share of the likely range
+# The standard deviation of the log pace of a stretch of a sweep (about 10 architectures) around its study's,
+# pooled over the NAS experiment's 11 training studies on 2-core CPUs (sessions, machines of one name, other
+# work beside it; noise of the architectures removed): 0.146 (``python -m benchmarks estimate``, its
+# ``estimate_pace_spread`` row). A study that has shown one run cannot measure this, and its rest meets it.
+PACE_SPREAD = 0.15
+PRIOR_RUNS = 1  # the weight of PACE_SPREAD against the runs a study has shown (degrees of freedom)
 
 
 @dataclass(frozen=True)
@@ -64,11 +72,13 @@ def refit_estimate(
     remaining_x: Sequence[np.ndarray],
     *,
     runs: Sequence[int] | None = None,
+    pace_spread: float = PACE_SPREAD,
     resamples: int = 300,
     seed: int = 0,
 ) -> Estimate:
     """The remaining architectures' total seconds from the finished ones (``MIN_FINISHED`` or more).
-    ``runs``: which run (one start of the sweep's workers) finished each (see ``runs_of``)."""
+    ``runs``: which run (one start of the sweep's workers) finished each (see ``runs_of``; None: one run).
+    ``pace_spread``: the prior spread of the pace of runs not seen yet (0: a machine known to be steady)."""
     x, s = np.array(finished_x, float), np.array(finished_seconds, float)
     rest = np.array(remaining_x, float).reshape(-1, 3)
     coef = fit(x, s)
@@ -85,9 +95,11 @@ def refit_estimate(
         totals.append(float((rest @ boot * noise).sum()))
     low, high = np.quantile(totals, [(1 - LIKELY) / 2, (1 + LIKELY) / 2])
     log_relative = np.log(relative)
-    spread = speed_drift(log_relative, s, remaining_seconds=total)
-    if runs is not None:  # the rest may run in another run, at its own pace
-        spread = max(spread, run_spread(log_relative, runs))
+    # the rest may run in another run, or beside other work, at its own pace: the runs seen so far measure
+    # that spread with (their number - 1) degrees of freedom, the prior with PRIOR_RUNS
+    seen, df = run_spread(log_relative, runs if runs is not None else [0] * len(s))
+    between = np.sqrt((df * seen**2 + PRIOR_RUNS * pace_spread**2) / (df + PRIOR_RUNS))
+    spread = max(speed_drift(log_relative, s, remaining_seconds=total), float(between))
     drift = min(Z_LIKELY * spread, np.log(MAX_DRIFT))
     # the architectures' spread and the machine's drift are independent: their log half-widths add in quadrature
     down = np.hypot(np.log(total / max(min(low, total), 1e-9)), drift)
@@ -115,16 +127,24 @@ def speed_drift(log_relative: np.ndarray, seconds: np.ndarray, *, remaining_seco
     return float(np.sqrt(spread))
 
 
-def run_spread(log_relative: np.ndarray, runs: Sequence[int]) -> float:
-    """The standard deviation of the log speed of one run against another (0: fewer than two runs of
-    ``MIN_FINISHED`` architectures), less what the architectures' own noise makes their medians differ by.
-    Sessions on other machines of the same kind, or beside other work, run at their own pace: what the rest
-    of a sweep that outlasts its run meets, and what the drift within one run does not show."""
+def run_spread(log_relative: np.ndarray, runs: Sequence[int]) -> tuple[float, int]:
+    """The standard deviation of the log speed of one run against another, less what the architectures'
+    own noise makes their medians differ by, and its degrees of freedom (the runs of ``MIN_FINISHED`` or
+    more architectures, less one; (0, 0) below two). Sessions on other machines of the same kind, or beside
+    other work, run at their own pace: what the rest of a sweep that outlasts its run meets, and what the
+    drift within one run does not show."""
     labels = np.asarray(runs)
     groups = [log_relative[labels == r] for r in dict.fromkeys(runs)]
     groups = [g for g in groups if len(g) >= MIN_FINISHED]
     if len(groups) < 2:
-        return 0.0
+        return 0.0, 0
+    return stretch_spread(groups), len(groups) - 1
+
+
+def stretch_spread(groups: Sequence[np.ndarray]) -> float:
+    """The standard deviation of the groups' median log speed around their mean, less what the
+    architectures' own noise makes their medians differ by (each group: its architectures' log measured /
+    fitted)."""
     sigma = _robust_sigma(np.concatenate([g - np.median(g) for g in groups]))
     noise = float(np.mean([_median_variance(sigma, len(g)) for g in groups]))
     return float(np.sqrt(max(np.var([np.median(g) for g in groups], ddof=1) - noise, 0.0)))

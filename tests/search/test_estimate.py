@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nasproxy.search._estimate import LIKELY, MIN_FINISHED, features, fit, refit_estimate
+from nasproxy.search._estimate import LIKELY, MIN_FINISHED, PACE_SPREAD, features, fit, refit_estimate
 
 TRUE = np.array([2e-8, 3e-5, 4.0])  # seconds per FLOP, per activation element, per architecture
 
@@ -20,28 +20,40 @@ def test_the_fit_recovers_known_coefficients():
     np.testing.assert_allclose(fit(x, x @ TRUE), TRUE, rtol=1e-6)
 
 
-def _coverage(sweep, *, draws: int = 200, resamples: int = 100) -> float:
+def _coverage(sweep, *, draws: int = 200, resamples: int = 100, **options) -> float:
     """The share of ``draws`` seeded sweeps whose remaining total the likely range holds. ``sweep(rng)``:
     (features, measured seconds, how many finished, their runs or None)."""
     covered = 0
     for seed in range(draws):
         x, seconds, done, runs = sweep(np.random.default_rng(seed))
         estimate = refit_estimate(
-            list(x[:done]), list(seconds[:done]), list(x[done:]), runs=runs, resamples=resamples, seed=seed
-        )
+            list(x[:done]), list(seconds[:done]), list(x[done:]), runs=runs, resamples=resamples, seed=seed,
+            **options,
+        )  # fmt: skip
         assert estimate.fitted_on == done and estimate.low <= estimate.seconds <= estimate.high
         covered += estimate.low <= seconds[done:].sum() <= estimate.high
     return covered / draws
 
 
 def test_the_range_covers_the_truth_at_about_its_nominal_rate():
-    def noisy(rng):  # each architecture off by its own noise, nothing else
+    def noisy(rng):  # each architecture off by its own noise, on a machine known to be steady
         x = _architectures(60, rng)
         return x, x @ TRUE * rng.lognormal(0, 0.25, len(x)), 10, None
 
     # nominal LIKELY (80 %) within sampling error of 200 draws (about +-6 points at 2 standard errors): the
     # drift term does not widen a range over noise alone
-    assert LIKELY - 0.1 <= _coverage(noisy) <= LIKELY + 0.1
+    assert LIKELY - 0.1 <= _coverage(noisy, pace_spread=0.0) <= LIKELY + 0.1
+
+
+def test_after_one_run_the_range_covers_a_rest_at_the_measured_pace_spread_at_about_its_nominal_rate():
+    def one_run_seen(rng):  # the rest runs at a pace the first run could not show, as this project measured
+        x = _architectures(60, rng)
+        pace = np.r_[np.ones(10), np.full(50, rng.lognormal(0, PACE_SPREAD))]
+        return x, x @ TRUE * pace * rng.lognormal(0, 0.25, len(x)), 10, None
+
+    assert LIKELY - 0.1 <= _coverage(one_run_seen) <= LIKELY + 0.1
+    steady = _coverage(one_run_seen, pace_spread=0.0)
+    assert steady < LIKELY - 0.1  # without the prior, the range is too narrow for such a machine
 
 
 def test_the_range_covers_a_sweep_that_outlasts_its_runs_at_about_its_nominal_rate():
