@@ -73,6 +73,13 @@ def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, o
     click.echo(table_text(result.table))
     ceiling = result.truth.ceiling.ceiling
     click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
+    conv = result.truth.convergence
+    if conv is not None and conv.settled is not None:
+        click.echo(
+            f"ground truth after {conv.half_epochs} against {result.truth.epochs} epochs: Spearman "
+            f"{conv.spearman:.2f} [{conv.spearman_ci.low:.2f}, {conv.spearman_ci.high:.2f}], its repeats "
+            f"{conv.repeat_vs_repeat:.2f}: {'settled' if conv.settled else 'still changing (train it longer)'}"
+        )
     for line in comparisons_text(result):
         click.echo(line)
     written = "table.csv, table.md, comparisons.csv, preferences.csv, report.json, " + (

@@ -70,12 +70,16 @@ _LABEL_KEYS = (
 
 @dataclass(frozen=True)
 class Convergence:
-    """The ground truth at half its epochs against the ground truth at the end (validation accuracy)."""
+    """The ground truth at half its epochs against the ground truth at the end (validation accuracy), and
+    whether that agreement is within the ground truth's own repeat noise: ``settled`` when the interval of
+    ``spearman`` reaches ``repeat_vs_repeat`` (its repeats against each other at the end; None without 2+)."""
 
     half_epochs: int
     architectures: int
     spearman: float | None
     spearman_ci: Interval | None
+    repeat_vs_repeat: float | None = None
+    settled: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -309,7 +313,15 @@ def _truth_info(study: StudyData, metric: str, resamples: int, seed: int) -> Tru
             rho = spearman(half, full)
             ci = bootstrap_intervals(half, full, resamples=resamples, seed=seed)[0]
         epochs = study.protocol.get("epochs")
-        convergence = Convergence(int(epochs) // 2 if epochs else 0, len(halves), rho, ci)
+        at_end = [
+            {"architecture": arch, "repeat": r, "truth": acc}
+            for arch, accs, h in zip(t["architecture"], t["val_accs"], t["val_accs_half"])
+            if h
+            for r, acc in enumerate(accs or [])
+        ]
+        repeats = noise_ceiling(pd.DataFrame(at_end, columns=["architecture", "repeat", "truth"])).repeat_vs_repeat
+        settled = None if ci is None or repeats is None else bool(ci.high >= repeats)
+        convergence = Convergence(int(epochs) // 2 if epochs else 0, len(halves), rho, ci, repeats, settled)
     devices = tuple(sorted({str(d) for d in t["device"] if d is not None and d == d}))
     spreads = [float(np.std(accs)) for accs in t[column] if accs and len(accs) > 1]
     return TruthInfo(

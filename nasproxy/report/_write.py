@@ -259,6 +259,13 @@ def _truth_lines(report: Report) -> list[str]:
             f"Convergence: the ground truth's validation ranking after {conv.half_epochs} epochs against after "
             f"{t.epochs}: Spearman {conv.spearman:.2f}{ci} over {conv.architectures} architectures.",
         ]
+        if conv.settled is not None:
+            lines[-1] += f" Its repeats agree with each other at {conv.repeat_vs_repeat:.2f} after {t.epochs}: " + (
+                "the ranking has settled within the ground truth's own noise."
+                if conv.settled
+                else f"the ranking was still changing; a longer ground truth ({2 * t.epochs} epochs) would "
+                "rank more like a trained one."
+            )
     lines += [
         "",
         f"Intervals: 95 % percentile bootstrap over architectures, B = {report.resamples} resamples, seed "

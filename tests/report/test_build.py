@@ -121,3 +121,29 @@ def test_the_augmentation_control_is_labelled_by_what_differs(make_study, truth)
         "random (no augmentation)",
         "random (with color_crop_cutout_flip_scale_rotate)",
     }
+
+
+def _truth_at_half(half_quality, *, noise: float = 0.0):
+    """A ground truth of 12 architectures whose two repeats end at 0.5 + 0.03 i (each off by ``noise`` in
+    turn) and whose validation ranking half-way is ``half_quality``."""
+    from tests.report.conftest import make_study_data
+
+    end = [[0.5 + 0.03 * i + noise * (-1) ** i, 0.5 + 0.03 * i - noise * (-1) ** i] for i in range(12)]
+    half = [[q, q] for q in half_quality]
+    return make_study_data("gt", "full", [sum(e) / 2 for e in end], protocol={"epochs": 8}, repeats=end, half=half)
+
+
+def test_a_ground_truth_is_settled_only_where_half_way_ranks_as_its_repeats_agree(make_study):
+    proxy = make_study("s1", "ours", list(range(12)))
+    # half-way ranks exactly as the end, repeats agree: settled
+    settled = build_report([_truth_at_half([0.4 + 0.03 * i for i in range(12)]), proxy], resamples=200)
+    conv = settled.truth.convergence
+    assert conv.half_epochs == 4 and conv.spearman == pytest.approx(1.0) and conv.repeat_vs_repeat == pytest.approx(1.0)
+    assert conv.settled is True
+    # half-way swaps neighbours (rho about 0.97) while the repeats agree perfectly: still changing
+    swapped = [0.4 + 0.03 * (i + 1 if i % 2 == 0 else i - 1) for i in range(12)]
+    changing = build_report([_truth_at_half(swapped), proxy], resamples=200).truth.convergence
+    assert changing.spearman < 1.0 and changing.spearman_ci.high < 1.0 and changing.settled is False
+    # the same half-way ranking against repeats that disagree by as much: within their noise, settled
+    noisy = build_report([_truth_at_half(swapped, noise=0.02), proxy], resamples=200).truth.convergence
+    assert noisy.repeat_vs_repeat <= noisy.spearman_ci.high and noisy.settled is True
