@@ -75,10 +75,11 @@ def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, o
     click.echo(f"ceiling (the ground truth's own noise): {'n/a' if ceiling is None else f'{ceiling:.2f}'}")
     conv = result.truth.convergence
     if conv is not None and conv.settled is not None:
+        ci = conv.versus_repeats_ci
         click.echo(
             f"ground truth after {conv.half_epochs} against {result.truth.epochs} epochs: Spearman "
-            f"{conv.spearman:.2f} [{conv.spearman_ci.low:.2f}, {conv.spearman_ci.high:.2f}], its repeats "
-            f"{conv.repeat_vs_repeat:.2f}: {'settled' if conv.settled else 'still changing (train it longer)'}"
+            f"{conv.spearman:.2f}, {conv.versus_repeats:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}] against its networks' "
+            f"agreement with each other: {'settled' if conv.settled else 'still changing (train it longer)'}"
         )
     for line in comparisons_text(result):
         click.echo(line)

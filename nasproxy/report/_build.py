@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from nasproxy._errors import NasproxyError, setting
-from nasproxy.report._compare import Comparison, paired_comparisons
+from nasproxy.report._compare import Comparison, half_way_against_repeats, paired_comparisons
 from nasproxy.report._curves import SERIES_COLUMNS, regret_after_top_k, rho_across_truth_epochs, truth_at_epochs
 from nasproxy.report._load import StudyData
 from nasproxy.report._stats import (
@@ -71,14 +71,17 @@ _LABEL_KEYS = (
 @dataclass(frozen=True)
 class Convergence:
     """The ground truth at half its epochs against the ground truth at the end (validation accuracy), and
-    whether that agreement is within the ground truth's own repeat noise: ``settled`` when the interval of
-    ``spearman`` reaches ``repeat_vs_repeat`` (its repeats against each other at the end; None without 2+)."""
+    whether that agreement is within the ground truth's own repeat noise: ``versus_repeats`` is ``spearman``
+    minus ``repeat_vs_repeat`` (its networks at the end against each other), with its paired interval;
+    ``settled`` unless that interval lies below 0 (None without 2+ networks)."""
 
     half_epochs: int
     architectures: int
     spearman: float | None
     spearman_ci: Interval | None
     repeat_vs_repeat: float | None = None
+    versus_repeats: float | None = None
+    versus_repeats_ci: Interval | None = None
     settled: bool | None = None
 
 
@@ -304,24 +307,25 @@ def _truth_info(study: StudyData, metric: str, resamples: int, seed: int) -> Tru
     ]
     ceiling = noise_ceiling(pd.DataFrame(networks, columns=["architecture", "repeat", "truth"]))
     convergence = None
-    halves = [(np.nanmean(h), np.mean(v)) for h, v in zip(t["val_accs_half"], t["val_accs"]) if h]
+    halves = [(np.nanmean(h), list(v)) for h, v in zip(t["val_accs_half"], t["val_accs"]) if h]
     if halves:
         half = np.array([h for h, _ in halves], float)
-        full = np.array([v for _, v in halves], float)
-        rho = ci = None
-        if len(halves) >= 5 and np.ptp(half) > 0 and np.ptp(full) > 0:
-            rho = spearman(half, full)
-            ci = bootstrap_intervals(half, full, resamples=resamples, seed=seed)[0]
+        full = np.array([np.mean(v) for _, v in halves], float)
         epochs = study.protocol.get("epochs")
-        at_end = [
-            {"architecture": arch, "repeat": r, "truth": acc}
-            for arch, accs, h in zip(t["architecture"], t["val_accs"], t["val_accs_half"])
-            if h
-            for r, acc in enumerate(accs or [])
-        ]
-        repeats = noise_ceiling(pd.DataFrame(at_end, columns=["architecture", "repeat", "truth"])).repeat_vs_repeat
-        settled = None if ci is None or repeats is None else bool(ci.high >= repeats)
-        convergence = Convergence(int(epochs) // 2 if epochs else 0, len(halves), rho, ci, repeats, settled)
+        convergence = Convergence(int(epochs) // 2 if epochs else 0, len(halves), None, None)
+        if len(halves) >= 5 and np.ptp(half) > 0 and np.ptp(full) > 0:
+            ci = bootstrap_intervals(half, full, resamples=resamples, seed=seed)[0]
+            convergence = replace(convergence, spearman=spearman(half, full), spearman_ci=ci)
+            if len({len(v) for _, v in halves}) == 1 and len(halves[0][1]) >= 2:
+                networks = np.array([v for _, v in halves], float)
+                diff, diff_ci = half_way_against_repeats(half, full, networks, resamples=resamples, seed=seed)
+                convergence = replace(
+                    convergence,
+                    repeat_vs_repeat=convergence.spearman - diff,
+                    versus_repeats=diff,
+                    versus_repeats_ci=diff_ci,
+                    settled=None if diff_ci is None else bool(diff_ci.high >= 0),
+                )
     devices = tuple(sorted({str(d) for d in t["device"] if d is not None and d == d}))
     spreads = [float(np.std(accs)) for accs in t[column] if accs and len(accs) > 1]
     return TruthInfo(

@@ -260,11 +260,16 @@ def _truth_lines(report: Report) -> list[str]:
             f"{t.epochs}: Spearman {conv.spearman:.2f}{ci} over {conv.architectures} architectures.",
         ]
         if conv.settled is not None:
-            lines[-1] += f" Its repeats agree with each other at {conv.repeat_vs_repeat:.2f} after {t.epochs}: " + (
-                "the ranking has settled within the ground truth's own noise."
-                if conv.settled
-                else f"the ranking was still changing; a longer ground truth ({2 * t.epochs} epochs) would "
-                "rank more like a trained one."
+            diff = f"{conv.versus_repeats:+.2f} [{conv.versus_repeats_ci.low:+.2f}, {conv.versus_repeats_ci.high:+.2f}]"
+            lines[-1] += (
+                f" Its networks agree with each other at {conv.repeat_vs_repeat:.2f} after {t.epochs}; the "
+                f"difference, paired over architectures, is {diff}: "
+                + (
+                    "the ranking has settled within the ground truth's own noise."
+                    if conv.settled
+                    else f"the ranking was still changing; a ground truth of {2 * t.epochs} epochs would rank "
+                    "more like a trained one."
+                )
             )
     lines += [
         "",

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from nasproxy import NasproxyError
@@ -133,17 +134,35 @@ def _truth_at_half(half_quality, *, noise: float = 0.0):
     return make_study_data("gt", "full", [sum(e) / 2 for e in end], protocol={"epochs": 8}, repeats=end, half=half)
 
 
-def test_a_ground_truth_is_settled_only_where_half_way_ranks_as_its_repeats_agree(make_study):
+def test_a_ground_truth_is_settled_unless_half_way_ranks_worse_than_its_networks_agree(make_study):
     proxy = make_study("s1", "ours", list(range(12)))
-    # half-way ranks exactly as the end, repeats agree: settled
-    settled = build_report([_truth_at_half([0.4 + 0.03 * i for i in range(12)]), proxy], resamples=200)
-    conv = settled.truth.convergence
+    # half-way ranks exactly as the end, networks agree: settled
+    same = build_report([_truth_at_half([0.4 + 0.03 * i for i in range(12)]), proxy], resamples=200)
+    conv = same.truth.convergence
     assert conv.half_epochs == 4 and conv.spearman == pytest.approx(1.0) and conv.repeat_vs_repeat == pytest.approx(1.0)
-    assert conv.settled is True
-    # half-way swaps neighbours (rho about 0.97) while the repeats agree perfectly: still changing
-    swapped = [0.4 + 0.03 * (i + 1 if i % 2 == 0 else i - 1) for i in range(12)]
-    changing = build_report([_truth_at_half(swapped), proxy], resamples=200).truth.convergence
-    assert changing.spearman < 1.0 and changing.spearman_ci.high < 1.0 and changing.settled is False
-    # the same half-way ranking against repeats that disagree by as much: within their noise, settled
-    noisy = build_report([_truth_at_half(swapped, noise=0.02), proxy], resamples=200).truth.convergence
-    assert noisy.repeat_vs_repeat <= noisy.spearman_ci.high and noisy.settled is True
+    assert conv.versus_repeats == pytest.approx(0.0) and conv.settled is True
+    # half-way ranks in reverse over the top half while the networks agree perfectly: still changing
+    changed = [0.4 + 0.03 * (i if i < 6 else 17 - i) for i in range(12)]
+    changing = build_report([_truth_at_half(changed), proxy], resamples=200).truth.convergence
+    assert changing.versus_repeats == pytest.approx(changing.spearman - 1.0)
+    assert changing.versus_repeats_ci.high < 0 and changing.settled is False
+    # the same half-way ranking against networks that disagree as much: within their noise, settled
+    noisy = build_report([_truth_at_half(changed, noise=0.07), proxy], resamples=200).truth.convergence
+    assert noisy.repeat_vs_repeat < 0.9 and noisy.versus_repeats_ci.low < 0 <= noisy.versus_repeats_ci.high
+    assert noisy.settled is True
+
+
+def test_half_way_against_repeats_is_a_paired_difference():
+    from nasproxy.report._compare import half_way_against_repeats
+
+    rng = np.random.default_rng(0)
+    quality = np.arange(40.0)
+    networks = quality[:, None] + rng.normal(0, 4, (40, 3))  # three noisy networks of one ranking
+    # half-way as noisy as one network: the difference holds 0
+    diff, ci = half_way_against_repeats(
+        quality + rng.normal(0, 4, 40), networks.mean(1), networks, resamples=500, seed=0
+    )
+    assert ci.low < 0 < ci.high
+    # half-way unrelated to the end: far below the networks' agreement
+    diff, ci = half_way_against_repeats(rng.permutation(quality), networks.mean(1), networks, resamples=500, seed=0)
+    assert diff < -0.5 and ci.high < 0
