@@ -318,10 +318,12 @@ def _truth_info(study: StudyData, metric: str, resamples: int, seed: int) -> Tru
             convergence = replace(convergence, spearman=spearman(half, full), spearman_ci=ci)
             if len({len(v) for _, v in halves}) == 1 and len(halves[0][1]) >= 2:
                 networks = np.array([v for _, v in halves], float)
-                diff, diff_ci = half_way_against_repeats(half, full, networks, resamples=resamples, seed=seed)
+                agreement, diff, diff_ci = half_way_against_repeats(
+                    half, full, networks, resamples=resamples, seed=seed
+                )
                 convergence = replace(
                     convergence,
-                    repeat_vs_repeat=convergence.spearman - diff,
+                    repeat_vs_repeat=agreement,
                     versus_repeats=diff,
                     versus_repeats_ci=diff_ci,
                     settled=None if diff_ci is None else bool(diff_ci.high >= 0),

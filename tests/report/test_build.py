@@ -159,10 +159,12 @@ def test_half_way_against_repeats_is_a_paired_difference():
     quality = np.arange(40.0)
     networks = quality[:, None] + rng.normal(0, 4, (40, 3))  # three noisy networks of one ranking
     # half-way as noisy as one network: the difference holds 0
-    diff, ci = half_way_against_repeats(
+    _, diff, ci = half_way_against_repeats(
         quality + rng.normal(0, 4, 40), networks.mean(1), networks, resamples=500, seed=0
     )
     assert ci.low < 0 < ci.high
     # half-way unrelated to the end: far below the networks' agreement
-    diff, ci = half_way_against_repeats(rng.permutation(quality), networks.mean(1), networks, resamples=500, seed=0)
-    assert diff < -0.5 and ci.high < 0
+    agreement, diff, ci = half_way_against_repeats(
+        rng.permutation(quality), networks.mean(1), networks, resamples=500, seed=0
+    )
+    assert 0.8 < agreement < 1 and diff < -0.5 and ci.high < 0
