@@ -84,12 +84,18 @@ def studies(storages, dataset, space, as_json, add_params, repair):
         last = p.last_done.strftime("%Y-%m-%d %H:%M") if p.last_done else "-"
         hours = f"{p.worker_seconds / 3600:.2f}"
         left = "-" if p.left is None else f"{duration_text(p.left.seconds)} ({duration_text(p.left.high)})"
+        left += "*" if p.left_priced_on else ""
         eta = "-" if p.eta_seconds is None else duration_text(p.eta_seconds)
         click.echo(line.format(p.name, p.proxy, p.done, len(p.running), p.interrupted, hours, last, left, eta))
     if any(p.left is not None for p in found):
         click.echo(
             "left: the worker time its sweeps' remaining architectures will take (in brackets: likely at most), "
             "re-fitted to those finished; ETA: at the pace of the workers training now"
+        )
+    for machine in sorted({p.left_priced_on for p in found if p.left_priced_on}):
+        click.echo(
+            f"*: the machine that finished the latest has finished too few to price the rest; priced at the pace of "
+            f"{machine}, which it may not share"
         )
 
 

@@ -5,6 +5,7 @@ running workers on any storage."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,8 +30,10 @@ class StudyProgress:
     source: str
     targets: int = 0  # architectures its sweeps set out to complete (0: not recorded)
     # the worker seconds the targets not done will take, re-fitted to the architectures finished on the machine
-    # that finished the latest (None: fewer than MIN_FINISHED there, or nothing left)
+    # that finished the latest (None: fewer than MIN_FINISHED finished on any one machine, or nothing left)
     left: Estimate | None = None
+    # the machine whose pace priced ``left`` where the latest one finished too few (None: the latest one)
+    left_priced_on: str | None = None
 
     @property
     def eta_seconds(self) -> float | None:
@@ -54,6 +57,7 @@ class StudyProgress:
             "targets": self.targets,
             "left_worker_seconds": None if self.left is None else round(self.left.seconds, 1),
             "left_likely": None if self.left is None else [round(self.left.low, 1), round(self.left.high, 1)],
+            "left_priced_on": self.left_priced_on,
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
         }
 
@@ -105,17 +109,28 @@ def _progress(study, source: str) -> StudyProgress:
         last_done=last,
         source=source,
         targets=len(targets),
-        left=_left(targets, done),
+        **_left(targets, done),
     )
 
 
-def _left(targets: dict, done: dict) -> Estimate | None:
-    """The targets not done, priced by the cost model fitted to the finished architectures of the machine,
-    device and backend that finished the latest."""
+_PLACE = ("machine", "device", "backend")  # what a trial's speed depends on
+
+
+def _left(targets: dict, done: dict) -> dict:
+    """The targets not done (``left``), priced by the cost model fitted to the finished architectures of the
+    machine, device and backend that finished the latest. A new session's machine has often finished too
+    few (or only resumed ones) for hours: then the place that finished the most prices them, and
+    ``left_priced_on`` names its machine, whose pace the latest one may not share."""
     remaining = [a for a in targets if a not in done]
     if not remaining or not done:
-        return None
-    latest = max(done.values(), key=finished_at)
-    where = {k: latest.user_attrs.get(k) for k in ("machine", "device", "backend")}
+        return {}
+    trials = [t for a, t in done.items() if a in targets]
     x = lambda arch: features(*map(float, targets[arch]))  # noqa: E731
-    return refit_to_trials([t for a, t in done.items() if a in targets], where, x, remaining)
+    latest = tuple(max(done.values(), key=finished_at).user_attrs.get(k) for k in _PLACE)
+    own = (t for t in trials if t.user_attrs.get("seconds") and not t.user_attrs.get("resumed_seconds"))
+    places = Counter(tuple(t.user_attrs.get(k) for k in _PLACE) for t in own)
+    for place in [latest] + [p for p, _ in places.most_common() if p != latest]:
+        estimate = refit_to_trials(trials, dict(zip(_PLACE, place)), x, remaining)
+        if estimate is not None:
+            return {"left": estimate, "left_priced_on": None if place == latest else place[0]}
+    return {}

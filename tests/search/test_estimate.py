@@ -195,3 +195,33 @@ def test_a_dry_run_says_how_much_of_the_sweep_the_hours_budget_covers(env):
     assert "the 1e-09-hour budget covers about 0% of it with 2 worker(s)" in short
     assert "budget covers" not in CliRunner().invoke(main, [*args, "--hours", "100"]).output
     assert not (env / "s.journal").exists()
+
+
+def test_studies_price_a_new_machines_rest_at_the_pace_of_the_machine_that_finished_the_most():
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from nasproxy.search._progress import _left
+
+    rng = np.random.default_rng(0)
+    x = _architectures(10, rng)
+    targets = {f"a{i}": [float(x[i, 0]), float(x[i, 1])] for i in range(10)}
+    t0 = datetime(2026, 12, 5)
+
+    def trial(i, machine, minute, **extra):
+        attrs = {"machine": machine, "device": "cpu", "backend": "aten", "seconds": float(x[i] @ TRUE), **extra}
+        attrs |= {"arch_id": f"a{i}", "host": machine, "pid": 1}
+        when = t0 + timedelta(minutes=minute)
+        return SimpleNamespace(user_attrs=attrs, datetime_start=when, datetime_complete=when)
+
+    # four finished on the old machine, then the new session's machine finished one resumed training
+    done = {f"a{i}": trial(i, "old", i) for i in range(4)}
+    done["a4"] = trial(4, "new", 600, resumed_seconds=5.0)
+    left = _left(targets, done)
+    assert left["left_priced_on"] == "old" and left["left"].fitted_on == 4
+    assert left["left"].seconds == pytest.approx(float((x[5:] @ TRUE).sum()), rel=1e-6)
+    # once the new machine has finished enough of its own, its pace prices the rest
+    done |= {f"a{i}": trial(i, "new", 600 + i) for i in range(5, 8)}
+    left = _left(targets, done)
+    assert left["left_priced_on"] is None and left["left"].fitted_on == 3
+    assert _left(targets, {"a0": trial(0, "old", 0)}) == {}  # too few anywhere: nothing to price by
