@@ -4,8 +4,9 @@
 on ``ax=`` and returning the Axes)."""
 
 from nasproxy._callable_package import make_callable
-from nasproxy.report._build import COLUMNS, Convergence, Report, TruthInfo, build_report
+from nasproxy.report._build import COLUMNS, Report, TruthInfo, build_report
 from nasproxy.report._compare import COMPARISON_COLUMNS, Comparison, comparisons_frame, paired_comparisons
+from nasproxy.report._convergence import Convergence
 from nasproxy.report._load import StudyData, default_storages, load_csv, load_studies
 from nasproxy.report._plots import plot_correlations, plot_cost, plot_preferences, plot_ranks, plot_scatter
 from nasproxy.report._stats import (

@@ -11,21 +11,19 @@ import numpy as np
 import pandas as pd
 
 from nasproxy._errors import NasproxyError, setting
-from nasproxy.report._compare import Comparison, half_way_against_repeats, paired_comparisons
+from nasproxy.report._compare import Comparison, paired_comparisons
+from nasproxy.report._convergence import Convergence, convergence
 from nasproxy.report._curves import SERIES_COLUMNS, regret_after_top_k, rho_across_truth_epochs, truth_at_epochs
 from nasproxy.report._load import StudyData
 from nasproxy.report._stats import (
     TOP_K_PRECISION,
     TOP_K_SPEARMAN,
     Ceiling,
-    Interval,
     ProxyStats,
-    bootstrap_intervals,
     design_preferences,
     interval_columns,
     noise_ceiling,
     rank_statistics,
-    spearman,
 )
 
 TRUTH_PROXY = "full"
@@ -66,23 +64,6 @@ COLUMNS = [
 _LABEL_KEYS = (
     "proxy_file", "augment", "epochs", "repeats", "batch_size", "lr", "precision", "seed", "holdout", "split_seed",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Convergence:
-    """The ground truth at half its epochs against the ground truth at the end (validation accuracy), and
-    whether that agreement is within the ground truth's own repeat noise: ``versus_repeats`` is ``spearman``
-    minus ``repeat_vs_repeat`` (its networks at the end against each other), with its paired interval;
-    ``settled`` unless that interval lies below 0 (None without 2+ networks)."""
-
-    half_epochs: int
-    architectures: int
-    spearman: float | None
-    spearman_ci: Interval | None
-    repeat_vs_repeat: float | None = None
-    versus_repeats: float | None = None
-    versus_repeats_ci: Interval | None = None
-    settled: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -306,28 +287,6 @@ def _truth_info(study: StudyData, metric: str, resamples: int, seed: int) -> Tru
         for r, acc in enumerate(accs or [])
     ]
     ceiling = noise_ceiling(pd.DataFrame(networks, columns=["architecture", "repeat", "truth"]))
-    convergence = None
-    halves = [(np.nanmean(h), list(v)) for h, v in zip(t["val_accs_half"], t["val_accs"]) if h]
-    if halves:
-        half = np.array([h for h, _ in halves], float)
-        full = np.array([np.mean(v) for _, v in halves], float)
-        epochs = study.protocol.get("epochs")
-        convergence = Convergence(int(epochs) // 2 if epochs else 0, len(halves), None, None)
-        if len(halves) >= 5 and np.ptp(half) > 0 and np.ptp(full) > 0:
-            ci = bootstrap_intervals(half, full, resamples=resamples, seed=seed)[0]
-            convergence = replace(convergence, spearman=spearman(half, full), spearman_ci=ci)
-            if len({len(v) for _, v in halves}) == 1 and len(halves[0][1]) >= 2:
-                networks = np.array([v for _, v in halves], float)
-                agreement, diff, diff_ci = half_way_against_repeats(
-                    half, full, networks, resamples=resamples, seed=seed
-                )
-                convergence = replace(
-                    convergence,
-                    repeat_vs_repeat=agreement,
-                    versus_repeats=diff,
-                    versus_repeats_ci=diff_ci,
-                    settled=None if diff_ci is None else bool(diff_ci.high >= 0),
-                )
     devices = tuple(sorted({str(d) for d in t["device"] if d is not None and d == d}))
     spreads = [float(np.std(accs)) for accs in t[column] if accs and len(accs) > 1]
     return TruthInfo(
@@ -339,7 +298,7 @@ def _truth_info(study: StudyData, metric: str, resamples: int, seed: int) -> Tru
         seconds=float(pd.to_numeric(t["seconds"], errors="coerce").fillna(0).sum()),
         devices=devices,
         ceiling=ceiling,
-        convergence=convergence,
+        convergence=convergence(t, study.protocol.get("epochs"), resamples=resamples, seed=seed),
         network_spread=float(np.median(spreads)) if spreads else None,
     )
 

@@ -176,24 +176,3 @@ def comparisons_frame(comparisons: list[Comparison]) -> pd.DataFrame:
         for c in comparisons
     ]
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
-
-
-def half_way_against_repeats(
-    half: np.ndarray, end: np.ndarray, networks: np.ndarray, *, resamples: int, seed: int, level: float = 0.95
-) -> tuple[float, float, Interval | None]:
-    """Has a ground truth settled? How its networks at the end (``networks``: architectures x networks) agree
-    with each other (mean Spearman over pairs), and its ranking half-way (``half``, the mean of its networks)
-    against its ranking at the end (``end``) minus that agreement, with the paired interval of the difference
-    (one resample of architectures for both). Below 0 beyond the interval: halving the training changes the
-    ranking more than retraining with other seeds does."""
-    pairs = [(a, b) for a in range(networks.shape[1]) for b in range(a + 1, networks.shape[1])]
-
-    def repeats(idx: np.ndarray) -> np.ndarray:
-        return np.mean([_spearman_rows(networks[idx, a], networks[idx, b]) for a, b in pairs], axis=0)
-
-    whole = np.arange(len(half))[None]
-    agreement = float(repeats(whole)[0])
-    estimate = float(_spearman_rows(half[whole], end[whole])[0]) - agreement
-    idx = np.random.default_rng(seed).integers(0, len(half), size=(resamples, len(half)))
-    interval, _ = _percentile(_spearman_rows(half[idx], end[idx]) - repeats(idx), estimate, resamples, level)
-    return agreement, estimate, interval

@@ -153,7 +153,7 @@ def test_a_ground_truth_is_settled_unless_half_way_ranks_worse_than_its_networks
 
 
 def test_half_way_against_repeats_is_a_paired_difference():
-    from nasproxy.report._compare import half_way_against_repeats
+    from nasproxy.report._convergence import half_way_against_repeats
 
     rng = np.random.default_rng(0)
     quality = np.arange(40.0)
