@@ -60,10 +60,11 @@ def bench_estimate(args: argparse.Namespace) -> list[dict]:
 
 def _stretch_spread(trials: list, x) -> tuple[float, int]:
     """The spread of the pace of consecutive stretches of a study's architectures (fitted on all of them)."""
-    from nasproxy.search._estimate import fit, stretch_spread
+    from nasproxy.search._estimate import fit, stretch_spread, timed_in_one_place
 
-    features = np.array([x(t) for t in trials if not t.user_attrs.get("resumed_seconds")])
-    seconds = np.array([t.user_attrs["seconds"] for t in trials if not t.user_attrs.get("resumed_seconds")])
+    whole = [t for t in trials if timed_in_one_place(t)]
+    features = np.array([x(t) for t in whole])
+    seconds = np.array([t.user_attrs["seconds"] for t in whole])
     log_relative = np.log(seconds / (features @ fit(features, seconds)))
     groups = [log_relative[i : i + STRETCH] for i in range(0, len(seconds), STRETCH)]
     groups = [g for g in groups if len(g) >= STRETCH // 2]

@@ -187,17 +187,20 @@ def runs_of(trials) -> list[int]:
     return labels
 
 
+PLACE = ("machine", "device", "backend")  # the trial attributes its speed depends on
+
+
+def timed_in_one_place(trial) -> bool:
+    """Whether a finished trial's seconds can price others: recorded, and not partly run elsewhere (a resumed
+    trial's earlier seconds ran in another run, maybe on another machine)."""
+    return bool(trial.user_attrs.get("seconds")) and not trial.user_attrs.get("resumed_seconds")
+
+
 def refit_to_trials(trials, where: dict, x, remaining: Sequence[str]) -> Estimate | None:
     """The ``remaining`` architectures priced from the finished ``trials`` that ran at ``where`` (their
-    machine, device and backend: other places run at other speeds; a resumed trial's seconds ran partly
-    elsewhere), None until ``MIN_FINISHED`` have. ``x(arch)``: the architecture's features."""
-    here = [
-        t
-        for t in trials
-        if all(t.user_attrs.get(k) == v for k, v in where.items())
-        and t.user_attrs.get("seconds")
-        and not t.user_attrs.get("resumed_seconds")
-    ]
+    ``PLACE``: other places run at other speeds) in one place (``timed_in_one_place``), None until
+    ``MIN_FINISHED`` have. ``x(arch)``: the architecture's features."""
+    here = [t for t in trials if all(t.user_attrs.get(k) == v for k, v in where.items()) and timed_in_one_place(t)]
     if len(here) < MIN_FINISHED:
         return None
     here.sort(key=finished_at)  # the range's drift compares the earlier with the later ones

@@ -10,7 +10,7 @@ from typing import Any
 from nasproxy._errors import NasproxyError, setting
 from nasproxy.search._claims import completed_architectures
 from nasproxy.search._context import SearchContext, SearchRequest
-from nasproxy.search._estimate import Estimate, features, refit_to_trials
+from nasproxy.search._estimate import PLACE, Estimate, features, refit_to_trials
 from nasproxy.search._progress import TARGETS_ATTR
 
 # before any architecture finished, the FLOP model prices from one reference network's speed; measured here,
@@ -131,7 +131,7 @@ def remaining_estimate(ctx: SearchContext, done: dict, targets: list[str]) -> Es
 def _refit(ctx: SearchContext, done: dict, remaining: list[str]) -> Estimate | None:
     """The remaining architectures priced from those this machine, device and backend finished (None until
     ``MIN_FINISHED`` have)."""
-    where = {"machine": ctx.machine, "device": str(ctx.device), "backend": ctx.runtime.backend}
+    where = dict(zip(PLACE, (ctx.machine, str(ctx.device), ctx.runtime.backend)))
     x = lambda arch: features(float(ctx.flops(arch)), float(ctx.activations(arch)))  # noqa: E731
     return refit_to_trials(done.values(), where, x, remaining)
 

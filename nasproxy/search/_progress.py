@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from nasproxy.search._claims import alive, completed_architectures
-from nasproxy.search._estimate import Estimate, features, finished_at, refit_to_trials
+from nasproxy.search._estimate import PLACE, Estimate, features, finished_at, refit_to_trials, timed_in_one_place
 
 TARGETS_ATTR = "targets"  # {architecture: [forward FLOPs, activation elements]} of every sweep of the study
 
@@ -113,9 +113,6 @@ def _progress(study, source: str) -> StudyProgress:
     )
 
 
-_PLACE = ("machine", "device", "backend")  # what a trial's speed depends on
-
-
 def _left(targets: dict, done: dict) -> dict:
     """The targets not done (``left``), priced by the cost model fitted to the finished architectures of the
     machine, device and backend that finished the latest. A new session's machine has often finished too
@@ -126,11 +123,10 @@ def _left(targets: dict, done: dict) -> dict:
         return {}
     trials = [t for a, t in done.items() if a in targets]
     x = lambda arch: features(*map(float, targets[arch]))  # noqa: E731
-    latest = tuple(max(done.values(), key=finished_at).user_attrs.get(k) for k in _PLACE)
-    own = (t for t in trials if t.user_attrs.get("seconds") and not t.user_attrs.get("resumed_seconds"))
-    places = Counter(tuple(t.user_attrs.get(k) for k in _PLACE) for t in own)
+    latest = tuple(max(done.values(), key=finished_at).user_attrs.get(k) for k in PLACE)
+    places = Counter(tuple(t.user_attrs.get(k) for k in PLACE) for t in trials if timed_in_one_place(t))
     for place in [latest] + [p for p, _ in places.most_common() if p != latest]:
-        estimate = refit_to_trials(trials, dict(zip(_PLACE, place)), x, remaining)
+        estimate = refit_to_trials(trials, dict(zip(PLACE, place)), x, remaining)
         if estimate is not None:
             return {"left": estimate, "left_priced_on": None if place == latest else place[0]}
     return {}
