@@ -152,7 +152,15 @@ def grid(count: int, *, width: float = 3.2, height: float = 2.9):
     return fig, list(axes.flat[:count])
 
 
-def plot_regret(regret: pd.DataFrame, proxies: list[str], *, ax=None):
+def legend_beside(fig, ax) -> None:
+    """One legend for the whole figure, right of its panels: with 15 proxies a legend inside a panel hides
+    the lines it names."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+
+
+def plot_regret(regret: pd.DataFrame, proxies: list[str], *, legend: bool = True, ax=None):
     """What a search gets: after training each proxy's top k on the whole data and keeping the best, the
     accuracy (points) still missing to the best architecture with a ground truth, k = 1 ... 10, one line per
     proxy with its 95 % bootstrap band."""
@@ -168,12 +176,14 @@ def plot_regret(regret: pd.DataFrame, proxies: list[str], *, ax=None):
     ax.set_xlabel("architectures of the proxy's top k trained on the whole data")
     ax.set_ylabel("regret: accuracy points below the best")
     ax.set_xticks(range(1, 11))
-    if ax.get_legend_handles_labels()[0]:
+    if legend and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6, ncol=2)
     return ax
 
 
-def plot_truth_epochs(series: pd.DataFrame, proxies: list[str], *, measure: str = "spearman", ax=None):
+def plot_truth_epochs(
+    series: pd.DataFrame, proxies: list[str], *, measure: str = "spearman", legend: bool = True, ax=None
+):
     """Each proxy's ρ (``measure``: spearman or top10_spearman) against the ground truth after each number of
     its epochs, with 95 % bootstrap bands: does the proxy's agreement rise, fall or hold as the truth trains?"""
     ax = _axes(ax)
@@ -191,8 +201,8 @@ def plot_truth_epochs(series: pd.DataFrame, proxies: list[str], *, measure: str 
     ax.set_xlabel("epochs of the ground truth's training")
     ax.set_ylabel("top-10 Spearman ρ" if measure == "top10_spearman" else "Spearman ρ with the ground truth")
     ax.axhline(0, color="k", linewidth=0.6)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6, ncol=2)
-    else:
+    if not ax.get_legend_handles_labels()[0]:
         ax.set_title(f"too few architectures for {measure.replace('_', ' ')}", fontsize=8)
+    elif legend:
+        ax.legend(fontsize=6, ncol=2)
     return ax

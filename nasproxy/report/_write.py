@@ -97,14 +97,16 @@ def figures(report: Report) -> dict[str, Any]:
 
     if report.regret is not None and len(report.regret):
         fig = plt.figure(figsize=(7, 4.5))
-        _plots.plot_regret(report.regret, labels, ax=fig.add_subplot())
+        ax = _plots.plot_regret(report.regret, labels, legend=False, ax=fig.add_subplot())
         fig.tight_layout()
+        _plots.legend_beside(fig, ax)
         result["regret"] = fig
     if report.series is not None and len(report.series):
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-        _plots.plot_truth_epochs(report.series, labels, ax=left)
-        _plots.plot_truth_epochs(report.series, labels, measure="top10_spearman", ax=right)
+        _plots.plot_truth_epochs(report.series, labels, legend=False, ax=left)
+        _plots.plot_truth_epochs(report.series, labels, measure="top10_spearman", legend=False, ax=right)
         fig.tight_layout()
+        _plots.legend_beside(fig, left)
         result["truth-epochs"] = fig
     axes = list(dict.fromkeys(report.preferences["axis"]))
     if axes:
