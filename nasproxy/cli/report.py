@@ -43,7 +43,7 @@ def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, o
     """How well each proxy ranks architectures against the ground truth: table, figures, README."""
     from nasproxy._api import report as build
     from nasproxy._artifact import check_writable
-    from nasproxy.report import comparisons_text, report_json, table_text
+    from nasproxy.report import comparisons_text, report_json, table_text, trend_lines
 
     default = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}-{space or 'studies'}")
     folder = Path(out or Path("results") / "reports" / default)
@@ -81,7 +81,7 @@ def report(dataset, space, storages, studies, csvs, truth, archs_file, versus, o
             f"{conv.spearman:.2f}, {conv.versus_repeats:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}] against its networks' "
             f"agreement with each other: {'settled' if conv.settled else 'still changing (train it longer)'}"
         )
-    for line in comparisons_text(result):
+    for line in [*trend_lines(result.series), *comparisons_text(result)]:
         click.echo(line)
     written = "table.csv, table.md, comparisons.csv, preferences.csv, report.json, " + (
         "README.md and " if readme else ""

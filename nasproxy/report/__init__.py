@@ -7,6 +7,7 @@ from nasproxy._callable_package import make_callable
 from nasproxy.report._build import COLUMNS, Report, TruthInfo, build_report
 from nasproxy.report._compare import COMPARISON_COLUMNS, Comparison, comparisons_frame, paired_comparisons
 from nasproxy.report._convergence import Convergence
+from nasproxy.report._curves import trend_lines
 from nasproxy.report._load import StudyData, default_storages, load_csv, load_studies
 from nasproxy.report._plots import plot_correlations, plot_cost, plot_preferences, plot_ranks, plot_scatter
 from nasproxy.report._stats import (
@@ -55,6 +56,7 @@ __all__ = [
     "rank_statistics",
     "spearman",
     "table_text",
+    "trend_lines",
     "report_json",
     "write_report",
 ]

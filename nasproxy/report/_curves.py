@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from nasproxy.report._compare import _percentile, verdict
 from nasproxy.report._stats import (
     MIN_PAIRS,
+    _spearman_rows,
     bootstrap_intervals,
     interval_columns,
     spearman,
@@ -28,7 +30,12 @@ SERIES_COLUMNS = [
     "top10_spearman",
     "top10_spearman_ci_low",
     "top10_spearman_ci_high",
+    "change_to_end",
+    "change_to_end_ci_low",
+    "change_to_end_ci_high",
+    "trend",
 ]
+TRENDS = {"better": "rises", "worse": "falls", "level": "holds"}
 
 
 def regret_after_top_k(scores: pd.DataFrame, *, resamples: int = 1000, seed: int = 0, level: float = 0.95):
@@ -58,11 +65,19 @@ def regret_after_top_k(scores: pd.DataFrame, *, resamples: int = 1000, seed: int
 
 
 def rho_across_truth_epochs(
-    scores: pd.DataFrame, truths: dict[int, dict[str, float]], *, resamples: int = 1000, seed: int = 0
+    scores: pd.DataFrame,
+    truths: dict[int, dict[str, float]],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> pd.DataFrame:
     """Each proxy's Spearman (and top-10 Spearman) against the ground truth as it stood after each number of
     epochs in ``truths`` (epochs -> architecture -> mean accuracy), with bootstrap intervals, on the
-    architectures that have every epoch's truth. ``scores``: ``architecture``, ``proxy``, ``score``."""
+    architectures that have every epoch's truth. ``change_to_end`` is the proxy's ρ against the longest truth
+    minus its ρ against this one, with a paired interval (one resample of architectures for both truths), and
+    ``trend`` reads it: the proxy's ρ rises, falls or holds from these epochs to the end, "rises" or "falls"
+    only where the interval excludes 0. ``scores``: ``architecture``, ``proxy``, ``score``."""
     common = set.intersection(*(set(v) for v in truths.values())) if truths else set()
     rows = []
     for proxy, group in scores.dropna(subset=["score"]).groupby("proxy", sort=False):
@@ -70,12 +85,20 @@ def rho_across_truth_epochs(
         if len(group) < MIN_PAIRS:
             continue
         s = group["score"].to_numpy(float)
-        for epochs in sorted(truths):
-            t = group["architecture"].map(truths[epochs]).to_numpy(float)
+        by_epochs = {e: group["architecture"].map(truths[e]).to_numpy(float) for e in sorted(truths)}
+        end = by_epochs[max(by_epochs)]
+        idx = np.random.default_rng(seed).integers(0, len(s), size=(resamples, len(s)))
+        rho_end_resampled = _spearman_rows(s[idx], end[idx])
+        for epochs, t in by_epochs.items():
             rho = spearman(s, t)
             rho_ci = bootstrap_intervals(s, t, resamples=resamples, seed=seed)[0] if np.isfinite(rho) else None
             top = float(top_k_spearman_rows(s[None], t[None], 10)[0]) if len(s) >= 10 else np.nan
             top_ci = top_k_intervals(s, t, 10, resamples=resamples, seed=seed)[0] if np.isfinite(top) else None
+            change = change_ci = None
+            if t is not end and np.isfinite(rho):
+                change = spearman(s, end) - rho
+                diffs = rho_end_resampled - _spearman_rows(s[idx], t[idx])
+                change_ci = _percentile(diffs, change, resamples, level)[0]
             rows.append(
                 {
                     "proxy": proxy,
@@ -85,6 +108,9 @@ def rho_across_truth_epochs(
                     **interval_columns("spearman", rho_ci),
                     "top10_spearman": top if np.isfinite(top) else None,
                     **interval_columns("top10_spearman", top_ci),
+                    "change_to_end": change,
+                    **interval_columns("change_to_end", change_ci),
+                    "trend": TRENDS.get(verdict(change_ci), ""),
                 }
             )
     return pd.DataFrame(rows, columns=SERIES_COLUMNS)
@@ -103,3 +129,23 @@ def truth_at_epochs(trials: pd.DataFrame, final_epochs: int, metric: str) -> dic
                 result.setdefault(int(epoch), {})[arch] = float(np.mean(accs))
         result.setdefault(int(final_epochs), {})[arch] = float(np.mean(last))
     return result
+
+
+def trend_lines(series: pd.DataFrame | None) -> list[str]:
+    """For a terminal: which proxies' ρ rises, falls or holds from the shortest ground truth to the longest,
+    each with its change and paired interval."""
+    if series is None or series.empty:
+        return []
+    first, last = series["truth_epochs"].min(), series["truth_epochs"].max()
+    rows = series[(series["truth_epochs"] == first) & (series["trend"] != "")]
+    lines = []
+    for trend in ("falls", "holds", "rises"):
+        chosen = rows[rows["trend"] == trend].sort_values("change_to_end", kind="mergesort")
+        if chosen.empty:
+            continue
+        listed = ", ".join(
+            f"{r.proxy} {r.change_to_end:+.2f} [{r.change_to_end_ci_low:+.2f}, {r.change_to_end_ci_high:+.2f}]"
+            for r in chosen.itertuples()
+        )
+        lines.append(f"ρ against the ground truth from {first} to {last} epochs {trend}: {listed}")
+    return lines

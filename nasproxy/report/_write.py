@@ -337,7 +337,9 @@ def readme_text(report: Report) -> str:
             "ground truth after training the proxy's top k on the whole data and keeping the best, with a bootstrap "
             "interval (the top k re-selected in every resample)",
             "- `truth-epochs.csv` (where the ground truth was scored at several epochs within its runs): each "
-            "proxy's ρ and top-10 ρ against the truth after each of those epochs, with bootstrap intervals",
+            "proxy's ρ and top-10 ρ against the truth after each of those epochs, with bootstrap intervals, and "
+            "`trend`: whether the proxy's ρ rises, falls or holds from those epochs to the end (`change_to_end` "
+            "with its paired interval; rises or falls only where it excludes 0)",
             "- `preferences.csv`: for each proxy, design axis and value, the mean percentile rank (1 = first) of "
             "the architectures with that value under the proxy and under the ground truth, on the same "
             "architectures, and their difference (positive: the proxy rates the value higher than the truth does)",

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nasproxy.report._curves import regret_after_top_k, rho_across_truth_epochs, truth_at_epochs
+from nasproxy.report._curves import regret_after_top_k, rho_across_truth_epochs, trend_lines, truth_at_epochs
 
 
 def test_regret_after_top_k_is_the_best_truth_minus_the_best_of_the_top_k():
@@ -46,3 +46,59 @@ def test_rho_across_truth_epochs_follows_a_truth_that_changes():
     assert series["top10_spearman"].tolist() == pytest.approx([1.0, -1.0])
     first = series.iloc[0]
     assert first["spearman_ci_low"] <= 1.0 <= first["spearman_ci_high"] + 1e-9
+
+
+def test_trend_reads_the_paired_change_of_rho_from_each_truth_length_to_the_end():
+    rng = np.random.default_rng(1)
+    archs = [f"a{i}" for i in range(40)]
+    early, noise = rng.standard_normal(40), rng.standard_normal(40)
+    late = early + 2.0 * noise  # the long truth moves away from the short one
+    truths = {1: dict(zip(archs, early)), 4: dict(zip(archs, early + 1e-3 * noise)), 16: dict(zip(archs, late))}
+    scores = pd.concat(
+        [
+            # measures early learning: agrees with the short truth, less with the long one
+            pd.DataFrame({"architecture": archs, "proxy": "fast learner", "score": early}),
+            # measures the trained network: agrees with the long truth
+            pd.DataFrame({"architecture": archs, "proxy": "trained", "score": late}),
+        ]
+    )
+    series = rho_across_truth_epochs(scores, truths, resamples=300).set_index(["proxy", "truth_epochs"])
+    fast, trained = series.loc["fast learner"], series.loc["trained"]
+    assert fast.loc[1, "trend"] == "falls" and trained.loc[1, "trend"] == "rises"
+    for rows in (fast, trained):
+        assert rows.loc[1, "change_to_end"] == pytest.approx(rows.loc[16, "spearman"] - rows.loc[1, "spearman"])
+        first = rows.loc[1]
+        assert first["change_to_end_ci_low"] <= first["change_to_end"] <= first["change_to_end_ci_high"]
+        assert rows.loc[16, "trend"] == "" and pd.isna(rows.loc[16, "change_to_end"])  # the end against itself
+
+
+def test_trend_holds_where_the_truth_did_not_move_beyond_its_noise():
+    rng = np.random.default_rng(2)
+    archs = [f"a{i}" for i in range(30)]
+    truth = rng.standard_normal(30)
+    truths = {8: dict(zip(archs, truth)), 16: dict(zip(archs, truth + 0.05 * rng.standard_normal(30)))}
+    scores = pd.DataFrame({"architecture": archs, "proxy": "p", "score": truth + rng.standard_normal(30)})
+    first = rho_across_truth_epochs(scores, truths, resamples=300).iloc[0]
+    assert first["trend"] == "holds"
+    assert first["change_to_end_ci_low"] < 0 < first["change_to_end_ci_high"]
+
+
+def test_trend_lines_group_the_proxies_by_what_their_rho_does():
+    rng = np.random.default_rng(1)
+    archs = [f"a{i}" for i in range(40)]
+    early = rng.standard_normal(40)
+    late = early + 2.0 * rng.standard_normal(40)
+    scores = pd.concat(
+        [
+            pd.DataFrame({"architecture": archs, "proxy": "fast learner", "score": early}),
+            pd.DataFrame({"architecture": archs, "proxy": "trained", "score": late}),
+        ]
+    )
+    series = rho_across_truth_epochs(scores, {1: dict(zip(archs, early)), 16: dict(zip(archs, late))}, resamples=300)
+    lines = trend_lines(series)
+    assert [line.split(":")[0] for line in lines] == [
+        "ρ against the ground truth from 1 to 16 epochs falls",
+        "ρ against the ground truth from 1 to 16 epochs rises",
+    ]
+    assert lines[0].split(": ")[1].startswith("fast learner -") and lines[1].split(": ")[1].startswith("trained +")
+    assert trend_lines(None) == [] and trend_lines(series.iloc[:0]) == []
