@@ -236,9 +236,10 @@ def _truth_lines(report: Report) -> list[str]:
     if c.repeat_vs_repeat is None:
         lines.append(f"Ceiling: not measurable ({'; '.join(c.notes)}).")
     else:
+        pairs = "the one pair" if len(c.pairs) == 1 else f"mean of the {len(c.pairs)} pairs"
         lines.append(
             f"Ceiling: one repeat of the ground truth ranks the {c.architectures} architectures like another with "
-            f"Spearman {c.repeat_vs_repeat:.2f} (mean of {len(c.pairs)} pairs of its {c.repeats} repeats); a "
+            f"Spearman {c.repeat_vs_repeat:.2f} ({pairs} of its {c.repeats} repeats); a "
             f"noise-free proxy would reach about ρ = {c.ceiling:.2f} against their mean, the most any row "
             "above can show."
         )

@@ -131,16 +131,18 @@ stage() {
     # candidates were; its row tells the augmentation from the images
     augment-control) search "${common[@]}" --proxy random --proxy-file $PROXIES/fmnist-random-ipc10.pt \
         --augment color_crop_cutout_flip_scale_rotate ;;
-    # the report's ground truth: the 4-epoch one (60 architectures x 3 networks) until the long one is complete
+    # the report's ground truth: the 16-epoch one over the random 30 it covers (truth-long-top, the other 30,
+    # is still in training: until it is complete, --archs keeps its finished part out of the reports)
     report) report_args=(--dataset fashion-mnist --space "$SPACE" --storage "$STORE" --no-readme
-        --storage "$HERE/plugins.journal"
-        --truth "${TRUTH:-fashion-mnist-paper720-w64-full-36fd7e174a}")
-      nasproxy report "${report_args[@]}" --out $HERE
-      # the ground truth's random part alone: free of the selection by the proxies' top lists
-      nasproxy report "${report_args[@]}" --archs $HERE/truth-random.txt --out $HERE/random-30
+        --storage "$HERE/plugins.journal")
+      long=(--truth "${TRUTH:-fashion-mnist-paper720-w64-full-4cd2d30f2e}" --archs $HERE/truth-random.txt)
+      nasproxy report "${report_args[@]}" "${long[@]}" --out $HERE
       # every proxy paired with the augmentation control: DSA against the same augmentation on real images
-      nasproxy report "${report_args[@]}" --versus "random (with color_crop_cutout_flip_scale_rotate)" \
-        --out $HERE/versus-augment ;;
+      nasproxy report "${report_args[@]}" "${long[@]}" --versus "random (with color_crop_cutout_flip_scale_rotate)" \
+        --out $HERE/versus-augment
+      # the 4-epoch ground truth over all 60: the only truth that covers every proxy's top 10 so far
+      nasproxy report "${report_args[@]}" --truth fashion-mnist-paper720-w64-full-36fd7e174a \
+        --out $HERE/four-epoch-truth ;;
     *) echo "unknown stage $1" >&2; exit 2 ;;
   esac
 }
@@ -150,7 +152,7 @@ stages=("$@")
 # every proxy before the ground truth: truth-top needs their rankings, and the report needs every proxy
 # (the report stage trains nothing: it re-writes the tables and figures from the journal)
 [ ${#stages[@]} -gt 0 ] || stages=(ours synflow naswot snip grad-norm params random early-stopping \
-  herding k-center forgetting dsa dm truth-random truth-top report)
+  herding k-center forgetting dsa dm jacob-cov augment-control truth-random truth-top truth-long truth-long-top report)
 for s in "${stages[@]}"; do
   echo "== $s $(date -u +%FT%TZ)"
   start=$(date +%s)
