@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from nasproxy.report import _stats
 from nasproxy.report._compare import _percentile, verdict
 from nasproxy.report._stats import (
     MIN_PAIRS,
     _spearman_rows,
-    bootstrap_intervals,
     interval_columns,
     spearman,
     top_k_intervals,
@@ -87,17 +87,19 @@ def rho_across_truth_epochs(
         s = group["score"].to_numpy(float)
         by_epochs = {e: group["architecture"].map(truths[e]).to_numpy(float) for e in sorted(truths)}
         end = by_epochs[max(by_epochs)]
+        rho_end = spearman(s, end)
+        # one set of resamples serves each truth's ρ interval and, paired, its change to the end
         idx = np.random.default_rng(seed).integers(0, len(s), size=(resamples, len(s)))
-        rho_end_resampled = _spearman_rows(s[idx], end[idx])
+        resampled = {e: _spearman_rows(s[idx], t[idx]) for e, t in by_epochs.items()}
         for epochs, t in by_epochs.items():
             rho = spearman(s, t)
-            rho_ci = bootstrap_intervals(s, t, resamples=resamples, seed=seed)[0] if np.isfinite(rho) else None
+            rho_ci = _stats._percentile(resampled[epochs], resamples, level) if np.isfinite(rho) else None
             top = float(top_k_spearman_rows(s[None], t[None], 10)[0]) if len(s) >= 10 else np.nan
             top_ci = top_k_intervals(s, t, 10, resamples=resamples, seed=seed)[0] if np.isfinite(top) else None
             change = change_ci = None
             if t is not end and np.isfinite(rho):
-                change = spearman(s, end) - rho
-                diffs = rho_end_resampled - _spearman_rows(s[idx], t[idx])
+                change = rho_end - rho
+                diffs = resampled[max(by_epochs)] - resampled[epochs]
                 change_ci = _percentile(diffs, change, resamples, level)[0]
             rows.append(
                 {
