@@ -15,6 +15,7 @@ from nasproxy.report._stats import (
     Interval,
     _spearman_rows,
     interval_columns,
+    resample_indices,
     spearman,
     top_k_spearman_rows,
 )
@@ -123,7 +124,7 @@ def _compare(reference: str, proxy: str, both: pd.DataFrame, *, resamples, seed,
     rho_a, rho_b = spearman(a, t), spearman(b, t)
     if not (np.isfinite(rho_a) and np.isfinite(rho_b)):
         return Comparison(reference, proxy, n, None, None, None, None, None, "a constant score or ground truth")
-    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    idx = resample_indices(n, resamples, seed)
     diffs = _spearman_rows(a[idx], t[idx]) - _spearman_rows(b[idx], t[idx])
     interval, share = _percentile(diffs, rho_a - rho_b, resamples, level)
     top_a = top_b = top_interval = None

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from nasproxy.report._compare import _percentile
-from nasproxy.report._stats import Interval, _spearman_rows, bootstrap_intervals, spearman
+from nasproxy.report._stats import Interval, _spearman_rows, bootstrap_intervals, resample_indices, spearman
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,6 @@ def half_way_against_repeats(
     whole = np.arange(len(half))[None]
     agreement = float(repeats(whole)[0])
     estimate = float(_spearman_rows(half[whole], end[whole])[0]) - agreement
-    idx = np.random.default_rng(seed).integers(0, len(half), size=(resamples, len(half)))
+    idx = resample_indices(len(half), resamples, seed)
     interval, _ = _percentile(_spearman_rows(half[idx], end[idx]) - repeats(idx), estimate, resamples, level)
     return agreement, estimate, interval

@@ -13,6 +13,7 @@ from nasproxy.report._stats import (
     MIN_PAIRS,
     _spearman_rows,
     interval_columns,
+    resample_indices,
     spearman,
     top_k_intervals,
     top_k_spearman_rows,
@@ -52,7 +53,7 @@ def regret_after_top_k(scores: pd.DataFrame, *, resamples: int = 1000, seed: int
         if n < MIN_PAIRS:
             continue
         point = t.max() - np.maximum.accumulate(t)
-        idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+        idx = resample_indices(n, resamples, seed)
         bs, bt = s[idx], t[idx]
         ordered = np.take_along_axis(bt, np.argsort(-bs, axis=1, kind="stable"), 1)
         boot = bt.max(axis=1, keepdims=True) - np.maximum.accumulate(ordered, axis=1)
@@ -89,7 +90,7 @@ def rho_across_truth_epochs(
         end = by_epochs[max(by_epochs)]
         rho_end = spearman(s, end)
         # one set of resamples serves each truth's ρ interval and, paired, its change to the end
-        idx = np.random.default_rng(seed).integers(0, len(s), size=(resamples, len(s)))
+        idx = resample_indices(len(s), resamples, seed)
         resampled = {e: _spearman_rows(s[idx], t[idx]) for e, t in by_epochs.items()}
         for epochs, t in by_epochs.items():
             rho = spearman(s, t)

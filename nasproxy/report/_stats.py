@@ -115,13 +115,19 @@ def _kendall_rows(x: np.ndarray, y: np.ndarray, chunk_elements: int = 2**24) -> 
     return out
 
 
+def resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
+    """The bootstrap's draws of ``n`` architectures with replacement, [resamples, n]. Every statistic draws
+    them this way, so that statistics computed with the same seed see the same resamples."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
 def bootstrap_intervals(
     x, y, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> tuple[Interval | None, Interval | None]:
     """Percentile bootstrap intervals of (Spearman, Kendall) over architectures, resampled with replacement.
     Resamples in which a correlation is undefined (a constant resample) are left out."""
     x, y = np.asarray(x, float), np.asarray(y, float)
-    idx = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
+    idx = resample_indices(len(x), resamples, seed)
     bx, by = x[idx], y[idx]
     return _percentile(_spearman_rows(bx, by), resamples, level), _percentile(_kendall_rows(bx, by), resamples, level)
 
@@ -344,7 +350,7 @@ def top_k_intervals(
     n = len(score)
     if n < k:
         return None, None
-    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    idx = resample_indices(n, resamples, seed)
     bs, bt = score[idx], truth[idx]
     rho = top_k_spearman_rows(bs, bt, k)
     by_score = np.argsort(-bs, axis=1, kind="stable")[:, :k]
