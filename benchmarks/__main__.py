@@ -31,6 +31,7 @@ from benchmarks._common import (
     CANDIDATE_SAMPLE,
     CONDENSE_EVAL_MODELS,
     EVALUATE_MODELS,
+    REAL_BATCH,
     SWEEP_SAMPLE,
     _machine,
     _out_folder,
@@ -69,6 +70,13 @@ def main() -> None:
         type=int,
         help="condense, dc-profile: outer iterations, the first a warm-up that is not counted (default 6 at 1 ipc "
         "and 2 at 10 ipc in condense, 4 in dc-profile; 3 with --quick)",
+    )
+    parser.add_argument(
+        "--real-batch",
+        type=int,
+        default=REAL_BATCH,
+        help=f"condense, dc-profile: real images per class in each matching step (default {REAL_BATCH}, the paper's; "
+        "smaller only to rehearse, as gpu.sh does)",
     )
     parser.add_argument(
         "--eval-models",
@@ -113,6 +121,8 @@ def main() -> None:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
     if args.iterations is not None and args.iterations < 2:
         parser.error("--iterations: at least 2 (the first is a warm-up and is not counted)")
+    if args.real_batch < 1:
+        parser.error("--real-batch: at least 1")
     if args.eval_models is not None and args.eval_models < 0:
         parser.error("--eval-models: 0 or more")
     args.names = args.names or [n for n in BENCHES if n not in ("sweep", "dc-profile", "estimate", "estimate-fresh")]
@@ -138,6 +148,8 @@ def main() -> None:
         only = f"-ipc{'-'.join(map(str, args.ipc))}" if args.ipc and name in ("condense", "dc-profile") else ""
         if name in ("condense", "dc-profile") and args.iterations is not None:
             only += f"-{args.iterations}iterations"
+        if name in ("condense", "dc-profile") and args.real_batch != REAL_BATCH:
+            only += f"-batch{args.real_batch}"
         if name == "condense" and args.eval_models is not None:
             only += f"-{args.eval_models}models"
         if name == "evaluate" and args.models != EVALUATE_MODELS and not args.quick:

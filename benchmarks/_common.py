@@ -18,6 +18,7 @@ CANDIDATE_SAMPLE = 2  # paper720 architectures timed per run on a CPU (a naive c
 SWEEP_SAMPLE = 100  # the sweep extrapolates to the whole space from at least this many
 EVALUATE_MODELS = 20  # the paper's evaluation protocol
 CONDENSE_EVAL_MODELS = 5  # networks that give each condense arm its accuracy
+REAL_BATCH = 256  # DC's real images per class in each matching step (the paper's)
 # arms that matter on CUDA alone (the engine never captures graphs or packs for training on CPUs): the
 # engine's CUDA defaults with one switch turned off each
 NO_GRAPHS = {"NASPROXY_CUDA_GRAPHS": "0"}
@@ -121,8 +122,9 @@ def _condense_settings(args: argparse.Namespace) -> list[tuple[int, int, int]]:
     return [s for s in settings if s[0] in (args.ipc or [1, 10])]
 
 
-def _condense_setting(ipc: int, iterations: int) -> str:
-    return f"ipc={ipc}, paper hyper-parameters, K={iterations}"
+def _condense_setting(ipc: int, iterations: int, real_batch: int = REAL_BATCH) -> str:
+    batch = "" if real_batch == REAL_BATCH else f" but {real_batch} real images per class"
+    return f"ipc={ipc}, paper hyper-parameters{batch}, K={iterations}"
 
 
 def _candidate_setting(epochs: int, repeats: int, archs: list[str]) -> str:

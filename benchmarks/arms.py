@@ -28,7 +28,13 @@ def _authors_builder(name, dataset):
 
 
 def dc_baseline(
-    ipc: int, iterations: int, seed: int = 0, seconds_budget: float | None = None, device: str = "cpu", **_
+    ipc: int,
+    iterations: int,
+    seed: int = 0,
+    real_batch: int = 256,
+    seconds_budget: float | None = None,
+    device: str = "cpu",
+    **_,
 ):
     from benchmarks.baseline import dc_iterations
 
@@ -40,6 +46,7 @@ def dc_baseline(
         ipc=ipc,
         iterations=iterations,
         seed=seed,
+        real_batch=real_batch,
         on_iteration=lambda it, s: times.append(s),
         seconds_budget=seconds_budget,
         device=torch.device(device),

@@ -72,7 +72,7 @@ cat "$out/env.txt"
 if [ $rehearse = 1 ]; then
     device=cpu
     sweep=(--space tiny --sample 2 --quick --workers 2 --baseline-archs 1 --budget-seconds 60)
-    condense=(--ipc 1 --iterations 2 --eval-models 1 --arm fp32)
+    condense=(--ipc 1 --iterations 2 --eval-models 1 --arm fp32 --real-batch 16)
     limits=(120 400 900)
     tiny=$(mktemp -d)
     "$py" - "$tiny/data.pt" <<'PY'

@@ -7,7 +7,7 @@ the loop, so the parts are shares of a profiled iteration; ``condense`` times pl
 
 import argparse
 
-from benchmarks._common import run_arm
+from benchmarks._common import _condense_setting, run_arm
 
 
 def bench_dc_profile(args: argparse.Namespace) -> list[dict]:
@@ -15,7 +15,13 @@ def bench_dc_profile(args: argparse.Namespace) -> list[dict]:
     for ipc in args.ipc or [10]:
         iterations = args.iterations or (3 if args.quick else 4)
         res = run_arm(
-            "dc_nasproxy", tuned_allocator=True, device=args.device, ipc=ipc, iterations=iterations, profile=True
+            "dc_nasproxy",
+            tuned_allocator=True,
+            device=args.device,
+            ipc=ipc,
+            iterations=iterations,
+            real_batch=args.real_batch,
+            profile=True,
         )
         timed = iterations - 1
         total = sum(seconds for seconds, _ in res["sections"].values())
@@ -24,7 +30,9 @@ def bench_dc_profile(args: argparse.Namespace) -> list[dict]:
             rows.append(
                 {
                     "benchmark": "dc_profile",
-                    "setting": f"ipc={ipc}, paper hyper-parameters, iterations 2-{iterations}",
+                    "setting": _condense_setting(ipc, iterations, args.real_batch).replace(
+                        f"K={iterations}", f"iterations 2-{iterations}"
+                    ),
                     "part": name,
                     "seconds_per_iteration": round(seconds / timed, 5),
                     "share": round(seconds / total, 4),

@@ -52,6 +52,7 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
                     device=args.device,
                     ipc=ipc,
                     iterations=iterations,
+                    real_batch=args.real_batch,
                     save_images=save,
                     **extra,
                 )
@@ -59,7 +60,7 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
                 acc = _evaluate_images(save, eval_models, args.device) if eval_models else (None, None)
             row = _row(
                 "dc_outer_iteration",
-                _condense_setting(ipc, iterations),
+                _condense_setting(ipc, iterations, args.real_batch),
                 label,
                 "seconds per outer iteration",
                 secs,

@@ -8,11 +8,13 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from nasproxy._errors import setting
 from nasproxy.search._plan import Plan
+
+if TYPE_CHECKING:  # pandas costs every command's start; only a finished search makes a frame
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ def search(
             spent = str(exc)
             written = None if csv is None else Path(csv)
         study = ctx.open_study(create=False)
+    import pandas as pd
+
     rows = pd.DataFrame(study_rows(study) if study is not None else [])
     if len(rows):
         rows = rows.sort_values(["value", "arch_id"], ascending=[False, True]).reset_index(drop=True)

@@ -115,11 +115,12 @@ def test_gpu_script_rehearses_every_stage_on_the_cpu(tmp_path, fmnist):
     sweep = pd.read_csv(out / "sweep-quick.csv")
     assert {"architectures", "seconds", "seconds_720", "extrapolated", "device", "arm"} <= set(sweep.columns)
     assert sweep["architectures"].tolist() == [2, 1] and sweep["extrapolated"].all()
-    profile = pd.read_csv(out / "dc-profile-ipc1-2iterations.csv")
+    profile = pd.read_csv(out / "dc-profile-ipc1-2iterations-batch16.csv")
     assert {"real-image gradients", "matching loss, second-order backward, image step"} <= set(profile["part"])
     assert profile["share"].sum() == pytest.approx(1.0, abs=0.01)
-    condense = pd.read_csv(out / "condense-ipc1-2iterations-1models.csv")
+    condense = pd.read_csv(out / "condense-ipc1-2iterations-batch16-1models.csv")
     assert condense["runs"].tolist() == [1, 1] and condense["eval_models"].tolist() == [1, 1]  # baseline, nasproxy
+    assert condense["setting"].str.contains("but 16 real images per class").all()  # a rehearsal is labelled so
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(str(out / "truth.journal"))
     done = {

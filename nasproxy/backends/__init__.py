@@ -61,6 +61,13 @@ def apply_backend(module: nn.Module, backend: str) -> nn.Module:
     return module
 
 
+def prepare_compile() -> None:
+    """What the backends tell torch.compile before it traces a network (the engine calls it at every compile)."""
+    from nasproxy.backends import cpu
+
+    cpu.mark_compile_constants()
+
+
 def build_cpu_kernels(*, announce: Callable[[str], None] | None = None, after: float = 2.0) -> bool:
     """Build the CPU backend's C++ kernels now (or load them from the disk cache) instead of inside the first
     training step, where a build would stall a progress bar for minutes. ``announce`` is told when that takes

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from nasproxy._configs import TrainConfig
+from nasproxy.backends import prepare_compile
 from nasproxy.models import ConvNet
 
 CPU_PACK_MAX_BATCH = 32
@@ -128,8 +129,9 @@ def allow_compile_cache_reset() -> None:
     """Let :func:`compiled` keep more graphs per code object and reset dynamo's caches (process-wide) when
     a long search has compiled more than ``_DYNAMO_MAX_GRAPHS`` networks."""
     global _cache_reset_allowed
+    # dynamo's limit is raised at the first compile: importing torch._dynamo costs every process as much as
+    # importing torch, and a CPU run in fp32 never compiles
     _cache_reset_allowed = True
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, _DYNAMO_RECOMPILE_LIMIT)
 
 
 def compiled(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -144,11 +146,15 @@ def compiled(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     # inductor's C++ toolchain probe warns about a missing CUDA runtime even for CPU-only kernels
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     key = (type(module), repr(module), module.training)
+    if _cache_reset_allowed:
+        limit = torch._dynamo.config.recompile_limit
+        torch._dynamo.config.recompile_limit = max(limit, _DYNAMO_RECOMPILE_LIMIT)
     if _cache_reset_allowed and key not in _compiled_graphs:
         if len(_compiled_graphs) >= _DYNAMO_MAX_GRAPHS:
             torch._dynamo.reset()
             _compiled_graphs.clear()
         _compiled_graphs.add(key)
+    prepare_compile()
     graph = torch.compile(module, dynamic=False)
     first = [True]
 

@@ -88,3 +88,35 @@ loaded = sorted(m for m in sys.modules if m.startswith("nasproxy.backends.cpu"))
 assert not loaded, loaded
 """
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_starting_a_command_leaves_the_compiler_unimported():
+    """torch._dynamo costs a process about as much to import as torch itself, and only training, the C++
+    kernels and torch.compile need it: importing every package and the process set-up every command makes
+    leave it out, so `nasproxy studies`, `report` and training-free searches start without it (a fresh
+    process, so that nothing imported by other tests counts)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import nasproxy, nasproxy.cli, nasproxy.condensers, nasproxy.evaluate, nasproxy.search, nasproxy.report
+import nasproxy.backends.cpu
+from nasproxy.engine import configure_process
+configure_process()
+assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@needs_compiler
+def test_a_compile_traces_the_kernels_usability_as_a_constant():
+    """Whether a kernel is usable is read under a lock, which would break every compiled graph; the engine
+    marks it constant when it compiles (not at import, which would cost every process the compiler)."""
+    from nasproxy.engine import compiled
+
+    net = build_model("convnet-w16-d1-none-relu-none", channels=1, num_classes=10, image_size=(28, 28))
+    net = apply_backend(net, "cpu-kernels")
+    compiled(net)
+    explanation = torch._dynamo.explain(net)(torch.randn(2, 1, 28, 28))
+    assert not [r.reason for r in explanation.break_reasons if "`lock`" in r.reason]

@@ -212,9 +212,11 @@ def test_dry_run_changes_no_database(env):
     assert sorted(optuna.get_all_study_names(open_storage(url))) == before
 
 
-def _longer_search(env, storage, *extra):
+def _longer_search(env, storage, *extra, epochs: int = 30):
+    """A search whose architectures each train long enough (seconds) for a signal to land in the middle."""
     args = ["search", "--space", "tiny", "--proxy", "full", "--dataset", "mnist", "--holdout", "50"]
-    args += ["--epochs", "30", "--repeats", "2", "--device", "cpu", "--backend", "aten", "--storage", storage, "-q"]
+    args += ["--epochs", str(epochs), "--repeats", "2", "--device", "cpu", "--backend", "aten", "--storage", storage]
+    args.append("-q")
     return [sys.executable, "-m", "nasproxy.cli", *args, *extra]
 
 
@@ -249,7 +251,7 @@ def test_sigterm_mid_trial_exits_at_once_and_the_architecture_is_retried(env):
 
     storage = str(env["journal"])
     proc = subprocess.Popen(
-        _longer_search(env, storage), cwd=env["tmp"], env=env["environ"], start_new_session=True,
+        _longer_search(env, storage, epochs=10), cwd=env["tmp"], env=env["environ"], start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     done = _wait_for_completions(storage, 2, proc)
@@ -258,7 +260,9 @@ def test_sigterm_mid_trial_exits_at_once_and_the_architecture_is_retried(env):
     out, err = proc.communicate(timeout=60)  # it stops (a hang fails here), in no asserted time
     assert "Traceback" not in out + err, err[-2000:]
     assert proc.returncode != 0
-    again = subprocess.run(_longer_search(env, storage), cwd=env["tmp"], env=env["environ"], capture_output=True)
+    again = subprocess.run(
+        _longer_search(env, storage, epochs=10), cwd=env["tmp"], env=env["environ"], capture_output=True
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert _completions_at(storage) == Counter({a: 1 for a in _completions_at(storage)})
     assert sum(_completions_at(storage).values()) == TINY

@@ -177,13 +177,13 @@ def test_two_workers_over_postgresql(search_env, postgres_url):
 def test_workers_started_together_on_an_empty_postgresql_database_all_finish(search_env, postgres_url):
     """Processes on several machines may open one fresh database at the same instant: all used to race to
     create Optuna's tables, and most lost with a unique-key error (about 1 round in 5 with two, almost every
-    round with four)."""
+    round with four, hence two rounds of four)."""
     import psycopg
 
     base, _, _ = postgres_url.rpartition("/")
     admin = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     env = {**os.environ, "NASPROXY_DATA": search_env["data_root"], "OMP_NUM_THREADS": "1"}
-    for round_ in range(3):
+    for round_ in range(2):
         db = f"nasproxy_race_{os.getpid()}_{round_}"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {db}")

@@ -17,8 +17,18 @@ children do not fire: hook a network that runs on the ``aten`` backend.
 
 from __future__ import annotations
 
+import torch
+
 from nasproxy.backends.cpu import _first_block, _winograd
 from nasproxy.backends.cpu._blocks import apply
+
+
+def mark_compile_constants() -> None:
+    """Tell torch.compile that whether a kernel is usable is constant. Done before a compile rather than at
+    import: the marking imports torch._dynamo, which costs a process about as much as importing torch, and a
+    CPU run in fp32 never compiles."""
+    for usable in (_first_block._usable, _winograd._usable):
+        torch.compiler.assume_constant_result(usable)
 
 
 def build() -> bool:
@@ -30,4 +40,4 @@ def build() -> bool:
         return all(m is not None for m in pool.map(lambda get: get(), (_winograd.extension, _first_block.extension)))
 
 
-__all__ = ["apply", "build"]
+__all__ = ["apply", "build", "mark_compile_constants"]

@@ -62,8 +62,8 @@ def extension():
     return _EXTENSION.get()
 
 
-# a constant to torch.compile (read once per trace): traced, the lock and the build would break the graph
-@torch.compiler.assume_constant_result
+# a constant to torch.compile (read once per trace; cpu.mark_compile_constants): traced, the lock and the
+# build would break the graph
 def _usable() -> bool:
     return extension() is not None
 

@@ -100,8 +100,8 @@ def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     return y if bias is None else y + bias.view(1, -1, 1, 1)
 
 
-# a constant to torch.compile (read once per trace): traced, the lock and the build would break the graph
-@torch.compiler.assume_constant_result
+# a constant to torch.compile (read once per trace; cpu.mark_compile_constants): traced, the lock and the
+# build would break the graph
 def _usable() -> bool:
     return extension() is not None
 
