@@ -14,15 +14,8 @@ def bench_dc_profile(args: argparse.Namespace) -> list[dict]:
     rows = []
     for ipc in args.ipc or [10]:
         iterations = args.iterations or (3 if args.quick else 4)
-        res = run_arm(
-            "dc_nasproxy",
-            tuned_allocator=True,
-            device=args.device,
-            ipc=ipc,
-            iterations=iterations,
-            real_batch=args.real_batch,
-            profile=True,
-        )
+        setting = {"ipc": ipc, "iterations": iterations, "real_batch": args.real_batch}
+        res = run_arm("dc_nasproxy", tuned_allocator=True, device=args.device, profile=True, **setting)
         timed = iterations - 1
         total = sum(seconds for seconds, _ in res["sections"].values())
         profiled = sum(res["seconds"][1:]) / timed
