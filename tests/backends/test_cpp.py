@@ -91,10 +91,11 @@ assert not loaded, loaded
 
 
 def test_starting_a_command_leaves_the_compiler_unimported():
-    """torch._dynamo costs a process about as much to import as torch itself, and only training, the C++
-    kernels and torch.compile need it: importing every package and the process set-up every command makes
-    leave it out, so `nasproxy studies`, `report` and training-free searches start without it (a fresh
-    process, so that nothing imported by other tests counts)."""
+    """torch._dynamo costs a process about as much to import as torch itself. Training (torch.optim), the C++
+    kernels, meta-tensor probes and torch.compile load it when they first run, but importing every package
+    and the process set-up every command makes leave it out, so that a command that runs no network
+    (`condense --method random`) never loads it (a fresh process, so that nothing imported by other tests
+    counts)."""
     import subprocess
     import sys
 
