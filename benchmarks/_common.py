@@ -122,9 +122,13 @@ def _condense_settings(args: argparse.Namespace) -> list[tuple[int, int, int]]:
     return [s for s in settings if s[0] in (args.ipc or [1, 10])]
 
 
-def _condense_setting(ipc: int, iterations: int, real_batch: int = REAL_BATCH) -> str:
+def _dc_setting(ipc: int, real_batch: int = REAL_BATCH) -> str:
     batch = "" if real_batch == REAL_BATCH else f" but {real_batch} real images per class"
-    return f"ipc={ipc}, paper hyper-parameters{batch}, K={iterations}"
+    return f"ipc={ipc}, paper hyper-parameters{batch}"
+
+
+def _condense_setting(ipc: int, iterations: int, real_batch: int = REAL_BATCH) -> str:
+    return f"{_dc_setting(ipc, real_batch)}, K={iterations}"
 
 
 def _candidate_setting(epochs: int, repeats: int, archs: list[str]) -> str:

@@ -7,7 +7,7 @@ the loop, so the parts are shares of a profiled iteration; ``condense`` times pl
 
 import argparse
 
-from benchmarks._common import _condense_setting, run_arm
+from benchmarks._common import _dc_setting, run_arm
 
 
 def bench_dc_profile(args: argparse.Namespace) -> list[dict]:
@@ -23,9 +23,7 @@ def bench_dc_profile(args: argparse.Namespace) -> list[dict]:
             rows.append(
                 {
                     "benchmark": "dc_profile",
-                    "setting": _condense_setting(ipc, iterations, args.real_batch).replace(
-                        f"K={iterations}", f"iterations 2-{iterations}"
-                    ),
+                    "setting": f"{_dc_setting(ipc, args.real_batch)}, iterations 2-{iterations}",
                     "part": name,
                     "seconds_per_iteration": round(seconds / timed, 5),
                     "share": round(seconds / total, 4),
