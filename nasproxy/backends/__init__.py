@@ -12,6 +12,7 @@ resolved name, :func:`resolve_backend`) but is not part of a study's protocol.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 
@@ -62,10 +63,12 @@ def apply_backend(module: nn.Module, backend: str) -> nn.Module:
 
 
 def prepare_compile() -> None:
-    """What the backends tell torch.compile before it traces a network (the engine calls it at every compile)."""
-    from nasproxy.backends import cpu
-
-    cpu.mark_compile_constants()
+    """What the backends tell torch.compile before it traces a network (the engine calls it at every compile).
+    Only a loaded CPU backend has anything to tell: a network runs its kernels only after ``apply_backend``
+    imported it, and a CUDA run never imports it."""
+    cpu = sys.modules.get("nasproxy.backends.cpu")
+    if cpu is not None:
+        cpu.mark_compile_constants()
 
 
 def build_cpu_kernels(*, announce: Callable[[str], None] | None = None, after: float = 2.0) -> bool:

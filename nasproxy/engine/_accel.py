@@ -149,11 +149,11 @@ def compiled(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     if _cache_reset_allowed:
         limit = torch._dynamo.config.recompile_limit
         torch._dynamo.config.recompile_limit = max(limit, _DYNAMO_RECOMPILE_LIMIT)
-    if _cache_reset_allowed and key not in _compiled_graphs:
-        if len(_compiled_graphs) >= _DYNAMO_MAX_GRAPHS:
-            torch._dynamo.reset()
-            _compiled_graphs.clear()
-        _compiled_graphs.add(key)
+        if key not in _compiled_graphs:
+            if len(_compiled_graphs) >= _DYNAMO_MAX_GRAPHS:
+                torch._dynamo.reset()
+                _compiled_graphs.clear()
+            _compiled_graphs.add(key)
     prepare_compile()
     graph = torch.compile(module, dynamic=False)
     first = [True]
