@@ -12,13 +12,15 @@ from pathlib import Path
 
 import torch
 
+from nasproxy.condensers.dc import DatasetCondensation
+
 OUT = Path("results") / "bench"
 PAPER720_SAMPLE_SEED = 0
 CANDIDATE_SAMPLE = 2  # paper720 architectures timed per run on a CPU (a naive candidate takes minutes there)
 SWEEP_SAMPLE = 100  # the sweep extrapolates to the whole space from at least this many
 EVALUATE_MODELS = 20  # the paper's evaluation protocol
 CONDENSE_EVAL_MODELS = 5  # networks that give each condense arm its accuracy
-REAL_BATCH = 256  # DC's real images per class in each matching step (the paper's)
+REAL_BATCH = DatasetCondensation.Config().real_batch  # DC's real images per class per matching step (the paper's)
 # arms that matter on CUDA alone (the engine never captures graphs or packs for training on CPUs): the
 # engine's CUDA defaults with one switch turned off each
 NO_GRAPHS = {"NASPROXY_CUDA_GRAPHS": "0"}

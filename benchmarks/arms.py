@@ -13,6 +13,8 @@ from functools import partial
 
 import torch
 
+from benchmarks._common import REAL_BATCH
+
 
 def _dataset():
     from nasproxy.data import load_dataset
@@ -31,7 +33,7 @@ def dc_baseline(
     ipc: int,
     iterations: int,
     seed: int = 0,
-    real_batch: int = 256,
+    real_batch: int = REAL_BATCH,
     seconds_budget: float | None = None,
     device: str = "cpu",
     **_,
@@ -59,7 +61,7 @@ def dc_nasproxy(
     iterations: int,
     seed: int = 0,
     precision: str = "fp32",
-    real_batch: int = 256,
+    real_batch: int = REAL_BATCH,
     init: str = "noise",
     device: str = "cpu",
     backend: str = "auto",

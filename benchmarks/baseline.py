@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from benchmarks._common import REAL_BATCH
 from nasproxy.condensers._matching import gradient_distance
 from nasproxy.condensers.dc import paper_loops
 from nasproxy.models import ConvNetSpec, model_builder
@@ -102,7 +103,7 @@ def dc_iterations(
     ipc,
     iterations,
     seed=0,
-    real_batch=256,
+    real_batch=REAL_BATCH,
     on_iteration=None,
     seconds_budget=None,
     device=torch.device("cpu"),

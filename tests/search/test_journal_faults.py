@@ -214,9 +214,8 @@ def test_dry_run_changes_no_database(env):
 
 def _longer_search(env, storage, *extra, epochs: int = 30):
     """A search whose architectures each train long enough (seconds) for a signal to land in the middle."""
-    args = ["search", "--space", "tiny", "--proxy", "full", "--dataset", "mnist", "--holdout", "50"]
+    args = ["search", "--space", "tiny", "--proxy", "full", "--dataset", "mnist", "--holdout", "50", "-q"]
     args += ["--epochs", str(epochs), "--repeats", "2", "--device", "cpu", "--backend", "aten", "--storage", storage]
-    args.append("-q")
     return [sys.executable, "-m", "nasproxy.cli", *args, *extra]
 
 
