@@ -15,6 +15,7 @@ from nasproxy.report._stats import (
     Interval,
     _spearman_rows,
     interval_columns,
+    percentile_interval,
     resample_indices,
     spearman,
     top_k_spearman_rows,
@@ -126,33 +127,18 @@ def _compare(reference: str, proxy: str, both: pd.DataFrame, *, resamples, seed,
         return Comparison(reference, proxy, n, None, None, None, None, None, "a constant score or ground truth")
     idx = resample_indices(n, resamples, seed)
     diffs = _spearman_rows(a[idx], t[idx]) - _spearman_rows(b[idx], t[idx])
-    interval, share = _percentile(diffs, rho_a - rho_b, resamples, level)
+    interval = percentile_interval(diffs, resamples, level, estimate=rho_a - rho_b)
+    share = float(np.mean(diffs[np.isfinite(diffs)] > 0)) if interval is not None else None
     top_a = top_b = top_interval = None
     if n >= TOP_K:
         top_a = float(top_k_spearman_rows(a[None], t[None], TOP_K)[0])
         top_b = float(top_k_spearman_rows(b[None], t[None], TOP_K)[0])
         if np.isfinite(top_a) and np.isfinite(top_b):
             top_diffs = top_k_spearman_rows(a[idx], t[idx], TOP_K) - top_k_spearman_rows(b[idx], t[idx], TOP_K)
-            top_interval = _percentile(top_diffs, top_a - top_b, resamples, level)[0]
+            top_interval = percentile_interval(top_diffs, resamples, level, estimate=top_a - top_b)
         top_a = top_a if np.isfinite(top_a) else None
         top_b = top_b if np.isfinite(top_b) else None
     return Comparison(reference, proxy, n, rho_a, rho_b, rho_a - rho_b, interval, share, "", top_a, top_b, top_interval)
-
-
-def _percentile(diffs: np.ndarray, estimate: float, resamples: int, level: float):
-    """(interval, share above 0) of the finite resampled differences; (None, None) if too few are finite."""
-    diffs = diffs[np.isfinite(diffs)]
-    if len(diffs) < resamples / 2:
-        return None, None
-    alpha = (1 - level) / 2
-    low, high = np.quantile(diffs, [alpha, 1 - alpha])
-    return Interval(_snap(float(low), estimate), _snap(float(high), estimate)), float(np.mean(diffs > 0))
-
-
-def _snap(bound: float, estimate: float) -> float:
-    """A bound a rounding error away from the estimate is the estimate (a difference the same in every
-    resample would otherwise get an interval that excludes it)."""
-    return estimate if abs(bound - estimate) < 1e-9 else bound
 
 
 def comparisons_frame(comparisons: list[Comparison]) -> pd.DataFrame:

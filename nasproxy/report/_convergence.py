@@ -8,8 +8,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from nasproxy.report._compare import _percentile
-from nasproxy.report._stats import Interval, _spearman_rows, bootstrap_intervals, resample_indices, spearman
+from nasproxy.report._stats import (
+    Interval,
+    _spearman_rows,
+    bootstrap_intervals,
+    percentile_interval,
+    resample_indices,
+    spearman,
+)
 
 
 @dataclass(frozen=True)
@@ -72,5 +78,6 @@ def half_way_against_repeats(
     agreement = float(repeats(whole)[0])
     estimate = float(_spearman_rows(half[whole], end[whole])[0]) - agreement
     idx = resample_indices(len(half), resamples, seed)
-    interval, _ = _percentile(_spearman_rows(half[idx], end[idx]) - repeats(idx), estimate, resamples, level)
+    diffs = _spearman_rows(half[idx], end[idx]) - repeats(idx)
+    interval = percentile_interval(diffs, resamples, level, estimate=estimate)
     return agreement, estimate, interval

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nasproxy.report import _stats
-from nasproxy.report._compare import _percentile, verdict
+from nasproxy.report._compare import verdict
 from nasproxy.report._stats import (
     MIN_PAIRS,
     _spearman_rows,
     interval_columns,
+    percentile_interval,
     resample_indices,
     spearman,
     top_k_intervals,
@@ -94,14 +94,14 @@ def rho_across_truth_epochs(
         resampled = {e: _spearman_rows(s[idx], t[idx]) for e, t in by_epochs.items()}
         for epochs, t in by_epochs.items():
             rho = spearman(s, t)
-            rho_ci = _stats._percentile(resampled[epochs], resamples, level) if np.isfinite(rho) else None
+            rho_ci = percentile_interval(resampled[epochs], resamples, level) if np.isfinite(rho) else None
             top = float(top_k_spearman_rows(s[None], t[None], 10)[0]) if len(s) >= 10 else np.nan
             top_ci = top_k_intervals(s, t, 10, resamples=resamples, seed=seed)[0] if np.isfinite(top) else None
             change = change_ci = None
             if t is not end and np.isfinite(rho):
                 change = rho_end - rho
                 diffs = resampled[max(by_epochs)] - resampled[epochs]
-                change_ci = _percentile(diffs, change, resamples, level)[0]
+                change_ci = percentile_interval(diffs, resamples, level, estimate=change)
             rows.append(
                 {
                     "proxy": proxy,

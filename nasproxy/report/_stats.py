@@ -129,16 +129,23 @@ def bootstrap_intervals(
     x, y = np.asarray(x, float), np.asarray(y, float)
     idx = resample_indices(len(x), resamples, seed)
     bx, by = x[idx], y[idx]
-    return _percentile(_spearman_rows(bx, by), resamples, level), _percentile(_kendall_rows(bx, by), resamples, level)
+    rho, tau = _spearman_rows(bx, by), _kendall_rows(bx, by)
+    return percentile_interval(rho, resamples, level), percentile_interval(tau, resamples, level)
 
 
-def _percentile(values: np.ndarray, resamples: int, level: float) -> Interval | None:
-    """The central ``level`` of the finite resampled values; None where fewer than half are finite."""
+def percentile_interval(
+    values: np.ndarray, resamples: int, level: float, *, estimate: float | None = None
+) -> Interval | None:
+    """The central ``level`` of the finite resampled values; None where fewer than half are finite. Given the
+    ``estimate`` they resample (a paired difference), a bound a rounding error away from it is it: a
+    difference the same in every resample would otherwise get an interval that excludes it."""
     values = values[np.isfinite(values)]
     if len(values) < resamples / 2:
         return None
-    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return Interval(float(low), float(high))
+    low, high = (float(b) for b in np.quantile(values, [(1 - level) / 2, (1 + level) / 2]))
+    if estimate is not None:
+        low, high = (estimate if abs(b - estimate) < 1e-9 else b for b in (low, high))
+    return Interval(low, high)
 
 
 def rank_statistics(
@@ -360,7 +367,7 @@ def top_k_intervals(
     np.put_along_axis(chosen, by_score, True, 1)
     np.put_along_axis(best, by_truth, True, 1)
     precision = (chosen & best).sum(axis=1) / k
-    return _percentile(rho, resamples, level), _percentile(precision, resamples, level)
+    return percentile_interval(rho, resamples, level), percentile_interval(precision, resamples, level)
 
 
 def top_k_spearman_rows(score: np.ndarray, truth: np.ndarray, k: int) -> np.ndarray:
