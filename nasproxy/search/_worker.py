@@ -285,6 +285,7 @@ def _run_workers(
     request: SearchRequest, plan: Plan, ctx: SearchContext, workers: int, bar, shown: _EtaPostfix | None = None
 ) -> None:
     import multiprocessing as mp
+    from multiprocessing.connection import wait
 
     threads = request.threads or max(1, (os.cpu_count() or 1) // workers)
     request = dataclasses.replace(request, threads=threads, storage=plan.storage_url, study=plan.study_name)
@@ -298,8 +299,9 @@ def _run_workers(
         p.start()
     study = ctx.open_study(create=False)
     try:
-        while any(p.is_alive() for p in procs):
-            time.sleep(2.0)
+        while running := [p.sentinel for p in procs if p.is_alive()]:
+            # woken as soon as a worker exits, so the search ends with its last worker, not up to 2 s later
+            wait(running, timeout=2.0)
             try:
                 finished = completed_architectures(study)
                 done = completed_count(request, finished, plan.targets)
