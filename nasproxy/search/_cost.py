@@ -59,9 +59,27 @@ def candidate_flops(space: SearchSpace, cand: Candidate, shape: tuple[int, int, 
     return forward_flops(lambda: space.build(cand.spec, channels=c, num_classes=num_classes, image_size=(h, w)), shape)
 
 
+# A process that prices search after search (the API in a loop, a notebook, a test suite) times the machine
+# once per this many seconds: the timing costs seconds (more than a small sweep trains), and a sweep's price
+# is re-fitted to its own architectures as they finish anyway.
+SPEED_REUSED_SECONDS = 600.0
+_speeds: dict[tuple, tuple[float, float]] = {}
+
+
 def measured_flops_per_second(runtime, shape: tuple[int, int, int], num_classes: int, precision: str = "fp32") -> float:
     """Training FLOP/s of the paper's ConvNet here (3 x forward FLOPs per image per step), on ``runtime``'s
-    device and backend."""
+    device and backend; a timing of the same setting in this process in the last ``SPEED_REUSED_SECONDS``
+    is reused."""
+    key = (str(runtime.device), runtime.backend, tuple(shape), num_classes, precision, torch.get_num_threads())
+    now = time.monotonic()
+    if key in _speeds and now - _speeds[key][1] < SPEED_REUSED_SECONDS:
+        return _speeds[key][0]
+    speed = _timed_flops_per_second(runtime, shape, num_classes, precision)
+    _speeds[key] = (speed, now)
+    return speed
+
+
+def _timed_flops_per_second(runtime, shape: tuple[int, int, int], num_classes: int, precision: str) -> float:
     from nasproxy.backends import apply_backend
     from nasproxy.engine import autocast
     from nasproxy.models import build_model

@@ -40,8 +40,6 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
     only read the storage (a study it lacks counts as nothing done), so that pricing changes nothing. A
     sweep of ``CALIBRATE_ABOVE_SECONDS`` or more is priced by timing a few of its architectures first, when
     more than those few are left."""
-    from nasproxy.search._cost import measured_flops_per_second, measured_step_seconds
-
     if request.sampler not in ("sweep", "tpe"):
         raise NasproxyError(f"unknown sampler {request.sampler!r}; choose sweep or tpe")
     ctx = SearchContext(request)
@@ -76,36 +74,26 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
         scale = 1.0
         if not dry_run:
             record_targets(study, {a: [ctx.flops(a), ctx.activations(a)] for a in targets})
-    estimate = 0.0
     work = ctx.proxy.work(ctx.protocol, ctx.dataset)
-    if total > done and work.steps:
-        shape = ctx.dataset.image_shape
-        speed = measured_flops_per_second(ctx.runtime, shape, ctx.dataset.num_classes, request.precision)
-        # small networks on small batches are bound by per-step overheads (Python, dispatch, the optimizer),
-        # not arithmetic: every SGD step and scoring batch also pays the step time of a minimal network
-        overhead = measured_step_seconds(ctx.runtime, shape, ctx.dataset.num_classes)
-        per_network_overhead = (work.steps + math.ceil(work.scored_images / 256)) * overhead
-        for arch in priced:
-            flops = ctx.flops(arch)
-            arithmetic = flops * (3 * work.train_images + work.scored_images) / speed
-            estimate += scale * ctx.protocol.repeats * (arithmetic + per_network_overhead)
-    from nasproxy.engine import device_name
-
-    priced_estimate = Estimate(estimate, estimate, estimate * PRIOR_SHORT_BY, 0)
+    trains = total > done and work.steps > 0
     refitted = None
-    if study is not None and estimate and request.sampler == "sweep":
+    if trains and study is not None and request.sampler == "sweep":
         refitted = _refit(ctx, done_ids, priced)
-    if refitted is not None:
+    if refitted is not None:  # this machine's finished architectures price the rest: no timing needed
         priced_estimate = refitted
-    elif priced and estimate >= CALIBRATE_ABOVE_SECONDS:
+    else:
+        estimate = scale * _prior_seconds(ctx, work, priced) if trains else 0.0
+        priced_estimate = Estimate(estimate, estimate, estimate * PRIOR_SHORT_BY, 0)
         from nasproxy.search._calibrate import PROBES, calibrated_estimate
 
         # timing every architecture left would cost about what training them does: the prior prices so few
-        if len(priced) > PROBES:
+        if estimate >= CALIBRATE_ABOVE_SECONDS and len(priced) > PROBES:
             calibrated = calibrated_estimate(ctx, priced, work, prior_cost=ctx.flops)
             priced_estimate = dataclasses.replace(
                 calibrated, seconds=scale * calibrated.seconds, low=scale * calibrated.low, high=scale * calibrated.high
             )
+    from nasproxy.engine import device_name
+
     ctx.price = priced_estimate  # worker 0's "costliest first" uses the same model
     plan = Plan(
         request,
@@ -120,6 +108,23 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
         priced_estimate,
     )
     return plan, ctx
+
+
+def _prior_seconds(ctx: SearchContext, work, priced: list[str]) -> float:
+    """What training ``priced`` takes by the FLOP model and this device's measured speed."""
+    from nasproxy.search._cost import measured_flops_per_second, measured_step_seconds
+
+    shape = ctx.dataset.image_shape
+    speed = measured_flops_per_second(ctx.runtime, shape, ctx.dataset.num_classes, ctx.request.precision)
+    # small networks on small batches are bound by per-step overheads (Python, dispatch, the optimizer),
+    # not arithmetic: every SGD step and scoring batch also pays the step time of a minimal network
+    overhead = measured_step_seconds(ctx.runtime, shape, ctx.dataset.num_classes)
+    per_network_overhead = (work.steps + math.ceil(work.scored_images / 256)) * overhead
+    seconds = 0.0
+    for arch in priced:
+        arithmetic = ctx.flops(arch) * (3 * work.train_images + work.scored_images) / speed
+        seconds += ctx.protocol.repeats * (arithmetic + per_network_overhead)
+    return seconds
 
 
 def remaining_estimate(ctx: SearchContext, done: dict, targets: list[str]) -> Estimate | None:

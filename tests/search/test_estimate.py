@@ -85,8 +85,8 @@ def test_workers_started_together_make_one_run():
     assert runs_of([trial(1, 0, 10), trial(1, 10, 210)]) == [0, 0]  # a long training is still one run
 
 
-def test_the_plan_refits_after_the_stated_number_finished(env):
-    from nasproxy.search import SearchRequest, plan_search, run_search
+def test_the_plan_refits_after_the_stated_number_finished(env, monkeypatch):
+    from nasproxy.search import SearchRequest, _cost, plan_search, run_search
 
     base = dict(
         space="tiny", proxy="full", dataset="mnist", holdout=50, epochs=1, repeats=1, device="cpu",
@@ -96,12 +96,37 @@ def test_the_plan_refits_after_the_stated_number_finished(env):
 
     ids = [c.arch_id for c in load_space("tiny").candidates()]
     for finished in range(MIN_FINISHED + 1):
+        if finished == MIN_FINISHED:  # the finished architectures price the rest: the machine is not timed
+            monkeypatch.setattr(_cost, "measured_flops_per_second", lambda *a, **k: pytest.fail("timed"))
         plan, _ = plan_search(SearchRequest(**base), dry_run=True)
         assert plan.done == finished
         assert plan.estimate.fitted_on == (finished if finished >= MIN_FINISHED else 0)
         if finished < MIN_FINISHED:
             assert plan.estimate.high == pytest.approx(7.3 * plan.estimate.seconds)
         run_search(SearchRequest(**{**base, "only": (ids[finished],)}), progress=False)
+
+
+def test_a_process_times_the_machine_once_per_setting_and_again_after_a_while(monkeypatch):
+    from types import SimpleNamespace
+
+    import torch
+
+    from nasproxy.search import _cost
+
+    timed, clock = [], [1000.0]
+    monkeypatch.setattr(_cost, "_speeds", {})
+    monkeypatch.setattr(_cost, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(_cost, "_timed_flops_per_second", lambda rt, *a: timed.append(rt.backend) or len(timed))
+    aten, kernels = (SimpleNamespace(device=torch.device("cpu"), backend=b) for b in ("aten", "cpu-kernels"))
+
+    def speed(runtime, precision="fp32"):
+        return _cost.measured_flops_per_second(runtime, (1, 28, 28), 10, precision)
+
+    assert [speed(aten), speed(aten), speed(kernels), speed(aten, "bf16")] == [1, 1, 2, 3]
+    clock[0] += _cost.SPEED_REUSED_SECONDS - 1
+    assert speed(aten) == 1
+    clock[0] += 1
+    assert speed(aten) == 4 and timed == ["aten", "cpu-kernels", "aten", "aten"]
 
 
 def test_the_progress_bar_shows_the_refitted_time_left(env, capsys):
