@@ -167,7 +167,7 @@ class SearchContext:
         from nasproxy.search._storage import open_storage
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage = open_storage(self.storage_url)
+        storage = open_storage(self.storage_url, wait_out_restart=not create)  # not created here: it exists
         if create:
             study = optuna.create_study(
                 study_name=self.study_name, storage=storage, direction="maximize", load_if_exists=True, sampler=sampler

@@ -28,9 +28,12 @@ def storage_url_for(storage: str | None, study_name: str) -> str:
     return str(DEFAULT_DIR / f"{study_name}.journal")
 
 
-def open_storage(url: str, *, read_only: bool = False):
+def open_storage(url: str, *, read_only: bool = False, wait_out_restart: bool = False):
     """Open a storage; fail with a one-line message if it cannot be reached. ``read_only``: change nothing
-    (no file, table or healed journal is made; a journal that does not exist yet gives None)."""
+    (no file, table or healed journal is made; a journal that does not exist yet gives None).
+    ``wait_out_restart``: a database server that refuses or drops the connection is tried again for up to
+    TRANSIENT_WAIT_SECONDS, where it is known to exist (a worker joining a sweep the command has started);
+    the command's own first open fails at once, so that a wrong URL is said without a wait."""
 
     if "://" not in url and read_only:
         if not Path(url).is_file():
@@ -47,11 +50,19 @@ def open_storage(url: str, *, read_only: bool = False):
         path = check_writable(url, what="storage journal")
         prepare_journal(path)
         return JournalStorage(journal_backend(path))
+
+    def connect():
+        return _retrying_rdb_class()(url, engine_kwargs=_engine_kwargs(url), skip_table_creation=read_only)
+
+    deadline = time.monotonic() + (TRANSIENT_WAIT_SECONDS if wait_out_restart else 0.0)
     try:
-        return retry_on_race(
-            lambda: _retrying_rdb_class()(url, engine_kwargs=_engine_kwargs(url), skip_table_creation=read_only),
-            url,
-        )
+        while True:
+            try:
+                return retry_on_race(connect, url)
+            except Exception as exc:
+                if not is_transient(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
     except NasproxyError:
         raise
     except ModuleNotFoundError as exc:
@@ -129,8 +140,16 @@ def _retrying_rdb_class() -> type:
 
         return call
 
-    names = [n for n in dir(optuna.storages.BaseStorage) if not n.startswith("_") and callable(getattr(base, n))]
+    from optuna.storages._heartbeat import BaseHeartbeat
+
+    public = {n for kind in (optuna.storages.BaseStorage, BaseHeartbeat) for n in dir(kind) if not n.startswith("_")}
+    names = [n for n in sorted(public) if callable(getattr(base, n))] + [n for n in CACHE_CALLS if hasattr(base, n)]
     return type("RetryingRDBStorage", (base,), {n: retrying(n) for n in names})
+
+
+# The cache Optuna puts in front of every study's RDB storage calls these private methods directly; the
+# trials' reads among them are a sweep's most frequent queries, so a restart lands in them most often.
+CACHE_CALLS = ("_create_new_trial", "_get_best_trial_id", "_get_stale_trial_ids", "_get_trials", "_set_trial_param")
 
 
 def is_race(exc: BaseException) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from nasproxy._errors import NasproxyError
 from nasproxy.search._journal import prepare_journal, repair_journal, write_lock
 from nasproxy.search._storage import open_storage
 
@@ -275,7 +276,7 @@ def test_two_workers_survive_a_postgresql_restart(env):
     version = sorted(os.listdir("/etc/postgresql"), key=float)[-1]
     study = f"restart-{os.getpid()}-{time.time_ns()}"
     proc = subprocess.Popen(
-        _longer_search(env, url, "--workers", "2", "--study", study), cwd=env["tmp"], env=env["environ"],
+        _longer_search(env, url, "--workers", "2", "--study", study, epochs=15), cwd=env["tmp"], env=env["environ"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -292,12 +293,74 @@ def test_two_workers_survive_a_postgresql_restart(env):
                 break
         except Exception:  # noqa: BLE001 - the study is being created
             continue
+    before = done()
     subprocess.run(["pg_ctlcluster", version, "main", "restart"], check=True)
+    assert proc.poll() is None and before < TINY, "the restart should land while the workers train"
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in out + err
     assert _completions_at_study(url, study) == Counter({a: 1 for a in _completions_at_study(url, study)})
     assert sum(_completions_at_study(url, study).values()) == TINY
+
+
+def test_a_dropped_connection_in_any_call_of_optunas_cache_is_waited_out(tmp_path, monkeypatch):
+    """Optuna's cache in front of a study calls private methods of the RDB storage too (the trials' reads
+    above all, a sweep's most frequent query): a connection dropped in one of them is tried again like in
+    the public ones, where it used to end the worker with a traceback."""
+    import inspect
+    import re
+
+    import sqlalchemy.exc
+    from optuna.storages import _cached_storage
+    from optuna.storages._rdb import models
+
+    from nasproxy.search._storage import _retrying_rdb_class
+
+    called = set(re.findall(r"self\._backend\.(\w+)", inspect.getsource(_cached_storage)))
+    assert "_get_trials" in called and called <= set(vars(_retrying_rdb_class()))
+    storage = open_storage(f"sqlite:///{tmp_path / 'studies.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.tell(study.ask(), 1.0)
+    find, drops = models.StudyModel.find_or_raise_by_id, [1]
+
+    def dropped_once(study_id, session, *args, **kwargs):  # _get_trials' first query
+        if drops.pop() if drops else 0:
+            raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return find(study_id, session, *args, **kwargs)
+
+    loaded = optuna.load_study(study_name="s", storage=storage)
+    monkeypatch.setattr(models.StudyModel, "find_or_raise_by_id", dropped_once)
+    assert [t.value for t in loaded.get_trials()] == [1.0] and drops == []
+
+
+def test_a_worker_joining_a_sweep_waits_out_a_refused_connection_and_the_command_does_not(tmp_path, monkeypatch):
+    """A worker opens a storage the command has already opened: a refusal there is a server restarting and
+    is waited out. The command's own first open says a refusal at once (a wrong URL needs no wait)."""
+    import sqlalchemy.exc
+
+    from nasproxy.search import _storage
+
+    url, real, refusals, attempts = f"sqlite:///{tmp_path / 'studies.db'}", _storage._retrying_rdb_class(), [], []
+    refused = (sqlalchemy.exc.OperationalError, "connection refused")
+
+    def refusing(*args, **kwargs):
+        attempts.append(1)
+        if refusals:
+            kind, message = refusals.pop()
+            raise kind("connect", {}, Exception(message))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_storage, "_retrying_rdb_class", lambda: refusing)
+    refusals.append(refused)
+    with pytest.raises(NasproxyError, match="cannot open storage .*connection refused"):
+        open_storage(url)
+    refusals.append(refused)
+    assert open_storage(url, wait_out_restart=True) is not None and refusals == []
+    refusals.append((sqlalchemy.exc.ProgrammingError, "permission denied"))  # not a restart: said at once
+    attempts.clear()
+    with pytest.raises(NasproxyError, match="permission denied"):
+        open_storage(url, wait_out_restart=True)
+    assert len(attempts) == 1
 
 
 def _completions_at_study(url: str, study: str) -> Counter:
