@@ -35,14 +35,30 @@ def env(idx_root, tmp_path, monkeypatch):
     return {"tmp": tmp_path, "environ": environ, "journal": tmp_path / "studies.journal"}
 
 
+def _search_args(env) -> list[str]:
+    args = ["search", "--space", "tiny", "--proxy", "full", "--dataset", "mnist", "--holdout", "50", "--epochs", "1"]
+    return args + ["--repeats", "1", "--device", "cpu", "--backend", "aten", "--storage", str(env["journal"]), "-q"]
+
+
 def _search(env, *extra, prelude=""):
     """``nasproxy search`` in a process of its own (a dead process's claims are retried, as after a crash)."""
-    args = ["search", "--space", "tiny", "--proxy", "full", "--dataset", "mnist", "--holdout", "50", "--epochs", "1"]
-    args += ["--repeats", "1", "--device", "cpu", "--backend", "aten", "--storage", str(env["journal"]), "-q"]
-    code = f"{prelude}\nimport sys\nfrom nasproxy.cli import main\nsys.exit(main({[*args, *extra]!r}))"
+    code = f"{prelude}\nimport sys\nfrom nasproxy.cli import main\nsys.exit(main({[*_search_args(env), *extra]!r}))"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=env["tmp"], env=env["environ"], capture_output=True, text=True
     )
+
+
+def _search_here(env, monkeypatch, *extra):
+    """The same command in this process, where no process dies (it saves a process start per command)."""
+    from click.testing import CliRunner
+
+    from nasproxy.cli import main
+
+    for name in ("NASPROXY_DATA", "NASPROXY_CACHE"):
+        monkeypatch.setenv(name, env["environ"][name])
+    args = [*_search_args(env), *extra]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def _no_traceback(proc):
@@ -188,27 +204,27 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_dry_run_changes_no_journal(env):
-    dry = _search(env, "--dry-run")
+def test_dry_run_changes_no_journal(env, monkeypatch):
+    dry = _search_here(env, monkeypatch, "--dry-run")
     assert dry.returncode == 0 and "8 architectures, 0 done" in dry.stderr
     assert not env["journal"].exists()
-    assert _search(env, "--sample", "3", "--sample-seed", "0").returncode == 0
+    assert _search_here(env, monkeypatch, "--sample", "3", "--sample-seed", "0").returncode == 0
     before = _digest(env["journal"])
-    dry = _search(env, "--dry-run")
+    dry = _search_here(env, monkeypatch, "--dry-run")
     assert dry.returncode == 0 and "8 architectures, 3 done" in dry.stderr
-    other = _search(env, "--dry-run", "--epochs", "2")  # another protocol: a study the journal lacks
+    other = _search_here(env, monkeypatch, "--dry-run", "--epochs", "2")  # another protocol: a study the journal lacks
     assert other.returncode == 0 and "0 done" in other.stderr
     assert _digest(env["journal"]) == before
 
 
-def test_dry_run_changes_no_database(env):
+def test_dry_run_changes_no_database(env, monkeypatch):
     url = os.environ.get("NASPROXY_TEST_POSTGRES")
     if not url:
         pytest.skip("set NASPROXY_TEST_POSTGRES to a PostgreSQL URL (the nox tests session starts a server)")
     storage = open_storage(url)
     before = sorted(optuna.get_all_study_names(storage))
     env["journal"] = url
-    dry = _search(env, "--dry-run", "--study", f"dry-{os.getpid()}-{time.time_ns()}")
+    dry = _search_here(env, monkeypatch, "--dry-run", "--study", f"dry-{os.getpid()}-{time.time_ns()}")
     assert dry.returncode == 0, dry.stderr
     assert sorted(optuna.get_all_study_names(open_storage(url))) == before
 
