@@ -51,18 +51,14 @@ def open_storage(url: str, *, read_only: bool = False, wait_out_restart: bool = 
         prepare_journal(path)
         return JournalStorage(journal_backend(path))
 
-    def connect():
+    def create():
         return _retrying_rdb_class()(url, engine_kwargs=_engine_kwargs(url), skip_table_creation=read_only)
 
-    deadline = time.monotonic() + (TRANSIENT_WAIT_SECONDS if wait_out_restart else 0.0)
+    def connect():
+        return retry_on_race(create, url)
+
     try:
-        while True:
-            try:
-                return retry_on_race(connect, url)
-            except Exception as exc:
-                if not is_transient(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(1.0)
+        return wait_out_restarts(connect) if wait_out_restart else connect()
     except NasproxyError:
         raise
     except ModuleNotFoundError as exc:
@@ -113,6 +109,21 @@ def is_transient(exc: BaseException) -> bool:
 TRANSIENT_WAIT_SECONDS = 60.0  # how long a storage call waits out a server that is away (a restart)
 
 
+def wait_out_restarts(fn: Callable[[], T]) -> T:
+    """``fn()``, tried again (after waits growing from 0.2 to 2 s) while it fails because the database server
+    is briefly away, for up to TRANSIENT_WAIT_SECONDS."""
+    deadline = time.monotonic() + TRANSIENT_WAIT_SECONDS
+    pause = 0.2
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_transient(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2.0, pause * 2)
+
+
 @functools.cache
 def _retrying_rdb_class() -> type:
     """Optuna's RDBStorage whose every call is tried again, on a fresh connection, while the server is briefly
@@ -127,16 +138,7 @@ def _retrying_rdb_class() -> type:
 
         @functools.wraps(method)
         def call(self, *args, **kwargs):
-            deadline = time.monotonic() + TRANSIENT_WAIT_SECONDS
-            pause = 0.2
-            while True:
-                try:
-                    return method(self, *args, **kwargs)
-                except Exception as exc:
-                    if not is_transient(exc) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(pause)
-                    pause = min(2.0, pause * 2)
+            return wait_out_restarts(lambda: method(self, *args, **kwargs))
 
         return call
 
