@@ -18,6 +18,7 @@ from nasproxy._errors import BudgetSpent, NasproxyError, setting
 from nasproxy.engine import Checkpoint
 from nasproxy.search._claims import Heartbeat, alive, completed_architectures, fail_stale, rival_claim
 from nasproxy.search._context import SearchContext, SearchRequest
+from nasproxy.search._estimate import Estimate
 from nasproxy.search._export import EXPORT_DIR, export_study
 from nasproxy.search._params import chosen_architecture_sampler, distributions, record_params
 from nasproxy.search._plan import Plan, plan_search
@@ -192,12 +193,13 @@ def _sampler(request: SearchRequest, worker: int):
     return optuna.samplers.TPESampler(seed=request.seed * 1009 + worker)
 
 
-def _worker_main(request: SearchRequest, worker: int, targets: list[str]) -> None:
+def _worker_main(request: SearchRequest, worker: int, targets: list[str], price: Estimate | None) -> None:
     from nasproxy.engine import configure_process
 
     configure_process()  # a worker is a long-running entry point of its own
     try:
         ctx = SearchContext(request)
+        ctx.price = price  # the parent's cost model: worker 0 ranks by it as a single worker would
         work(ctx, targets, worker=worker)
     except NasproxyError as exc:  # one line, as the command itself would print it; the parent reports the exit
         print(f"error: worker {worker}: {exc.for_cli()}", file=sys.stderr, flush=True)
@@ -294,7 +296,8 @@ def _run_workers(
     procs = []
     for i in range(workers):  # round-robin over the devices: several candidates in flight on each
         own = dataclasses.replace(request, device=devices[i % len(devices)], devices=None)
-        procs.append(spawn.Process(target=_worker_main, args=(own, i + 1, plan.targets), daemon=False))
+        # numbered from 0, so that one of them is the costliest-first worker
+        procs.append(spawn.Process(target=_worker_main, args=(own, i, plan.targets, ctx.price), daemon=False))
     for p in procs:
         p.start()
     study = ctx.open_study(create=False)

@@ -144,6 +144,28 @@ def test_two_worker_processes_complete_each_architecture_once(search_env):
     assert _completed_per_arch(_study(plan)) == {a: 1 for a in plan.targets}
 
 
+def test_several_workers_number_from_the_costliest_first_one_and_rank_by_the_plans_price(search_env, monkeypatch):
+    # numbered from 1, the workers of one command had all drawn at random: none started the longest first
+    import multiprocessing
+
+    from nasproxy.search._estimate import Estimate
+
+    started, spawn = [], multiprocessing.get_context("spawn")
+
+    class Recording:  # records what each worker is given; the process itself does nothing
+        def Process(self, target, args, daemon):
+            started.append(args)
+            return spawn.Process(target=os.getpid, daemon=daemon)
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: Recording())
+    req = _request(search_env, storage=str(search_env["tmp"] / "numbered.journal"))
+    plan, ctx = plan_search(req)
+    ctx.price = Estimate(1.0, 1.0, 1.0, 3, coef=(0.0, 1.0, 0.0))
+    run_search(req, workers=3, progress=False, plan=plan, ctx=ctx, csv=None)
+    assert sorted(worker for _, worker, _, _ in started) == [0, 1, 2]
+    assert all(price == ctx.price for *_, price in started)
+
+
 @pytest.mark.slow
 def test_candidates_in_flight_together_score_what_they_score_one_after_the_other(search_env):
     # two workers on one device (what --devices cuda:0,cuda:0 does on a GPU), against one worker
