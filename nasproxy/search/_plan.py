@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from nasproxy._errors import NasproxyError, setting
@@ -30,16 +32,25 @@ class Plan:
     targets: list[str]  # architecture ids a sweep completes (with TPE: the whole space, to draw from)
     total: int  # architectures this search completes
     done: int
-    estimate_seconds: float
     device_name: str
-    estimate: Estimate | None = None  # the same with its range, re-fitted once architectures finished here
+    price: Callable[[], Estimate] = field(repr=False)
+
+    @cached_property
+    def estimate(self) -> Estimate:
+        """What the architectures left cost here, with its range: re-fitted to those finished on this machine,
+        else timed, when first read (a quiet search that never shows it does not time the machine)."""
+        return self.price()
+
+    @property
+    def estimate_seconds(self) -> float:
+        return self.estimate.seconds
 
 
 def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan, SearchContext]:
-    """Load and validate everything, create the study, and estimate the cost of what is left. ``dry_run``:
-    only read the storage (a study it lacks counts as nothing done), so that pricing changes nothing. A
-    sweep of ``CALIBRATE_ABOVE_SECONDS`` or more is priced by timing a few of its architectures first, when
-    more than those few are left."""
+    """Load and validate everything and create the study; the plan prices what is left when its
+    ``estimate`` is first read. ``dry_run``: only read the storage (a study it lacks counts as nothing done),
+    so that pricing changes nothing. A sweep of ``CALIBRATE_ABOVE_SECONDS`` or more is priced by timing a
+    few of its architectures, when more than those few are left."""
     if request.sampler not in ("sweep", "tpe"):
         raise NasproxyError(f"unknown sampler {request.sampler!r}; choose sweep or tpe")
     ctx = SearchContext(request)
@@ -76,13 +87,14 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
             record_targets(study, {a: [ctx.flops(a), ctx.activations(a)] for a in targets})
     work = ctx.proxy.work(ctx.protocol, ctx.dataset)
     trains = total > done and work.steps > 0
-    refitted = None
-    if trains and study is not None and request.sampler == "sweep":
-        refitted = _refit(ctx, done_ids, priced)
-    if refitted is not None:  # this machine's finished architectures price the rest: no timing needed
-        priced_estimate = refitted
-    else:
-        estimate = scale * _prior_seconds(ctx, work, priced) if trains else 0.0
+    # this machine's finished architectures price the rest without timing anything: worker 0 ranks by them
+    refitted = _refit(ctx, done_ids, priced) if trains and study is not None and request.sampler == "sweep" else None
+    ctx.price = refitted
+
+    def price() -> Estimate:
+        if refitted is not None or not trains:
+            return refitted or Estimate(0.0, 0.0, 0.0, 0)
+        estimate = scale * _prior_seconds(ctx, work, priced)
         priced_estimate = Estimate(estimate, estimate, estimate * PRIOR_SHORT_BY, 0)
         from nasproxy.search._calibrate import PROBES, calibrated_estimate
 
@@ -92,20 +104,13 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
             priced_estimate = dataclasses.replace(
                 calibrated, seconds=scale * calibrated.seconds, low=scale * calibrated.low, high=scale * calibrated.high
             )
+        ctx.price = ctx.price or priced_estimate  # read before the workers start: they rank by it too
+        return priced_estimate
+
     from nasproxy.engine import device_name
 
-    ctx.price = priced_estimate  # worker 0's "costliest first" uses the same model
     plan = Plan(
-        request,
-        ctx.study_name,
-        ctx.storage_url,
-        ctx.protocol,
-        targets,
-        total,
-        done,
-        priced_estimate.seconds,
-        device_name(ctx.device),
-        priced_estimate,
+        request, ctx.study_name, ctx.storage_url, ctx.protocol, targets, total, done, device_name(ctx.device), price
     )
     return plan, ctx
 

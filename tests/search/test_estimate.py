@@ -129,6 +129,23 @@ def test_a_process_times_the_machine_once_per_setting_and_again_after_a_while(mo
     assert speed(aten) == 4 and timed == ["aten", "cpu-kernels", "aten", "aten"]
 
 
+def test_a_search_that_never_reads_its_price_does_not_time_the_machine(env, monkeypatch):
+    # a quiet search (a script, a Slurm array task) had timed the machine for an estimate nobody saw
+    import nasproxy
+    from nasproxy.search import _cost
+
+    timed = []
+    monkeypatch.setattr(_cost, "_speeds", {})
+    monkeypatch.setattr(_cost, "_timed_flops_per_second", lambda *a: timed.append(a) or 1e9)
+    result = nasproxy.search(
+        space="tiny", proxy="full", dataset="mnist", holdout=50, epochs=1, repeats=1, sample=2, device="cpu",
+        storage=str(env / "s.journal"),
+    )  # fmt: skip
+    assert result.finished and timed == []
+    assert result.plan.estimate.seconds > 0 and len(timed) == 1  # read: priced then, once
+    assert result.plan.estimate_seconds == result.plan.estimate.seconds and len(timed) == 1
+
+
 def test_the_progress_bar_shows_the_refitted_time_left(env, capsys):
     from nasproxy.search import SearchRequest, run_search
 
