@@ -90,7 +90,7 @@ def test_the_benchmark_command_loads_every_benchmark_and_refuses_an_unknown_one(
 
 
 @pytest.mark.slow
-def test_gpu_script_rehearses_every_stage_on_the_cpu(tmp_path, fmnist):
+def test_gpu_script_rehearses_every_stage_on_the_cpu(tmp_path):
     """The lent GPU's one call, rehearsed: every stage runs and leaves its results, the ground truth and the
     augmentation control land in one journal that `nasproxy merge` can read."""
     import os
@@ -121,6 +121,7 @@ def test_gpu_script_rehearses_every_stage_on_the_cpu(tmp_path, fmnist):
     condense = pd.read_csv(out / "condense-ipc1-2iterations-batch16-1models.csv")
     assert condense["runs"].tolist() == [1, 1] and condense["eval_models"].tolist() == [1, 1]  # baseline, nasproxy
     assert condense["setting"].str.contains("but 16 real images per class").all()  # a rehearsal is labelled so
+    assert "stand-ins of random images" in (out / "env.txt").read_text()  # and its data, which is not the real one
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(str(out / "truth.journal"))
     done = {
