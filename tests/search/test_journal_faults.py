@@ -86,8 +86,8 @@ def _cut_inside(journal: Path, line_index: int) -> bytes:
 
 
 @pytest.mark.parametrize("where", ["a trial's completion", "the study's creation"])
-def test_a_torn_journal_is_set_aside_and_the_search_continues(env, where):
-    first = _search(env)
+def test_a_torn_journal_is_set_aside_and_the_search_continues(env, monkeypatch, where):
+    first = _search(env)  # in a process of its own: the claim the tear leaves open is a dead process's
     assert first.returncode == 0, first.stderr
     lines = _lines(env["journal"])
     if where == "the study's creation":
@@ -95,7 +95,7 @@ def test_a_torn_journal_is_set_aside_and_the_search_continues(env, where):
     else:  # the last record that completes a trial (op code 6: its state and value)
         index = max(i for i, line in enumerate(lines) if line.startswith(b'{"op_code":6'))
     torn = _cut_inside(env["journal"], index)
-    again = _search(env)
+    again = _search_here(env, monkeypatch)
     assert again.returncode == 0, again.stderr
     _no_traceback(again)
     warning = [line for line in again.stderr.splitlines() if "never completed" in line]
@@ -106,7 +106,7 @@ def test_a_torn_journal_is_set_aside_and_the_search_continues(env, where):
     assert sum(_completions(env["journal"]).values()) == TINY
 
 
-def test_a_corrupt_middle_line_names_the_repair_and_the_repair_keeps_every_record(env):
+def test_a_corrupt_middle_line_names_the_repair_and_the_repair_keeps_every_record(env, monkeypatch):
     assert _search(env, "--sample", "4", "--sample-seed", "0").returncode == 0
     lines = _lines(env["journal"])
     # what an older nasproxy left: a torn record, then the next append on the same line
@@ -128,13 +128,13 @@ def test_a_corrupt_middle_line_names_the_repair_and_the_repair_keeps_every_recor
     kept, repaired, side = repair_journal(env["journal"])
     assert (kept, repaired) == (before, 1)  # the record after the tear survives; only the torn half is set aside
     assert side.read_bytes().strip() and b"op_code" in side.read_bytes()
-    done = _search(env)
+    done = _search_here(env, monkeypatch)
     assert done.returncode == 0, done.stderr
     assert _completions(env["journal"]) == Counter({a: 1 for a in _completions(env["journal"])})
     assert sum(_completions(env["journal"]).values()) == TINY
 
 
-def test_a_full_disk_is_one_line_and_the_same_command_then_finishes(env):
+def test_a_full_disk_is_one_line_and_the_same_command_then_finishes(env, monkeypatch):
     # the third append of the second architecture's records writes half a record, then the disk is full
     prelude = """
 import errno
@@ -158,7 +158,7 @@ JournalFileBackend.append_logs = append
     assert not env["journal"].read_bytes().endswith(b"\n")  # the torn record the full disk left
     partial = sum(_completions(env["journal"]).values())
     assert partial < TINY
-    again = _search(env)
+    again = _search_here(env, monkeypatch)
     assert again.returncode == 0, again.stderr
     _no_traceback(again)
     assert _completions(env["journal"]) == Counter({a: 1 for a in _completions(env["journal"])})
