@@ -50,13 +50,16 @@ def _search(env, *extra, prelude=""):
 
 def _search_here(env, monkeypatch, *extra):
     """The same command in this process, where no process dies (it saves a process start per command)."""
+    return _command_here(env, monkeypatch, [*_search_args(env), *extra])
+
+
+def _command_here(env, monkeypatch, args: list[str]):
     from click.testing import CliRunner
 
     from nasproxy.cli import main
 
     for name in ("NASPROXY_DATA", "NASPROXY_CACHE"):
         monkeypatch.setenv(name, env["environ"][name])
-    args = [*_search_args(env), *extra]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
@@ -231,9 +234,13 @@ def test_dry_run_changes_no_database(env, monkeypatch):
 
 def _longer_search(env, storage, *extra, epochs: int = 30):
     """A search whose architectures each train long enough (seconds) for a signal to land in the middle."""
+    return [sys.executable, "-m", "nasproxy.cli", *_longer_search_args(storage, *extra, epochs=epochs)]
+
+
+def _longer_search_args(storage, *extra, epochs: int) -> list[str]:
     args = ["search", "--space", "tiny", "--proxy", "full", "--dataset", "mnist", "--holdout", "50", "-q"]
     args += ["--epochs", str(epochs), "--repeats", "2", "--device", "cpu", "--backend", "aten", "--storage", storage]
-    return [sys.executable, "-m", "nasproxy.cli", *args, *extra]
+    return [*args, *extra]
 
 
 def _wait_for_completions(storage: str, at_least: int, proc, seconds: float = 240) -> int:
@@ -260,7 +267,7 @@ def _completions_at(storage: str) -> Counter:
 
 
 @pytest.mark.slow
-def test_sigterm_mid_trial_exits_at_once_and_the_architecture_is_retried(env):
+def test_sigterm_mid_trial_exits_at_once_and_the_architecture_is_retried(env, monkeypatch):
     """What Slurm, Kubernetes and `docker stop` send: the worker stops without a traceback, nothing it
     finished is lost, and the next run completes every architecture exactly once."""
     import signal
@@ -276,9 +283,7 @@ def test_sigterm_mid_trial_exits_at_once_and_the_architecture_is_retried(env):
     out, err = proc.communicate(timeout=60)  # it stops (a hang fails here), in no asserted time
     assert "Traceback" not in out + err, err[-2000:]
     assert proc.returncode != 0
-    again = subprocess.run(
-        _longer_search(env, storage, epochs=10), cwd=env["tmp"], env=env["environ"], capture_output=True
-    )
+    again = _command_here(env, monkeypatch, _longer_search_args(storage, epochs=10))  # the stopped one's rerun
     assert again.returncode == 0, again.stderr[-2000:]
     assert _completions_at(storage) == Counter({a: 1 for a in _completions_at(storage)})
     assert sum(_completions_at(storage).values()) == TINY
