@@ -174,7 +174,7 @@ def test_search_takes_a_file_of_architecture_ids(run, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path):
+def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path, run):
     import os
     import signal
     import subprocess
@@ -218,8 +218,8 @@ def test_ctrl_c_keeps_finished_iterations_and_resume_finishes(idx_root, tmp_path
     assert proc.returncode == 130 and "Traceback" not in err and "--resume" in err
     done = torch.load(ckpt, weights_only=True)["iteration"]
     assert 1 <= done < 120 and not out.exists()
-    finished = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
-    assert finished.returncode == 0, finished.stderr
+    finished = run(*cmd[3:], "--resume")  # here: only the interrupted run needs a process of its own
+    assert finished.exit_code == 0, finished.output
     assert (
         CondensedSet.load(out).meta["iterations_done"] == 120
         and len(CondensedSet.load(out).meta["loss_history"]) == 120
