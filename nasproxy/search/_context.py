@@ -32,6 +32,7 @@ class SearchContext:
         self._flops: dict[str, int] = {}
         self._activations: dict[str, int] = {}
         self.price = None  # the plan's cost model (an Estimate) once the search is planned in this process
+        self._storage = None  # opened once per process: a database engine (and its connections) each time
         self.proxy = load_proxy(request.proxy)
         self.proxy_name = self.proxy.name  # a plugin's name, not the path it was loaded from
         for other in request.devices or ():
@@ -167,7 +168,9 @@ class SearchContext:
         from nasproxy.search._storage import open_storage
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage = open_storage(self.storage_url, wait_out_restart=not create)  # not created here: it exists
+        if self._storage is None:
+            self._storage = open_storage(self.storage_url, wait_out_restart=not create)  # not created: it exists
+        storage = self._storage
         if create:
             study = optuna.create_study(
                 study_name=self.study_name, storage=storage, direction="maximize", load_if_exists=True, sampler=sampler
