@@ -32,7 +32,7 @@ class SearchContext:
         self._flops: dict[str, int] = {}
         self._activations: dict[str, int] = {}
         self.price = None  # the plan's cost model (an Estimate) once the search is planned in this process
-        self._storage = None  # opened once per process: a database engine (and its connections) each time
+        self._storage = None  # opened once: every open makes a database engine (and its connections) anew
         self.proxy = load_proxy(request.proxy)
         self.proxy_name = self.proxy.name  # a plugin's name, not the path it was loaded from
         for other in request.devices or ():

@@ -104,7 +104,7 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
             priced_estimate = dataclasses.replace(
                 calibrated, seconds=scale * calibrated.seconds, low=scale * calibrated.low, high=scale * calibrated.high
             )
-        ctx.price = ctx.price or priced_estimate  # read before the workers start: they rank by it too
+        ctx.price = priced_estimate  # read before the workers start, it ranks their first architectures
         return priced_estimate
 
     from nasproxy.engine import device_name
