@@ -79,6 +79,22 @@ def test_search_records_everything_and_resumes_without_redoing(search_env):
     assert len(_study(plan).trials) == len(study.trials)
 
 
+def test_a_search_opens_its_storage_once(search_env, monkeypatch):
+    # planning, working, the export and the result had each opened it again: on a database, a new engine
+    # and its connections each time
+    import nasproxy
+    from nasproxy.search import _storage
+
+    opened, real = [], _storage.open_storage
+    monkeypatch.setattr(_storage, "open_storage", lambda url, **kw: opened.append(url) or real(url, **kw))
+    storage = str(search_env["tmp"] / "once.journal")
+    result = nasproxy.search(
+        space="tiny", proxy="random", proxy_file=search_env["proxy_file"], dataset="mnist", holdout=50, epochs=2,
+        repeats=2, sample=2, device="cpu", storage=storage, csv="default",
+    )  # fmt: skip
+    assert result.finished and opened == [storage]
+
+
 def test_one_worker_trains_the_costliest_architectures_first(search_env):
     # the longest trainings start first, so none of them ends a sweep alone on one worker
     req = _request(search_env, epochs=1, repeats=1)
