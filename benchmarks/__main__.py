@@ -87,6 +87,13 @@ def main() -> None:
     parser.add_argument(
         "--models", type=int, default=EVALUATE_MODELS, help=f"evaluate: evaluation models (default {EVALUATE_MODELS})"
     )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="candidate, sweep: epochs per candidate (default 100, 20 with --quick); evaluate, condense: epochs "
+        "of each evaluation network (default 300, 60 in evaluate with --quick). Fewer only to rehearse, as gpu.sh "
+        "does; the CSV's name and rows say so",
+    )
     parser.add_argument("--seeds", type=int, default=10, help="candidate-precision: seeds per arm (default 10)")
     parser.add_argument(
         "--sample",
@@ -125,6 +132,8 @@ def main() -> None:
         parser.error("--real-batch: at least 1")
     if args.eval_models is not None and args.eval_models < 0:
         parser.error("--eval-models: 0 or more")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error("--epochs: at least 1")
     args.names = args.names or [n for n in BENCHES if n not in ("sweep", "dc-profile", "estimate", "estimate-fresh")]
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -158,6 +167,8 @@ def main() -> None:
             only = f"-{args.sample}archs"
         if name == "candidate" and args.runs != 1:
             only += f"-{args.runs}runs"
+        if name in ("candidate", "sweep", "evaluate", "condense") and args.epochs is not None:
+            only += f"-{args.epochs}epochs"
         path = out / f"{name}{only}{'-quick' if args.quick else ''}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
         print(f"[bench] wrote {path}")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from nasproxy import TrainConfig
 from nasproxy.condensers.dc import DatasetCondensation
 
 OUT = Path("results") / "bench"
@@ -19,6 +20,7 @@ PAPER720_SAMPLE_SEED = 0
 CANDIDATE_SAMPLE = 2  # paper720 architectures timed per run on a CPU (a naive candidate takes minutes there)
 SWEEP_SAMPLE = 100  # the sweep extrapolates to the whole space from at least this many
 EVALUATE_MODELS = 20  # the paper's evaluation protocol
+EVALUATE_EPOCHS = TrainConfig().epochs  # each evaluation network's epochs (the paper's 300)
 CONDENSE_EVAL_MODELS = 5  # networks that give each condense arm its accuracy
 REAL_BATCH = DatasetCondensation.Config().real_batch  # DC's real images per class per matching step (the paper's)
 # arms that matter on CUDA alone (the engine never captures graphs or packs for training on CPUs): the
@@ -72,9 +74,9 @@ def run_arm(arm: str, *, tuned_allocator: bool, device: str, env: dict | None = 
     return result
 
 
-def _evaluate_images(path: str, models: int, device: str) -> tuple[float, float]:
+def _evaluate_images(path: str, models: int, device: str, epochs: int = EVALUATE_EPOCHS) -> tuple[float, float]:
     """Test accuracy of a saved synthetic set (nasproxy's engine, same for every arm)."""
-    from nasproxy import CondensedSet, TrainConfig, evaluate_proxy
+    from nasproxy import CondensedSet, evaluate_proxy
     from nasproxy.data import load_dataset
 
     ds = load_dataset("fashion-mnist")
@@ -85,7 +87,8 @@ def _evaluate_images(path: str, models: int, device: str) -> tuple[float, float]
         torch.arange(ds.num_classes).repeat_interleave(ipc),
         {"dataset": ds.name, "val_fingerprint": ds.val_fingerprint},
     )
-    result = evaluate_proxy(proxy, ds, num_models=models, config=TrainConfig(), device=torch.device(device))
+    config = TrainConfig(epochs=epochs)
+    result = evaluate_proxy(proxy, ds, num_models=models, config=config, device=torch.device(device))
     return result.mean, result.std
 
 
@@ -138,11 +141,12 @@ def _candidate_setting(epochs: int, repeats: int, archs: list[str]) -> str:
 
 
 def _candidate_protocol(args: argparse.Namespace) -> tuple[int, int]:
-    return (20, 5) if args.quick else (100, 5)
+    """(epochs, repeats) of a NAS candidate: the paper's E = 100, R = 5."""
+    return args.epochs or (20 if args.quick else 100), 5
 
 
 def _evaluate_protocol(args: argparse.Namespace) -> tuple[int, int]:
-    return (2, 60) if args.quick else (args.models, 300)
+    return (2, args.epochs or 60) if args.quick else (args.models, args.epochs or EVALUATE_EPOCHS)
 
 
 def _evaluate_setting(models: int, epochs: int) -> str:

@@ -71,8 +71,8 @@ cat "$out/env.txt"
 
 if [ $rehearse = 1 ]; then
     device=cpu
-    sweep=(--space tiny --sample 2 --quick --workers 2 --baseline-archs 1 --budget-seconds 60)
-    condense=(--ipc 1 --iterations 2 --eval-models 1 --arm fp32 --real-batch 16)
+    sweep=(--space tiny --sample 2 --quick --epochs 2 --workers 2 --baseline-archs 1 --budget-seconds 60)
+    condense=(--ipc 1 --iterations 2 --eval-models 1 --epochs 20 --arm fp32 --real-batch 16)
     limits=(120 400 900)
     tiny=$(mktemp -d)
     # stand-ins: a tensors file for the searches, and a Fashion-MNIST of 5,500 + 500 images in IDX files

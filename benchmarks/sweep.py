@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import SWEEP_SAMPLE, run_arm
+from benchmarks._common import SWEEP_SAMPLE, _candidate_protocol, run_arm
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def _search(args, proxy: Path, workers: int, folder: Path, epochs: int, repeats:
 def bench_sweep(args: argparse.Namespace) -> list[dict]:
     from nasproxy.spaces import load_space
 
-    epochs, repeats = (20, 5) if args.quick else (100, 5)
+    epochs, repeats = _candidate_protocol(args)
     space = load_space(args.space)
     sample = [c.arch_id for c in space.sample(args.sample or SWEEP_SAMPLE, seed=0)]
     flops_720 = _flops([c.arch_id for c in space.candidates()], args.space)

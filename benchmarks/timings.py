@@ -12,6 +12,7 @@ import torch
 from benchmarks._common import (
     ATEN,
     DIRECT,
+    EVALUATE_EPOCHS,
     NO_GRAPHS,
     NO_PACKING,
     _candidate_protocol,
@@ -57,7 +58,8 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
                     **extra,
                 )
                 secs = res["seconds"][1:]
-                acc = _evaluate_images(save, eval_models, args.device) if eval_models else (None, None)
+                epochs = args.epochs or EVALUATE_EPOCHS
+                acc = _evaluate_images(save, eval_models, args.device, epochs) if eval_models else (None, None)
             row = _row(
                 "dc_outer_iteration",
                 _condense_setting(ipc, iterations, args.real_batch),
@@ -70,6 +72,7 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
                 accuracy_after_K=acc[0],
                 accuracy_std=acc[1],
                 eval_models=eval_models,
+                eval_epochs=epochs,
             )
             base = base or row["median"]
             rows.append(row)
