@@ -79,7 +79,9 @@ if [ $rehearse = 1 ]; then
     # where the GPU machine's copy is looked for ($NASPROXY_DATA/fashion-mnist): the benchmarks' DC, sweep
     # and accuracy stages then run their code on it without spending minutes scoring 10,000 test images
     "$py" - "$tiny" <<'PY'
-import struct, sys, torch
+import sys, torch
+from pathlib import Path
+from tests._helpers import write_idx
 g = torch.Generator().manual_seed(0)
 def split(n):
     labels = torch.arange(n) % 10
@@ -89,16 +91,11 @@ def split(n):
     return images, labels
 (xt, yt), (xs, ys) = split(300), split(100)
 torch.save({"train_images": xt, "train_labels": yt, "test_images": xs, "test_labels": ys}, f"{sys.argv[1]}/data.pt")
-def idx(path, array):
-    with open(path, "wb") as f:
-        f.write(bytes([0, 0, 8, array.dim()]) + struct.pack(f">{array.dim()}i", *array.shape))
-        f.write(array.numpy().tobytes())
-folder = f"{sys.argv[1]}/fashion-mnist"
-__import__("os").mkdir(folder)
+folder = Path(sys.argv[1]) / "fashion-mnist"
 for name, n in (("train", 5500), ("t10k", 500)):
     images, labels = split(n)
-    idx(f"{folder}/{name}-images-idx3-ubyte", images[:, 0])
-    idx(f"{folder}/{name}-labels-idx1-ubyte", labels.to(torch.uint8))
+    write_idx(folder / f"{name}-images-idx3-ubyte", images[:, 0].numpy())
+    write_idx(folder / f"{name}-labels-idx1-ubyte", labels.numpy())
 PY
     export NASPROXY_DATA=$tiny
     echo "rehearsal data: stand-ins of random images, not Fashion-MNIST" >>"$out/env.txt"

@@ -32,6 +32,7 @@ from benchmarks._common import (
 def bench_condense(args: argparse.Namespace) -> list[dict]:
     rows = []
     settings = _condense_settings(args)
+    epochs = args.epochs or EVALUATE_EPOCHS  # of each network that gives an arm its accuracy
     for ipc, iterations, eval_models in settings:
         arms = [
             ("baseline", "baseline (authors' structure, glibc default)", "dc_baseline", False, {}),
@@ -58,7 +59,6 @@ def bench_condense(args: argparse.Namespace) -> list[dict]:
                     **extra,
                 )
                 secs = res["seconds"][1:]
-                epochs = args.epochs or EVALUATE_EPOCHS
                 acc = _evaluate_images(save, eval_models, args.device, epochs) if eval_models else (None, None)
             row = _row(
                 "dc_outer_iteration",
