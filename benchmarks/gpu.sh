@@ -101,11 +101,12 @@ PY
     echo "rehearsal data: stand-ins of random images, not Fashion-MNIST" >>"$out/env.txt"
     "$py" -m nasproxy.cli condense --dataset "tensors:$tiny/data.pt" --holdout 50 --condenser random --ipc 2 \
         --out "$tiny/random.pt" -q
-    truth_common=(--space tiny --dataset "tensors:$tiny/data.pt" --holdout 50 --proxy full --epochs 4 --repeats 2 --workers 2)
+    truth_common=(--space tiny --dataset "tensors:$tiny/data.pt" --holdout 50 --proxy full --epochs 4 --repeats 2)
+    # one worker each: the sweep stage rehearses several in flight, and each one more is a process start
     truth_runs=("--sample 3 --sample-seed 0" "--sample 5 --sample-seed 0")
     control=(--space tiny --dataset "tensors:$tiny/data.pt" --holdout 50 --proxy random --proxy-file "$tiny/random.pt"
         --sample 2 --epochs 4
-        --repeats 2 --augment color_crop_cutout_flip_scale_rotate --workers 2)
+        --repeats 2 --augment color_crop_cutout_flip_scale_rotate)
     margin=20
 else
     device=cuda

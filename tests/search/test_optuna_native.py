@@ -14,7 +14,7 @@ def test_trials_carry_the_axes_as_params_and_importance_runs(env, sampler):
         space="tiny", proxy="params", dataset="mnist", holdout=50, storage=str(env / "s.journal"), device="cpu",
         sampler=sampler, trials=6,
     )  # fmt: skip
-    run_search(request, workers=2 if sampler == "sweep" else 1, progress=False)
+    run_search(request, progress=False)
     name = plan_search(request)[0].study_name
     study = optuna.load_study(study_name=name, storage=open_storage(str(env / "s.journal")))
     space = load_space("tiny")

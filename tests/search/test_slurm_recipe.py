@@ -1,5 +1,5 @@
-"""The Slurm recipe (examples/slurm/search.sbatch) as Slurm would run it: several array tasks at once, each a
-worker of one search through the shared storage; every architecture is completed exactly once."""
+"""The Slurm recipe (examples/slurm/search.sbatch) as Slurm would run it: array tasks at once (two here), each
+a worker of one search through the shared storage; every architecture is completed exactly once."""
 
 import os
 import subprocess
@@ -45,10 +45,10 @@ def test_array_tasks_share_one_sweep(idx_root, tmp_path):
             stderr=subprocess.STDOUT,
             text=True,
         )  # fmt: skip
-        for i in range(3)
+        for i in range(2)
     ]
     outputs = [task.communicate(timeout=600)[0] for task in tasks]
-    assert [task.returncode for task in tasks] == [0, 0, 0], outputs
+    assert [task.returncode for task in tasks] == [0, 0], outputs
     assert all(f"task {i} of job 42" in out for i, out in enumerate(outputs))
     store = open_storage(str(storage))
     (name,) = optuna.get_all_study_names(store)
