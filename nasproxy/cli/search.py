@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 
 from nasproxy._configs import PRECISIONS, SearchRequest
@@ -158,6 +160,7 @@ def search(
         left = plan.total - plan.done
         if quiet and not dry_run:
             return
+        plan.announce = partial(click.echo, err=True)
         click.echo(
             f"study {plan.study_name} ({plan.storage_url}): {plan.total} architectures, {plan.done} done, "
             f"{left} to run; {_estimate_text(plan)} on {plan.device_name}",

@@ -33,13 +33,16 @@ class Plan:
     total: int  # architectures this search completes
     done: int
     device_name: str
-    price: Callable[[], Estimate] = field(repr=False)
+    price: Callable[[Callable[[str], None] | None], Estimate] = field(repr=False)
+    # told, before the estimate's first read times some of the sweep's architectures, what it is doing
+    # (it takes minutes where those networks are large and the device a CPU)
+    announce: Callable[[str], None] | None = field(default=None, repr=False)
 
     @cached_property
     def estimate(self) -> Estimate:
         """What the architectures left cost here, with its range: re-fitted to those finished on this machine,
         else timed, when first read (a quiet search that never shows it does not time the machine)."""
-        return self.price()
+        return self.price(self.announce)
 
     @property
     def estimate_seconds(self) -> float:
@@ -91,7 +94,7 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
     refitted = _refit(ctx, done_ids, priced) if trains and study is not None and request.sampler == "sweep" else None
     ctx.price = refitted
 
-    def price() -> Estimate:
+    def price(announce: Callable[[str], None] | None = None) -> Estimate:
         if refitted is not None or not trains:
             return refitted or Estimate(0.0, 0.0, 0.0, 0)
         estimate = scale * _prior_seconds(ctx, work, priced)
@@ -100,6 +103,11 @@ def plan_search(request: SearchRequest, *, dry_run: bool = False) -> tuple[Plan,
 
         # timing every architecture left would cost about what training them does: the prior prices so few
         if estimate >= CALIBRATE_ABOVE_SECONDS and len(priced) > PROBES:
+            if announce is not None:
+                announce(
+                    f"pricing this search: timing {PROBES} of its architectures here, cheapest to costliest "
+                    "(seconds for small networks, minutes for large ones on a CPU)"
+                )
             calibrated = calibrated_estimate(ctx, priced, work, prior_cost=ctx.flops)
             priced_estimate = dataclasses.replace(
                 calibrated, seconds=scale * calibrated.seconds, low=scale * calibrated.low, high=scale * calibrated.high

@@ -172,13 +172,37 @@ def test_a_sweep_of_a_minute_or_more_is_priced_by_timing_its_own_architectures(e
     assert plan.estimate.calibrated_on == 0  # the FLOP model's few seconds: not worth timing
     monkeypatch.setattr(_plan, "CALIBRATE_ABOVE_SECONDS", 0.0)
     plan, _ = plan_search(request, dry_run=True)
+    said: list[str] = []  # what a reader waiting on the timing is told first
+    plan.announce = said.append
     estimate = plan.estimate
     assert estimate.calibrated_on == PROBES and estimate.fitted_on == 0 and estimate.seconds > 0
+    assert len(said) == 1 and f"timing {PROBES} of its architectures" in said[0]
     assert estimate.high == pytest.approx(CALIBRATED_WITHIN * estimate.seconds)
     assert estimate.low == pytest.approx(estimate.seconds / CALIBRATED_WITHIN)
     assert not (env / "s.journal").exists()  # timing writes nothing
     few = dataclasses.replace(request, sample=PROBES, sample_seed=0)
     assert plan_search(few, dry_run=True)[0].estimate.calibrated_on == 0  # timing them would cost their training
+
+
+def test_the_search_command_says_it_is_timing_before_it_does(env, monkeypatch):
+    """Timing the costliest architectures of a large space takes minutes on a CPU: the command says so first
+    (the timing itself is the test above's; here it returns at once)."""
+    from click.testing import CliRunner
+
+    from nasproxy.cli import main
+    from nasproxy.search import _calibrate, _plan
+    from nasproxy.search._estimate import Estimate
+
+    monkeypatch.setattr(_plan, "CALIBRATE_ABOVE_SECONDS", 0.0)
+    timed = Estimate(600.0, 400.0, 900.0, 0, calibrated_on=_calibrate.PROBES)
+    monkeypatch.setattr(_calibrate, "calibrated_estimate", lambda *args, **kwargs: timed)
+    args = ["search", "--space", "tiny", "--proxy", "full", "--dataset", "mnist", "--holdout", "50", "--epochs", "1"]
+    args += ["--repeats", "1", "--backend", "aten", "--storage", str(env / "s.journal"), "--dry-run"]
+    lines = CliRunner().invoke(main, args, catch_exceptions=False).stderr.splitlines()
+    pricing = [i for i, line in enumerate(lines) if line.startswith("pricing this search: timing")]
+    study = [i for i, line in enumerate(lines) if line.startswith("study ")]
+    assert len(pricing) == 1 and len(study) == 1 and pricing[0] < study[0], lines
+    assert "from timing" in lines[study[0]]
 
 
 @pytest.mark.parametrize(("max_steps", "runs"), [(20, [1, 1, 4, 13, 21, 21]), (2, [1, 1, 3, 3]), (None, None)])
