@@ -152,7 +152,6 @@ def test_training_free_scores_keep_the_order_of_the_search(search_env):
     assert [t.user_attrs["arch_id"] for t in trials] == plan.targets
 
 
-@pytest.mark.slow
 def test_several_workers_number_from_the_costliest_first_one_and_rank_by_the_plans_price(search_env, monkeypatch):
     # numbered from 1, the workers of one command had all drawn at random: none started the longest first
     import multiprocessing
@@ -203,7 +202,12 @@ def _race_on_a_fresh_database(postgres_url, data_root: str, tmp_path, processes:
     together into ``nasproxy search``. Returns each one's exit status and what it printed."""
     import multiprocessing
 
+    import alembic.migration  # noqa: F401 - what opening a database imports, imported once before the fork
+    import optuna.storages._rdb.storage  # noqa: F401
     import psycopg
+
+    import nasproxy.cli  # noqa: F401
+    from nasproxy.spaces import load_space
 
     base, _, _ = postgres_url.rpartition("/")
     admin = postgres_url.replace("postgresql+psycopg://", "postgresql://")
@@ -213,12 +217,6 @@ def _race_on_a_fresh_database(postgres_url, data_root: str, tmp_path, processes:
     url = f"{base}/{db}"
     args = ["search", "--space", "tiny", "--proxy", "params", "--dataset", "mnist", "--holdout", "50"]
     args += ["--storage", url, "--device", "cpu", "-q"]
-    import alembic.migration  # noqa: F401 - what opening a database imports, imported before the fork
-    import optuna.storages._rdb.storage  # noqa: F401
-
-    import nasproxy.cli  # noqa: F401
-    from nasproxy.spaces import load_space
-
     load_space("tiny").validate(channels=1, num_classes=10, image_size=(28, 28))  # its first meta tensors too
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(processes)
@@ -268,7 +266,7 @@ def test_workers_started_together_on_an_empty_postgresql_database_all_finish(sea
 
 @pytest.mark.slow
 def test_the_race_test_loses_the_race_without_the_retry(search_env, postgres_url, tmp_path, monkeypatch):
-    """The test above can fail: without the retry, processes released together lose the race every time."""
+    """The test above can fail: without the retry, the processes it releases together lose the race."""
     from nasproxy.search import _storage
 
     monkeypatch.setattr(_storage, "retry_on_race", lambda fn, url, **_: fn())
