@@ -25,6 +25,10 @@ MIN_TIMED_SECONDS = 0.25  # ... four times more until they take this long (cheap
 MAX_TIMED_STEPS = 192  # ... or this many, or the steps the sweep trains an architecture for (a probe that
 # trains longer than the architecture will costs more than it tells, and small sweeps would pay twice)
 SCORED_PROBE_IMAGES = 512  # images scored per probe
+# A run this long is timed once, not the faster of two, and a training step this long is timed by one more
+# step: noise is a small part of it, and repeating it costs minutes (a large network on a CPU: the whole
+# paper720 with the full proxy took 9 minutes to price on one core before)
+LONG_RUN_SECONDS = 2.0
 CALIBRATED_WITHIN = 1.5  # the printed range: estimate / 1.5 to estimate x 1.5
 
 
@@ -48,15 +52,25 @@ def _seconds(device: torch.device, run) -> float:
     return time.perf_counter() - start
 
 
+def _timed(device: torch.device, run) -> float:
+    """Seconds of ``run``: the faster of two (other processes only ever add time), or of one where that one
+    took ``LONG_RUN_SECONDS`` or more."""
+    first = _seconds(device, run)
+    return first if first >= LONG_RUN_SECONDS else min(first, _seconds(device, run))
+
+
 def _step_seconds(device: torch.device, train, max_steps: int = MAX_TIMED_STEPS) -> float:
     """Seconds per training step: runs of 1 and 1 + n steps, n growing until their difference is long enough
-    to time or n reaches ``max_steps``; each the faster of two (other processes only ever add time)."""
-    one = min(_seconds(device, partial(train, 1)) for _ in range(2))
-    steps = min(TIMED_STEPS, max_steps)
+    to time or n reaches ``max_steps``; each the faster of two. A step of ``LONG_RUN_SECONDS`` or more is
+    timed by single runs of 1 and 2 steps."""
+    one = _timed(device, partial(train, 1))
+    long = one >= LONG_RUN_SECONDS
+    steps = 1 if long else min(TIMED_STEPS, max_steps)
     while True:
         more = _seconds(device, partial(train, 1 + steps))
         if more - one >= MIN_TIMED_SECONDS or steps >= max_steps:
-            more = min(more, _seconds(device, partial(train, 1 + steps)))
+            if not long:
+                more = min(more, _seconds(device, partial(train, 1 + steps)))
             return max(more - one, 0.0) / steps
         steps = min(steps * 4, max_steps)
 
@@ -96,7 +110,7 @@ def time_architecture(ctx, arch: str, work) -> tuple[float, float]:
         return accuracy(nets, scored, score_labels, precision=protocol.precision, backend=runtime.backend)
 
     score()  # first calls
-    per_image = min(_seconds(device, score) for _ in range(2)) / len(scored)
+    per_image = _timed(device, score) / len(scored)
     return max(step, 0.0), per_image
 
 

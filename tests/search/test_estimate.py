@@ -218,6 +218,29 @@ def test_a_probe_trains_no_longer_than_the_sweeps_architectures(max_steps, runs)
     assert calls == (runs or [1, 1, 4, 13, 49, 1 + MAX_TIMED_STEPS, 1 + MAX_TIMED_STEPS])
 
 
+@pytest.mark.parametrize(("per_step", "runs"), [(30.0, [1, 2]), (1.0, [1, 1, 4, 4])])
+def test_a_long_step_is_timed_by_one_more_step_not_by_repeats(per_step, runs, monkeypatch):
+    """A large network on a CPU (a step of tens of seconds) is timed by single runs of 1 and 2 steps, where
+    repeats and growing runs would cost minutes per probe; a step under LONG_RUN_SECONDS is timed as before."""
+    import torch
+
+    from nasproxy.search import _calibrate
+
+    assert _calibrate.LONG_RUN_SECONDS == 2.0
+    calls = []
+
+    def seconds(device, run):
+        run()
+        return per_step * calls[-1] + 0.5  # the 0.5: what every run pays once (building, first calls)
+
+    monkeypatch.setattr(_calibrate, "_seconds", seconds)
+    assert _calibrate._step_seconds(torch.device("cpu"), calls.append) == pytest.approx(per_step)
+    assert calls == runs
+    calls.clear()
+    assert _calibrate._timed(torch.device("cpu"), lambda: calls.append(1)) == pytest.approx(per_step + 0.5)
+    assert len(calls) == (1 if per_step + 0.5 >= 2 else 2)  # a scoring pass likewise
+
+
 def test_studies_price_what_is_left_of_every_sweep_into_a_study(env):
     import dataclasses
     import json
