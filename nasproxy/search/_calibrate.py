@@ -26,8 +26,8 @@ MAX_TIMED_STEPS = 192  # ... or this many, or the steps the sweep trains an arch
 # trains longer than the architecture will costs more than it tells, and small sweeps would pay twice)
 SCORED_PROBE_IMAGES = 512  # images scored per probe
 # A run this long is timed once, not the faster of two, and a training step this long is timed by one more
-# step: noise is a small part of it, and repeating it costs minutes (a large network on a CPU: the whole
-# paper720 with the full proxy took 9 minutes to price on one core before)
+# step: noise is a small part of it, and repeating it costs minutes (a large network on a CPU: pricing the
+# whole paper720 with the full proxy on one core took half the time, results/bench/pricing.csv)
 LONG_RUN_SECONDS = 2.0
 CALIBRATED_WITHIN = 1.5  # the printed range: estimate / 1.5 to estimate x 1.5
 
