@@ -15,7 +15,9 @@ from nasproxy._errors import NasproxyError, setting
 class SearchContext:
     """What one process loads to score architectures: dataset, space, proxy and its file, protocol, study."""
 
-    def __init__(self, request: SearchRequest) -> None:
+    def __init__(self, request: SearchRequest, *, validated: bool = False) -> None:
+        """``validated``: the space is known to take the dataset's images (a worker its command spawned: the
+        command checked, and for a large space checking again costs each worker seconds)."""
         import torch
 
         from nasproxy._artifact import CondensedSet
@@ -73,7 +75,8 @@ class SearchContext:
             condensed.check_compatible(self.dataset)
         self.space = load_space(request.space)
         c, h, w = self.dataset.image_shape
-        self.space.validate(channels=c, num_classes=self.dataset.num_classes, image_size=(h, w))
+        if not validated:
+            self.space.validate(channels=c, num_classes=self.dataset.num_classes, image_size=(h, w))
         proxy_images = len(condensed.images) if condensed is not None else request.ipc * self.dataset.num_classes
         self.protocol = Protocol(
             proxy=self.proxy_name,

@@ -198,7 +198,7 @@ def _worker_main(request: SearchRequest, worker: int, targets: list[str], price:
 
     configure_process()  # a worker is a long-running entry point of its own
     try:
-        ctx = SearchContext(request)
+        ctx = SearchContext(request, validated=True)  # the command that spawned it validated the space
         ctx.price = price  # the parent's cost model: worker 0 ranks by it as a single worker would
         work(ctx, targets, worker=worker)
     except NasproxyError as exc:  # one line, as the command itself would print it; the parent reports the exit

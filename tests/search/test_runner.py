@@ -174,6 +174,23 @@ def test_several_workers_number_from_the_costliest_first_one_and_rank_by_the_pla
     assert all(price == ctx.price for *_, price in started)
 
 
+def test_a_spawned_worker_does_not_check_the_space_its_command_checked(search_env, monkeypatch):
+    """Checking every architecture of paper720 costs a process seconds; the command that spawns workers has
+    done it for them."""
+    from nasproxy.search import _worker
+    from nasproxy.spaces import SearchSpace
+
+    checks, worked = [], []
+    check = SearchSpace.validate
+    monkeypatch.setattr(SearchSpace, "validate", lambda self, **kw: checks.append(self.name) or check(self, **kw))
+    monkeypatch.setattr(_worker, "work", lambda ctx, targets, worker: worked.append((ctx.space.name, worker)))
+    req = _request(search_env, storage=str(search_env["tmp"] / "spawned.journal"))
+    plan, _ = plan_search(req)
+    assert checks == ["tiny"]  # the command's
+    _worker._worker_main(req, 1, plan.targets, None)
+    assert checks == ["tiny"] and worked == [("tiny", 1)]
+
+
 @pytest.mark.slow
 def test_candidates_in_flight_together_score_what_they_score_one_after_the_other(search_env):
     # two worker processes sharing one journal and one device (as --devices cuda:0,cuda:0 on a GPU), against one
