@@ -19,7 +19,8 @@ from nasproxy.search._progress import TARGETS_ATTR
 # whole sweeps then took up to 7.3x as long as it said (the estimate issue's table): the range says so
 PRIOR_SHORT_BY = 7.3
 # a sweep the FLOP model prices at 10 s or more is priced again by timing a few of its architectures
-# (``_calibrate``, a few seconds); shorter ones keep the FLOP model's price
+# (``_calibrate``: seconds for small networks, minutes for large ones on a CPU); shorter ones keep the FLOP
+# model's price
 CALIBRATE_ABOVE_SECONDS = 10.0
 
 
