@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One call of a lent GPU machine, sized to finish in 8 minutes, and its rehearsal on a CPU (two minutes,
+# One call of a lent GPU machine, sized to finish in 8 minutes, and its rehearsal on a CPU (90 s on a core,
 # tested in CI), so that the script is known to work before a loan starts:
 #
 #   bash benchmarks/gpu.sh OUT               # on the GPU machine (the device tool sets OUT)
