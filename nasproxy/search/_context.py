@@ -144,6 +144,17 @@ class SearchContext:
             )
         return self._flops[arch]
 
+    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The FLOPs and activation elements counted so far, by architecture: a worker this process spawns
+        adopts them (worker 0 ranks every architecture by them, a few seconds of counting for paper720)."""
+        return dict(self._flops), dict(self._activations)
+
+    def adopt_counts(self, counts: tuple[dict[str, int], dict[str, int]]) -> None:
+        """Counts of this space on these images made by the process that spawned this one."""
+        flops, activations = counts
+        self._flops.update(flops)
+        self._activations.update(activations)
+
     def existing_study(self):
         """The study if the storage holds it, else None; nothing is created or written (``--dry-run``)."""
         import optuna

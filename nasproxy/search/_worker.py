@@ -193,13 +193,20 @@ def _sampler(request: SearchRequest, worker: int):
     return optuna.samplers.TPESampler(seed=request.seed * 1009 + worker)
 
 
-def _worker_main(request: SearchRequest, worker: int, targets: list[str], price: Estimate | None) -> None:
+def _worker_main(
+    request: SearchRequest,
+    worker: int,
+    targets: list[str],
+    price: Estimate | None,
+    counts: tuple[dict[str, int], dict[str, int]] = ({}, {}),
+) -> None:
     from nasproxy.engine import configure_process
 
     configure_process()  # a worker is a long-running entry point of its own
     try:
         ctx = SearchContext(request, validated=True)  # the command that spawned it validated the space
         ctx.price = price  # the parent's cost model: worker 0 ranks by it as a single worker would
+        ctx.adopt_counts(counts)  # and the parent's FLOP and activation counts, which it ranks by
         work(ctx, targets, worker=worker)
     except NasproxyError as exc:  # one line, as the command itself would print it; the parent reports the exit
         print(f"error: worker {worker}: {exc.for_cli()}", file=sys.stderr, flush=True)
@@ -297,7 +304,8 @@ def _run_workers(
     for i in range(workers):  # round-robin over the devices: several candidates in flight on each
         own = dataclasses.replace(request, device=devices[i % len(devices)], devices=None)
         # numbered from 0, so that one of them is the costliest-first worker
-        procs.append(spawn.Process(target=_worker_main, args=(own, i, plan.targets, ctx.price), daemon=False))
+        args = (own, i, plan.targets, ctx.price, ctx.counts())
+        procs.append(spawn.Process(target=_worker_main, args=args, daemon=False))
     for p in procs:
         p.start()
     study = ctx.open_study(create=False)

@@ -170,25 +170,28 @@ def test_several_workers_number_from_the_costliest_first_one_and_rank_by_the_pla
     plan, ctx = plan_search(req)
     ctx.price = Estimate(1.0, 1.0, 1.0, 3, coef=(0.0, 1.0, 0.0))
     run_search(req, workers=3, progress=False, plan=plan, ctx=ctx, csv=None)
-    assert sorted(worker for _, worker, _, _ in started) == [0, 1, 2]
-    assert all(price == ctx.price for *_, price in started)
+    assert sorted(worker for _, worker, *_ in started) == [0, 1, 2]
+    assert all(price == ctx.price for *_, price, _ in started)
+    assert all(counts == ctx.counts() and len(counts[0]) == 8 for *_, counts in started)  # not counted again
 
 
 def test_a_spawned_worker_does_not_check_the_space_its_command_checked(search_env, monkeypatch):
-    """Checking every architecture of paper720 costs a process seconds; the command that spawns workers has
-    done it for them."""
+    """Checking every architecture of paper720, and counting their FLOPs, costs a process seconds; the command
+    that spawns workers has done both for them."""
     from nasproxy.search import _worker
     from nasproxy.spaces import SearchSpace
 
     checks, worked = [], []
     check = SearchSpace.validate
     monkeypatch.setattr(SearchSpace, "validate", lambda self, **kw: checks.append(self.name) or check(self, **kw))
-    monkeypatch.setattr(_worker, "work", lambda ctx, targets, worker: worked.append((ctx.space.name, worker)))
+    monkeypatch.setattr(_worker, "work", lambda ctx, targets, worker: worked.append((ctx, worker)))
     req = _request(search_env, storage=str(search_env["tmp"] / "spawned.journal"))
-    plan, _ = plan_search(req)
+    plan, ctx = plan_search(req)
     assert checks == ["tiny"]  # the command's
-    _worker._worker_main(req, 1, plan.targets, None)
-    assert checks == ["tiny"] and worked == [("tiny", 1)]
+    _worker._worker_main(req, 1, plan.targets, None, ctx.counts())
+    ((own, worker),) = worked
+    assert checks == ["tiny"] and worker == 1
+    assert own.counts() == ctx.counts() and len(own.counts()[0]) == 8  # nor count what the command counted
 
 
 @pytest.mark.slow
