@@ -21,6 +21,7 @@ from nasproxy.search._storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = 8  # architectures of the tiny space
+FOUR = ("--sample", "4", "--sample-seed", "0")  # a seeded 4 of them
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ def test_a_torn_journal_is_set_aside_and_the_search_continues(env, monkeypatch, 
 
 
 def test_a_corrupt_middle_line_names_the_repair_and_the_repair_keeps_every_record(env, monkeypatch):
-    assert _search_here(env, monkeypatch, "--sample", "4", "--sample-seed", "0").returncode == 0
+    assert _search_here(env, monkeypatch, *FOUR).returncode == 0
     lines = _lines(env["journal"])
     # what an older nasproxy left: a torn record, then the next append on the same line
     lines[5] = lines[5][: len(lines[5]) // 2] + lines[6]
@@ -266,9 +267,9 @@ def test_sigterm_mid_trial_exits_at_once_and_the_architecture_is_retried(env, mo
     finished is lost, and the next run completes every architecture exactly once."""
     import signal
 
-    storage, sample = str(env["journal"]), ("--sample", "4", "--sample-seed", "0")
+    storage = str(env["journal"])
     proc = subprocess.Popen(
-        _longer_search(env, storage, *sample, epochs=10), cwd=env["tmp"], env=env["environ"],
+        _longer_search(env, storage, *FOUR, epochs=10), cwd=env["tmp"], env=env["environ"],
         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     done = _wait_for_completions(storage, 1, proc)
@@ -277,7 +278,7 @@ def test_sigterm_mid_trial_exits_at_once_and_the_architecture_is_retried(env, mo
     out, err = proc.communicate(timeout=60)  # it stops (a hang fails here), in no asserted time
     assert "Traceback" not in out + err, err[-2000:]
     assert proc.returncode != 0
-    again = _command_here(env, monkeypatch, _longer_search_args(storage, *sample, epochs=10))  # its rerun
+    again = _command_here(env, monkeypatch, _longer_search_args(storage, *FOUR, epochs=10))  # its rerun
     assert again.returncode == 0, again.stderr[-2000:]
     assert _completions_at(storage) == Counter({a: 1 for a in _completions_at(storage)})
     assert sum(_completions_at(storage).values()) == 4
@@ -290,9 +291,8 @@ def test_two_workers_survive_a_postgresql_restart(env):
         pytest.skip("needs the nox session's PostgreSQL server (root, Debian's postgresql)")
     version = sorted(os.listdir("/etc/postgresql"), key=float)[-1]
     study = f"restart-{os.getpid()}-{time.time_ns()}"
-    sample = ("--sample", "4", "--sample-seed", "0")
     proc = subprocess.Popen(
-        _longer_search(env, url, "--workers", "2", "--study", study, *sample, epochs=15), cwd=env["tmp"],
+        _longer_search(env, url, "--workers", "2", "--study", study, *FOUR, epochs=15), cwd=env["tmp"],
         env=env["environ"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -309,8 +309,9 @@ def test_two_workers_survive_a_postgresql_restart(env):
             continue
         if now[optuna.trial.TrialState.RUNNING] >= 2 or now[optuna.trial.TrialState.COMPLETE] >= 1:
             break
+    before = states()[optuna.trial.TrialState.COMPLETE]
     subprocess.run(["pg_ctlcluster", version, "main", "restart"], check=True)
-    assert proc.poll() is None, "the restart should land while the workers train"
+    assert proc.poll() is None and before < 4, "the restart should land while the workers train"
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in out + err

@@ -202,9 +202,10 @@ def test_candidates_in_flight_together_score_what_they_score_one_after_the_other
     run_search(sequential, progress=False)
     run_search(together, workers=2, progress=False)
     one = {a: t.value for a, t in completed_architectures(_study(plan_search(sequential)[0])).items()}
-    two = completed_architectures(_study(plan_search(together)[0]))
+    study = _study(plan_search(together)[0])
+    two = completed_architectures(study)
     assert {a: t.value for a, t in two.items()} == one
-    assert _completed_per_arch(_study(plan_search(together)[0])) == {a: 1 for a in one}  # each one once
+    assert _completed_per_arch(study) == {a: 1 for a in one}  # each one once
     assert {t.user_attrs["device"] for t in two.values()} == {"cpu"}
 
 
