@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from benchmarks._common import (
+    CANDIDATE_REPEATS,
     CANDIDATE_SAMPLE,
     CONDENSE_EVAL_MODELS,
     EVALUATE_MODELS,
@@ -94,6 +95,12 @@ def main() -> None:
         "of each evaluation network (default 300, 60 in evaluate with --quick). Fewer only to rehearse, as gpu.sh "
         "does; the CSV's name and rows say so",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help=f"candidate, sweep: networks per candidate (default {CANDIDATE_REPEATS}, the paper's R). Fewer only to "
+        "rehearse, as gpu.sh does; the CSV's name and rows say so",
+    )
     parser.add_argument("--seeds", type=int, default=10, help="candidate-precision: seeds per arm (default 10)")
     parser.add_argument(
         "--sample",
@@ -134,6 +141,8 @@ def main() -> None:
         parser.error("--eval-models: 0 or more")
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs: at least 1")
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats: at least 1")
     args.names = args.names or [n for n in BENCHES if n not in ("sweep", "dc-profile", "estimate", "estimate-fresh")]
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -169,6 +178,8 @@ def main() -> None:
             only += f"-{args.runs}runs"
         if name in ("candidate", "sweep", "evaluate", "condense") and args.epochs is not None:
             only += f"-{args.epochs}epochs"
+        if name in ("candidate", "sweep") and args.repeats not in (None, CANDIDATE_REPEATS):
+            only += f"-{args.repeats}repeats"
         path = out / f"{name}{only}{'-quick' if args.quick else ''}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
         print(f"[bench] wrote {path}")

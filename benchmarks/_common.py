@@ -140,9 +140,12 @@ def _candidate_setting(epochs: int, repeats: int, archs: list[str]) -> str:
     return f"E={epochs}, R={repeats}, 10-ipc proxy, 5000 val images, archs={';'.join(archs)}"
 
 
+CANDIDATE_REPEATS = 5  # the paper's R: networks trained per NAS candidate
+
+
 def _candidate_protocol(args: argparse.Namespace) -> tuple[int, int]:
     """(epochs, repeats) of a NAS candidate: the paper's E = 100, R = 5."""
-    return args.epochs or (20 if args.quick else 100), 5
+    return args.epochs or (20 if args.quick else 100), args.repeats or CANDIDATE_REPEATS
 
 
 def _evaluate_protocol(args: argparse.Namespace) -> tuple[int, int]:

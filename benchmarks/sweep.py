@@ -72,6 +72,7 @@ def _search(args, proxy: Path, workers: int, folder: Path, epochs: int, repeats:
 
 
 def bench_sweep(args: argparse.Namespace) -> list[dict]:
+    from nasproxy import condense, load_dataset
     from nasproxy.spaces import load_space
 
     epochs, repeats = _candidate_protocol(args)
@@ -101,8 +102,7 @@ def bench_sweep(args: argparse.Namespace) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         proxy = folder / "random-ipc10.pt"
-        condense = [sys.executable, "-m", "nasproxy.cli", "condense", "--condenser", "random", "--ipc", "10"]
-        subprocess.run([*condense, "--out", str(proxy), "-q"], check=True, env=_env())
+        condense(load_dataset("fashion-mnist"), method="random", ipc=10).save(proxy)
         for workers in dict.fromkeys(args.workers or [1]):
             seconds, done = _search(args, proxy, workers, folder, epochs, repeats)
             print(f"[bench] sweep nasproxy, {workers} worker(s): {seconds:.1f} s for {len(done)} architectures")

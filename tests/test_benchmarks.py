@@ -112,16 +112,16 @@ def test_gpu_script_rehearses_every_stage_on_the_cpu(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = (out / "log.txt").read_text()
     assert log.count("== exit 0") == 6, log[-3000:]  # tests, sweep, condense + profile, 2 truth runs, control
-    sweep = pd.read_csv(out / "sweep-2epochs-quick.csv")
+    sweep = pd.read_csv(out / "sweep-2epochs-1repeats-quick.csv")
     assert {"architectures", "seconds", "seconds_720", "extrapolated", "device", "arm"} <= set(sweep.columns)
     assert sweep["architectures"].tolist() == [2, 1] and sweep["extrapolated"].all()
-    assert (sweep["epochs"] == 2).all()  # a rehearsal's shorter protocol, said in the rows
+    assert (sweep["epochs"] == 2).all() and (sweep["repeats"] == 1).all()  # the shorter protocol, in the rows
     profile = pd.read_csv(out / "dc-profile-ipc1-2iterations-batch16.csv")
     assert {"real-image gradients", "matching loss, second-order backward, image step"} <= set(profile["part"])
     assert profile["share"].sum() == pytest.approx(1.0, abs=0.01)
-    condense = pd.read_csv(out / "condense-ipc1-2iterations-batch16-1models-20epochs.csv")
+    condense = pd.read_csv(out / "condense-ipc1-2iterations-batch16-1models-4epochs.csv")
     assert condense["runs"].tolist() == [1, 1] and condense["eval_models"].tolist() == [1, 1]  # baseline, nasproxy
-    assert (condense["eval_epochs"] == 20).all() and condense["accuracy_after_K"].between(0, 1).all()
+    assert (condense["eval_epochs"] == 4).all() and condense["accuracy_after_K"].between(0, 1).all()
     assert condense["setting"].str.contains("but 16 real images per class").all()  # a rehearsal is labelled so
     assert "stand-ins of random images" in (out / "env.txt").read_text()  # and its data, which is not the real one
     optuna.logging.set_verbosity(optuna.logging.WARNING)
