@@ -24,7 +24,7 @@ def test_report_end_to_end_on_tiny_is_reproducible(small_fmnist, tmp_path, monke
     data = ["--dataset", small_fmnist, "--holdout", "1500", "--device", "cpu"]  # 500 training images
     _run(["condense", "--method", "random", "--ipc", "5", "--out", "random.pt", "-q", *data])
     common = ["--space", "tiny", "--storage", store, "-q"]
-    _run(["search", *common, "--proxy", "random", "--proxy-file", "random.pt", "--epochs", "30", "--repeats", "2"])
+    _run(["search", *common, "--proxy", "random", "--proxy-file", "random.pt", "--epochs", "10", "--repeats", "2"])
     _run(["search", *common, "--proxy", "params", "--dataset", small_fmnist, "--holdout", "1500"])
     _run(["search", *common, "--proxy", "full", "--epochs", "4", "--repeats", "2", *data])
     out = tmp_path / "report"
