@@ -18,6 +18,7 @@ from nasproxy.condensers.dc import DatasetCondensation
 OUT = Path("results") / "bench"
 PAPER720_SAMPLE_SEED = 0
 CANDIDATE_SAMPLE = 2  # paper720 architectures timed per run on a CPU (a naive candidate takes minutes there)
+CANDIDATE_REPEATS = 5  # the paper's R: networks trained per NAS candidate
 SWEEP_SAMPLE = 100  # the sweep extrapolates to the whole space from at least this many
 EVALUATE_MODELS = 20  # the paper's evaluation protocol
 EVALUATE_EPOCHS = TrainConfig().epochs  # each evaluation network's epochs (the paper's 300)
@@ -138,9 +139,6 @@ def _condense_setting(ipc: int, iterations: int, real_batch: int = REAL_BATCH) -
 
 def _candidate_setting(epochs: int, repeats: int, archs: list[str]) -> str:
     return f"E={epochs}, R={repeats}, 10-ipc proxy, 5000 val images, archs={';'.join(archs)}"
-
-
-CANDIDATE_REPEATS = 5  # the paper's R: networks trained per NAS candidate
 
 
 def _candidate_protocol(args: argparse.Namespace) -> tuple[int, int]:
