@@ -131,16 +131,17 @@ stage() {
     # candidates were; its row tells the augmentation from the images
     augment-control) search "${common[@]}" --proxy random --proxy-file $PROXIES/fmnist-random-ipc10.pt \
         --augment color_crop_cutout_flip_scale_rotate ;;
-    # the report's ground truth: the 16-epoch one over the random 30 it covers (truth-long-top, the other 30,
-    # is still in training: until it is complete, --archs keeps its finished part out of the reports)
+    # the report's ground truth: the 16-epoch one over its 60 architectures (the random 30 and the proxies'
+    # top 10s); the random 30 alone, the unbiased part, into random-30/
     report) report_args=(--dataset fashion-mnist --space "$SPACE" --storage "$STORE" --no-readme
         --storage "$HERE/plugins.journal")
-      long=(--truth "${TRUTH:-fashion-mnist-paper720-w64-full-4cd2d30f2e}" --archs $HERE/truth-random.txt)
+      long=(--truth "${TRUTH:-fashion-mnist-paper720-w64-full-4cd2d30f2e}")
       nasproxy report "${report_args[@]}" "${long[@]}" --out $HERE
       # every proxy paired with the augmentation control: DSA against the same augmentation on real images
       nasproxy report "${report_args[@]}" "${long[@]}" --versus "random (with color_crop_cutout_flip_scale_rotate)" \
         --out $HERE/versus-augment
-      # the 4-epoch ground truth over all 60: the only truth that covers every proxy's top 10 so far
+      nasproxy report "${report_args[@]}" "${long[@]}" --archs $HERE/truth-random.txt --out $HERE/random-30
+      # the 4-epoch ground truth over the same 60
       nasproxy report "${report_args[@]}" --truth fashion-mnist-paper720-w64-full-36fd7e174a \
         --out $HERE/four-epoch-truth ;;
     *) echo "unknown stage $1" >&2; exit 2 ;;
