@@ -2,8 +2,11 @@
 
 import dataclasses
 import gzip
+import os
 import shutil
+import socket
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +80,13 @@ def fast_condense_options(method: str) -> dict:
 
     fields = {f.name for f in dataclasses.fields(CONDENSERS.get(method).Config)}
     return {k: v for k, v in _FAST_CONDENSE.items() if k in fields}
+
+
+def claim(trial, arch: str | None, *, pid: int | None = None) -> None:
+    """Mark an Optuna trial as a worker's claim of ``arch``, as the runner does: this host, a live process
+    (this one, unless ``pid``), a fresh heartbeat."""
+    trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("pid", os.getpid() if pid is None else pid)
+    trial.set_user_attr("heartbeat", time.time())
+    if arch is not None:
+        trial.set_user_attr("arch_id", arch)

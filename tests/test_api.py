@@ -44,6 +44,23 @@ def test_a_spent_budget_is_a_result_and_the_same_call_continues(env):
     assert sorted(p.name for p in env.iterdir()) == ["out.csv", "s.journal"]
 
 
+def test_a_budget_left_over_is_not_called_spent_when_the_rest_trains_elsewhere(env):
+    import optuna
+
+    from nasproxy.search._storage import open_storage
+    from tests._helpers import claim
+
+    journal = env / "s.journal"
+    first = nasproxy.search(storage=journal, sample=1, sample_seed=0, **TINY)
+    (arch,) = first.plan.targets
+    others = [c.arch_id for c in nasproxy.load_space("tiny").candidates() if c.arch_id != arch][:2]
+    study = optuna.load_study(study_name=first.plan.study_name, storage=open_storage(str(journal)))
+    claim(study.ask(), others[0])  # another command trains it now (a live process: this one)
+    result = nasproxy.search(storage=journal, archs=[arch, *others], hours=1, **TINY)
+    assert (result.done, result.total, result.finished) == (2, 3, False)
+    assert result.budget_spent is None
+
+
 def test_the_commands_call_the_api(env, monkeypatch):
     calls = []
 

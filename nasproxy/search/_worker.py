@@ -225,6 +225,7 @@ def run_search(
     """Complete every target architecture (in ``workers`` processes) and export the study to ``csv`` (the
     default: ``results/search/<study>.csv``; None: no file); returns the CSV's path. With ``request.hours``,
     :class:`BudgetSpent` (after the export) says that the budget ran out first."""
+    started = time.monotonic()
     if plan is None or ctx is None:
         plan, ctx = plan_search(request)
     if workers < 1:
@@ -262,7 +263,9 @@ def run_search(
         out = export_study(study, EXPORT_DIR / f"{plan.study_name}.csv" if csv == "default" else Path(csv))
     if request.hours is not None:
         done = completed_count(request, completed_architectures(study), plan.targets)
-        if done < plan.total:
+        # before the budget's end, the workers stop only when every architecture left is in training
+        # elsewhere (another command on the same storage): their end, not this one's budget
+        if done < plan.total and time.monotonic() - started >= 3600 * request.hours:
             raise BudgetSpent(
                 f"the {request.hours:g}-hour budget ran out with {done} of {plan.total} architectures done"
                 + (f" (exported to {out})" if out else "")
