@@ -225,7 +225,6 @@ def run_search(
     """Complete every target architecture (in ``workers`` processes) and export the study to ``csv`` (the
     default: ``results/search/<study>.csv``; None: no file); returns the CSV's path. With ``request.hours``,
     :class:`BudgetSpent` (after the export) says that the budget ran out first."""
-    started = time.monotonic()
     if plan is None or ctx is None:
         plan, ctx = plan_search(request)
     if workers < 1:
@@ -251,6 +250,7 @@ def run_search(
     def on_progress(count: int) -> None:
         bar.update(min(count, plan.total) - bar.n)
 
+    started = time.monotonic()  # no later than any worker's own clock for the budget starts
     if left:
         if workers == 1:
             work(ctx, plan.targets, on_done=on_done, on_progress=on_progress)
