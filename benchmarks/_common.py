@@ -77,19 +77,19 @@ def run_arm(arm: str, *, tuned_allocator: bool, device: str, env: dict | None = 
 
 def _evaluate_images(path: str, models: int, device: str, epochs: int = EVALUATE_EPOCHS) -> tuple[float, float]:
     """Test accuracy of a saved synthetic set (nasproxy's engine, same for every arm)."""
-    from nasproxy import CondensedSet, evaluate_proxy
+    from nasproxy import CondensedSet, evaluate_condensed_set
     from nasproxy.data import load_dataset
 
     ds = load_dataset("fashion-mnist")
     images = torch.load(path, weights_only=True)
     ipc = len(images) // ds.num_classes
-    proxy = CondensedSet(
+    condensed = CondensedSet(
         images,
         torch.arange(ds.num_classes).repeat_interleave(ipc),
         {"dataset": ds.name, "val_fingerprint": ds.val_fingerprint},
     )
     config = TrainConfig(epochs=epochs)
-    result = evaluate_proxy(proxy, ds, num_models=models, config=config, device=torch.device(device))
+    result = evaluate_condensed_set(condensed, ds, num_models=models, config=config, device=torch.device(device))
     return result.mean, result.std
 
 

@@ -191,11 +191,11 @@ def evaluate_nasproxy(
     backend: str = "auto",
     **_,
 ):
-    from nasproxy import CondensedSet, TrainConfig, evaluate_proxy
+    from nasproxy import CondensedSet, TrainConfig, evaluate_condensed_set
 
     ds = _dataset()
     start = time.perf_counter()
-    result = evaluate_proxy(
+    result = evaluate_condensed_set(
         CondensedSet.load(proxy_file),
         ds,
         num_models=models,

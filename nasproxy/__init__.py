@@ -34,7 +34,8 @@ _EXPORTS = {
     "resolve_device": "nasproxy.engine",
     "train_from_scratch": "nasproxy.engine",
     "EvalResult": "nasproxy.evaluate",
-    "evaluate_proxy": "nasproxy.evaluate",
+    "evaluate_condensed_set": "nasproxy.evaluate",
+    "evaluate_proxy": "nasproxy.evaluate",  # evaluate_condensed_set's earlier name
     "SearchSpace": "nasproxy.spaces",
     "GridSpace": "nasproxy.spaces",
     "SPACES": "nasproxy.spaces",

@@ -1,4 +1,4 @@
-"""The proxy artifact: one file with the synthetic (or selected) images, their labels and full provenance."""
+"""The condensed set: one file with the synthetic (or selected) images, their labels and full provenance."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ import torch
 from nasproxy._configs import SplitSpec
 from nasproxy._errors import ArtifactError, IncompatibleError, setting
 
-FORMAT = "nasproxy-proxy"
+FORMAT = "nasproxy-proxy"  # the format's name from before "condensed set"; files keep it
 FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
 class CondensedSet:
     """What ``nasproxy condense`` writes (a condensed set): a few labelled images per class, learned (DC, DSA,
-    DM) or selected (random, herding, ...), with their provenance. File-based proxies train on one."""
+    DM) or selected (random, herding, ...), with their provenance. The proxies named after condensers train
+    on one."""
 
     images: torch.Tensor  # [N, C, H, W], in the dataset's normalised space
     labels: torch.Tensor  # [N] int64
@@ -34,7 +35,7 @@ class CondensedSet:
         return tuple(self.images.shape[1:])
 
     def split_spec(self) -> SplitSpec:
-        """The hold-out the proxy was made with (so that every later step uses the same one)."""
+        """The hold-out the set was made with (so that every later step uses the same one)."""
         return SplitSpec(
             holdout=self.meta.get("holdout", SplitSpec.holdout), seed=self.meta.get("split_seed", SplitSpec.seed)
         )
@@ -89,20 +90,21 @@ class CondensedSet:
         return cls(images=images, labels=labels.long(), meta=meta)
 
     def check_compatible(self, dataset) -> None:
-        """Raise unless this proxy was made from ``dataset`` with the same validation hold-out."""
+        """Raise unless this set was made from ``dataset`` with the same validation hold-out."""
         if self.meta.get("dataset") not in (None, dataset.name):
             raise IncompatibleError(
-                f"the proxy was made from {self.meta['dataset']!r}, not {dataset.name!r}; pass {setting('dataset')} "
-                f"{self.meta['dataset']} or use a proxy of {dataset.name}"
+                f"the condensed set was made from {self.meta['dataset']!r}, not {dataset.name!r}; pass "
+                f"{setting('dataset')} {self.meta['dataset']} or use a condensed set of {dataset.name}"
             )
         if self.image_shape != dataset.image_shape:
             raise IncompatibleError(
-                f"proxy images are {list(self.image_shape)} but {dataset.name} images are {list(dataset.image_shape)}"
+                f"the condensed set's images are {list(self.image_shape)} but {dataset.name}'s are "
+                f"{list(dataset.image_shape)}"
             )
         fp = self.meta.get("val_fingerprint")
         if fp is not None and fp != dataset.val_fingerprint:
             raise IncompatibleError(
-                "the proxy was made with another validation hold-out "
+                "the condensed set was made with another validation hold-out "
                 f"(holdout={self.meta.get('holdout')}, split seed={self.meta.get('split_seed')}); "
                 f"pass the same {setting('holdout')} and {setting('split_seed')}"
             )

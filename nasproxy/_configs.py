@@ -79,9 +79,10 @@ class CondenseSettings:
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    """How ``nasproxy evaluate`` judges a proxy: networks trained on it from these seeds, tested on the test set."""
+    """How ``nasproxy evaluate`` judges a condensed set: networks trained on it from these seeds, tested on the
+    test set."""
 
-    models: int = 20  # networks trained per proxy and model (the paper's protocol)
+    models: int = 20  # networks trained per condensed set and model (the paper's protocol)
     seed: int = 0  # network i is seeded with seed + i
 
     def __post_init__(self) -> None:
@@ -114,7 +115,7 @@ class SearchRequest:
     precision: str = "fp32"
     seed: int = 0
     score_test: bool | None = None  # None: the proxy's default (only full data scores the test set)
-    ipc: int = 10  # early-stopping without a condensed set: the budget of a proxy of this many images per class
+    ipc: int = 10  # early-stopping without a condensed set: the budget of one of this many images per class
     sample: int | None = None  # a seeded random sample of this many architectures
     sample_seed: int = 0
     only: tuple[str, ...] | None = None  # just these architecture ids

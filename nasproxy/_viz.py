@@ -10,21 +10,21 @@ import torch
 from nasproxy._artifact import CondensedSet, _atomic
 
 
-def proxy_grid(proxy: CondensedSet, *, max_per_class: int = 10, class_names: list[str] | None = None):
-    """The proxy's images, one row per class, de-normalised (the paper's Figure 2 style)."""
+def image_grid(condensed: CondensedSet, *, max_per_class: int = 10, class_names: list[str] | None = None):
+    """A condensed set's images, one row per class, de-normalised (the paper's Figure 2 style)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    mean = torch.tensor(proxy.meta.get("mean", [0.0] * proxy.images.shape[1])).view(1, -1, 1, 1)
-    std = torch.tensor(proxy.meta.get("std", [1.0] * proxy.images.shape[1])).view(1, -1, 1, 1)
-    images = (proxy.images * std + mean).clamp(0, 1)
-    classes = sorted(set(proxy.labels.tolist()))
-    cols = min(max_per_class, max(int((proxy.labels == c).sum()) for c in classes))
+    mean = torch.tensor(condensed.meta.get("mean", [0.0] * condensed.images.shape[1])).view(1, -1, 1, 1)
+    std = torch.tensor(condensed.meta.get("std", [1.0] * condensed.images.shape[1])).view(1, -1, 1, 1)
+    images = (condensed.images * std + mean).clamp(0, 1)
+    classes = sorted(set(condensed.labels.tolist()))
+    cols = min(max_per_class, max(int((condensed.labels == c).sum()) for c in classes))
     fig, axes = plt.subplots(len(classes), cols, figsize=(cols * 0.9 + 1.2, len(classes) * 0.9), squeeze=False)
     for row, c in enumerate(classes):
-        members = images[proxy.labels == c][:cols]
+        members = images[condensed.labels == c][:cols]
         for col in range(cols):
             ax = axes[row][col]
             ax.set_xticks([])
@@ -35,7 +35,7 @@ def proxy_grid(proxy: CondensedSet, *, max_per_class: int = 10, class_names: lis
                 img = members[col].permute(1, 2, 0).numpy()
                 ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
         axes[row][0].set_ylabel(class_names[c] if class_names else str(c), rotation=0, ha="right", va="center")
-    meta = proxy.meta
+    meta = condensed.meta
     fig.suptitle(
         f"{meta.get('dataset', '?')} · {meta.get('method', '?')} · {meta.get('ipc', '?')} img/class", fontsize=9
     )

@@ -4,7 +4,7 @@ A strategy names the operations an augmentation may draw from, e.g. ``color_crop
 (DSA's default). Images come in groups, ``[G, n, C, H, W]``: every image of a group gets the same operation
 with the same parameters (DSA's "Siamese" mode, where a class's real and synthetic images are augmented
 alike: draw :class:`Draw` once with :func:`draw` and :func:`apply` it to both), and each group gets its own.
-Training on a proxy augments every image on its own (groups of one) with one operation per batch, as DSA's
+Training on a condensed set augments every image on its own (groups of one) with one operation per batch, as DSA's
 evaluation does (:func:`augment_batch`). Every operation is differentiable with respect to the images.
 
 The ranges are DSA's: scale each axis by [1/1.2, 1.2], rotate by up to 15 degrees, translate by up to 1/8

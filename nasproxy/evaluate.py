@@ -1,4 +1,4 @@
-"""Train fresh networks from scratch on a proxy and test them on the real test set (paper, section 4)."""
+"""Train fresh networks from scratch on a condensed set and test them on the real test set (paper, section 4)."""
 
 from __future__ import annotations
 
@@ -76,11 +76,11 @@ def checked_builder(model: str, images: torch.Tensor, num_classes: int) -> Calla
 def check_evaluation(config: TrainConfig) -> None:
     """An evaluation trains for at least one epoch."""
     if config.epochs < 1:
-        raise NasproxyError(f"{setting('epochs')} must be at least 1 to evaluate a proxy, got {config.epochs}")
+        raise NasproxyError(f"{setting('epochs')} must be at least 1 to evaluate a condensed set, got {config.epochs}")
 
 
-def evaluate_proxy(
-    proxy: CondensedSet,
+def evaluate_condensed_set(
+    condensed: CondensedSet,
     dataset: Dataset,
     *,
     model: str = "convnet",
@@ -91,17 +91,17 @@ def evaluate_proxy(
     progress: bool = False,
     augment: str | None = "auto",
 ) -> EvalResult:
-    """Train ``num_models`` networks (seeds ``seed .. seed+num_models-1``) on the proxy; test accuracy of each.
+    """Train ``num_models`` networks (seeds ``seed .. seed+num_models-1``) on ``condensed``; test accuracy of each.
     ``augment``: ``"auto"`` augments as the condensed set says (DSA's files), ``None``/``"none"`` never, or a
     strategy (``nasproxy.augment``)."""
     EvaluateSettings(models=num_models, seed=seed)  # validates
     check_evaluation(config)
-    proxy.check_compatible(dataset)
-    builder = checked_builder(model, proxy.images, dataset.num_classes)
+    condensed.check_compatible(dataset)
+    builder = checked_builder(model, condensed.images, dataset.num_classes)
     seeds = [seed + i for i in range(num_models)]
-    strategy = proxy.meta.get("augment") if augment == "auto" else resolve_augmentation(augment, dataset.name)
+    strategy = condensed.meta.get("augment") if augment == "auto" else resolve_augmentation(augment, dataset.name)
     config = dataclasses.replace(config, backend=resolve_backend(config.backend, device), augment=strategy)
-    images, labels = proxy.images.to(device), proxy.labels.to(device)
+    images, labels = condensed.images.to(device), condensed.labels.to(device)
     start = time.perf_counter()
     with _bar(progress, num_models * config.epochs, f"evaluate {model}") as bar:
         nets = train_from_scratch(builder, images, labels, config, seeds=seeds, progress=bar.update)
@@ -115,6 +115,9 @@ def evaluate_proxy(
     )
     seconds = time.perf_counter() - start
     return EvalResult(model, tuple(accs), tuple(seeds), seconds, config, device_name(device), config.backend)
+
+
+evaluate_proxy = evaluate_condensed_set  # its earlier name, kept so that existing scripts run
 
 
 def evaluate_files(
@@ -141,23 +144,25 @@ def evaluate_files(
     check_evaluation(config)
     if csv:
         csv = check_writable(csv, what=setting("csv"))
-    proxies = [(Path(p), CondensedSet.load(p)) for p in paths]
-    return _evaluate(proxies, models, num_models, config, seed, augment, data_root, download, device, progress, csv)
+    condensed_sets = [(Path(p), CondensedSet.load(p)) for p in paths]
+    return _evaluate(
+        condensed_sets, models, num_models, config, seed, augment, data_root, download, device, progress, csv
+    )
 
 
-def _evaluate(proxies, models, num_models, config, seed, augment, data_root, download, device, progress, csv):
+def _evaluate(condensed_sets, models, num_models, config, seed, augment, data_root, download, device, progress, csv):
     from nasproxy.data import load_dataset
 
     datasets = {}
-    for path, proxy in proxies:
-        meta = proxy.meta
+    for path, condensed in condensed_sets:
+        meta = condensed.meta
         key = (meta.get("dataset"), meta.get("holdout"), meta.get("split_seed"))
         if key not in datasets:
-            split = proxy.split_spec()
+            split = condensed.split_spec()
             datasets[key] = load_dataset(meta["dataset"], data_root=data_root, download=download, split=split)
         for model in models:
-            result = evaluate_proxy(
-                proxy,
+            result = evaluate_condensed_set(
+                condensed,
                 datasets[key],
                 model=model,
                 num_models=num_models,

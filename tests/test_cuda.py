@@ -211,10 +211,10 @@ def test_two_workers_on_one_gpu_score_what_one_worker_scores(small_mnist, idx_ro
     from nasproxy.search import SearchRequest, completed_architectures, plan_search, run_search
     from nasproxy.search._storage import open_storage
 
-    proxy = tmp_path / "random.pt"
-    condense(small_mnist, method="random", ipc=2, seed=0).save(proxy)
+    saved = tmp_path / "random.pt"
+    condense(small_mnist, method="random", ipc=2, seed=0).save(saved)
     base = dict(
-        space="tiny", proxy="random", proxy_file=str(proxy), data_root=str(idx_root), epochs=2, repeats=2, threads=1
+        space="tiny", proxy="random", proxy_file=str(saved), data_root=str(idx_root), epochs=2, repeats=2, threads=1
     )
     one = SearchRequest(**base, device="cuda", storage=str(tmp_path / "one.journal"))
     two = SearchRequest(**base, devices=("cuda:0", "cuda:0"), storage=str(tmp_path / "two.journal"))

@@ -124,7 +124,7 @@ _compile_option = click.option(
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "NASPROXY"})
 @click.version_option(package_name="nasproxy")
 def main() -> None:
-    """Cheap neural architecture search on condensed dataset proxies."""
+    """Cheap neural architecture search: rank candidate networks by training them on a condensed set."""
     warnings.showwarning = _one_line_warning
 
 

@@ -114,7 +114,7 @@ def condense(
     backend,
     quiet,
 ):
-    """Condense a dataset into a small proxy (gradient matching, or a coreset baseline)."""
+    """Condense a dataset into a condensed set: a few images per class (gradient matching, or a coreset)."""
     from nasproxy.condensers import CondenseJob
 
     options = {
@@ -149,7 +149,7 @@ def condense(
         force=force,
         hours=hours,
     )
-    proxy = job.run(_prepare_device(device, backend, quiet), progress=not quiet)
+    condensed = job.run(_prepare_device(device, backend, quiet), progress=not quiet)
     if not quiet:
-        meta = proxy.meta
-        click.echo(f"wrote {job.out}: {len(proxy.images)} images, {meta['wall_seconds']:.0f} s on {meta['device']}")
+        meta = condensed.meta
+        click.echo(f"wrote {job.out}: {len(condensed.images)} images, {meta['wall_seconds']:.0f} s on {meta['device']}")

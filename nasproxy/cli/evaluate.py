@@ -21,7 +21,7 @@ from nasproxy.cli._common import (
 
 
 @main.command()
-@click.argument("proxy_files", nargs=-1, required=True, type=click.Path())
+@click.argument("condensed_sets", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--model",
     "models",
@@ -53,7 +53,7 @@ from nasproxy.cli._common import (
     type=click.Path(),
     default="results/evaluations.csv",
     show_default=True,
-    help="Append one row per (proxy, model) here; '' to skip.",
+    help="Append one row per (condensed set, model) here; '' to skip.",
 )
 @_data_options
 @_device_option
@@ -61,7 +61,7 @@ from nasproxy.cli._common import (
 @_quiet_option
 @_friendly_errors
 def evaluate(
-    proxy_files,
+    condensed_sets,
     models,
     num_models,
     epochs,
@@ -79,7 +79,7 @@ def evaluate(
     backend,
     quiet,
 ):
-    """Train fresh networks on each proxy; report test accuracy (mean ± std)."""
+    """Train fresh networks on each condensed set; report test accuracy (mean ± std)."""
     from nasproxy.engine import resolve_device
     from nasproxy.evaluate import evaluate_files
 
@@ -87,7 +87,7 @@ def evaluate(
         epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, compile=compile_, backend=backend or "auto"
     )
     runs = evaluate_files(
-        proxy_files,
+        condensed_sets,
         models=models,
         num_models=num_models,
         config=config,

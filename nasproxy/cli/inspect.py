@@ -13,31 +13,31 @@ from nasproxy.cli._common import (
 
 
 @main.command()
-@click.argument("proxy_file", type=click.Path())
+@click.argument("condensed_set", type=click.Path())
 @click.option("--out", type=click.Path(), required=True, help="Image to write (.png or .pdf).")
 @click.option("--max-per-class", type=int, default=10, show_default=True)
 @_friendly_errors
-def show(proxy_file, out, max_per_class):
-    """Draw a proxy's images as a class-by-row grid."""
+def show(condensed_set, out, max_per_class):
+    """Draw a condensed set's images as a class-by-row grid."""
     from nasproxy._artifact import CondensedSet, check_writable
-    from nasproxy._viz import proxy_grid, save_figure
+    from nasproxy._viz import image_grid, save_figure
 
     check_writable(out, what="--out")
-    proxy = CondensedSet.load(proxy_file)
-    save_figure(proxy_grid(proxy, max_per_class=max_per_class), out)
+    condensed = CondensedSet.load(condensed_set)
+    save_figure(image_grid(condensed, max_per_class=max_per_class), out)
     click.echo(f"wrote {out}")
 
 
 @main.command()
-@click.argument("proxy_file", type=click.Path())
+@click.argument("condensed_set", type=click.Path())
 @_friendly_errors
-def info(proxy_file):
-    """Print a proxy's provenance as JSON."""
+def info(condensed_set):
+    """Print a condensed set's provenance as JSON."""
     from nasproxy._artifact import CondensedSet
 
-    proxy = CondensedSet.load(proxy_file)
-    meta = {k: v for k, v in proxy.meta.items() if k != "loss_history"}
-    click.echo(json.dumps({"images": list(proxy.images.shape), **meta}, indent=2))
+    condensed = CondensedSet.load(condensed_set)
+    meta = {k: v for k, v in condensed.meta.items() if k != "loss_history"}
+    click.echo(json.dumps({"images": list(condensed.images.shape), **meta}, indent=2))
 
 
 @main.command("list")

@@ -1,4 +1,4 @@
-"""Run a registered condenser on a dataset and wrap the result in a proxy artifact with full provenance."""
+"""Run a registered condenser on a dataset and wrap the result in a condensed set with full provenance."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def condense(
     progress: bool = False,
     hours: float | None = None,
 ) -> CondensedSet:
-    """Condense ``dataset`` to ``ipc`` images per class with ``method``; returns the proxy (not saved).
+    """Condense ``dataset`` to ``ipc`` images per class with ``method``; returns the condensed set (not saved).
 
     ``hours``: a wall-time budget for the methods that iterate (dc, dsa, dm): when it runs out, the state is
     saved to ``checkpoint`` and :class:`BudgetSpent` is raised; ``resume=True`` continues from there."""
@@ -125,7 +125,7 @@ class CondenseJob:
         data = load_dataset(self.dataset, data_root=self.data_root, download=self.download, split=self.split)
         if self.restart:
             self.checkpoint.unlink(missing_ok=True)
-        proxy = condense(
+        condensed = condense(
             data,
             method=self.method,
             ipc=self.ipc,
@@ -137,6 +137,6 @@ class CondenseJob:
             progress=progress,
             hours=self.hours,
         )
-        proxy.save(self.out)
+        condensed.save(self.out)
         self.checkpoint.unlink(missing_ok=True)
-        return proxy
+        return condensed

@@ -1,6 +1,6 @@
 """Dataset Condensation with Differentiable Siamese Augmentation (Zhao & Bilen, ICML 2021): gradient
 matching where each matching step augments a class's real and synthetic images with the same randomly drawn
-operation (``nasproxy.augment``). Networks trained on a DSA proxy train with the same augmentation, as its
+operation (``nasproxy.augment``). Networks trained on a DSA condensed set train with the same augmentation, as its
 authors evaluate it: the condensed set records the strategy, and ``evaluate`` and ``search`` use it."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Images the network never classified correctly have no forgetting event to count.
 after every learned image (``never_learned="last"``): that reproduces the DC paper's Fashion-MNIST baseline
 (39.0 and 50.3 % at 1 and 10 images per class against its 42.0 and 53.9). Toneva et al. rank them as
 forgotten more than any learned image (``"first"``); on Fashion-MNIST those images are mostly ambiguous or
-mislabelled, every class has at least 10 of them, and a proxy of them reaches 24.4 and 21.4 %
+mislabelled, every class has at least 10 of them, and a condensed set of them reaches 24.4 and 21.4 %
 (results/fashion-mnist/README.md).
 """
 

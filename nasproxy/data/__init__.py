@@ -2,7 +2,7 @@
 
 Every dataset comes back as a :class:`Dataset` with a fixed, seeded, class-balanced validation hold-out
 carved out of the training set. Condensation only ever sees ``train``; search scores on ``val``; the
-paper's accuracies are on ``test``. The split is described by :class:`SplitSpec`, which proxies record so
+paper's accuracies are on ``test``. The split is described by :class:`SplitSpec`, which condensed sets record so
 that every later step uses the same one.
 
 A new dataset is one file here that registers a :class:`DatasetInfo` in :data:`DATASETS` (see ``svhn.py``);

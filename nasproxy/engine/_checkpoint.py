@@ -28,9 +28,9 @@ FORMAT = 1
 @dataclass(frozen=True)
 class Checkpoint:
     """Where ``fit`` keeps its progress. ``interval``: the least seconds between two saves (a save writes every
-    network's weights and optimizer state; a proxy's epoch can take milliseconds). ``state`` and ``restore``:
-    what the caller keeps beside the networks (hook results, counters), saved with them and handed back on
-    resume. The file outlives ``fit``: the caller :meth:`discard` s it once its own result is safe, so that a
+    network's weights and optimizer state; an epoch on a condensed set can take milliseconds). ``state`` and
+    ``restore``: what the caller keeps beside the networks (hook results, counters), saved with them and handed
+    back on resume. The file outlives ``fit``: the caller :meth:`discard` s it once its own result is safe, so that a
     run killed after training but before recording resumes with nothing left to train."""
 
     path: Path

@@ -67,8 +67,8 @@ class SearchContext:
             split = condensed.split_spec()
             if request.dataset and dataset_key(request.dataset) != dataset_name:
                 raise NasproxyError(
-                    f"{request.proxy_file} is a proxy of {dataset_name!r}, not {request.dataset!r}; "
-                    f"pass {setting('dataset')} {dataset_name} or a proxy of {request.dataset}"
+                    f"{request.proxy_file} is a condensed set of {dataset_name!r}, not {request.dataset!r}; "
+                    f"pass {setting('dataset')} {dataset_name} or a condensed set of {request.dataset}"
                 )
         self.dataset = load_dataset(dataset_name, data_root=request.data_root, download=request.download, split=split)
         if condensed is not None:

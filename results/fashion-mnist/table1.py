@@ -109,7 +109,7 @@ def _proxy(method: str, ipc: int, dataset, device):
 def run(methods: list[str], ipcs: list[int]) -> None:
     import torch
 
-    from nasproxy import configure_process, evaluate_proxy, load_dataset
+    from nasproxy import configure_process, evaluate_condensed_set, load_dataset
 
     configure_process()
     device = torch.device("cpu")
@@ -123,7 +123,7 @@ def run(methods: list[str], ipcs: list[int]) -> None:
                 continue
             proxy, path = _proxy(method, ipc, dataset, device)
             print(f"[table1] evaluate {method} ipc {ipc}: {MODELS} ConvNets x 300 epochs", flush=True)
-            result = evaluate_proxy(proxy, dataset, num_models=MODELS, device=device, progress=True)
+            result = evaluate_condensed_set(proxy, dataset, num_models=MODELS, device=device, progress=True)
             _append(_row(method, ipc, proxy.meta, path, result))
     if "whole" in methods and ("whole", 0) not in done:
         result = _whole(dataset, device)
@@ -139,7 +139,7 @@ def _whole(dataset, device):
     claims a seed with a claim file holding its pid (a dead process's claim is taken over) and keeps the
     finished network's accuracy in ``seedN.json``, so an interrupted run loses at most the networks in
     training (about 10 minutes each on one core). None while other processes still train some of them."""
-    from nasproxy import CondensedSet, TrainConfig, evaluate_proxy
+    from nasproxy import CondensedSet, TrainConfig, evaluate_condensed_set
     from nasproxy.evaluate import EvalResult
 
     whole = CondensedSet(dataset.train_images, dataset.train_labels, {"dataset": dataset.name, "method": "whole"})
@@ -152,7 +152,9 @@ def _whole(dataset, device):
             continue
         try:
             print(f"[table1] whole training set: ConvNet seed {seed} of {MODELS}, {WHOLE_EPOCHS} epochs", flush=True)
-            one = evaluate_proxy(whole, dataset, num_models=1, seed=seed, config=config, device=device, progress=True)
+            one = evaluate_condensed_set(
+                whole, dataset, num_models=1, seed=seed, config=config, device=device, progress=True
+            )
             record = {"accuracy": one.accuracies[0], "seconds": one.seconds, "device": one.device}
             scratch = path.with_suffix(".tmp")
             scratch.write_text(json.dumps({**record, "backend": one.backend}))

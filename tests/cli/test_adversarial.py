@@ -28,7 +28,7 @@ def _write(path: Path, content) -> Path:
     return path
 
 
-def _proxy_files(tmp: Path) -> dict[str, tuple[Path, str]]:
+def _condensed_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     marker = tmp / "pwned"
     (tmp / "a-folder.pt").mkdir()
     torch.save({"format": "something-else"}, tmp / "foreign.pt")
@@ -44,7 +44,7 @@ def _proxy_files(tmp: Path) -> dict[str, tuple[Path, str]]:
             "not a readable nasproxy condensed set",
         ),
         "foreign torch file": (tmp / "foreign.pt", "not a nasproxy condensed set"),
-        "damaged proxy": (tmp / "d.pt", "damaged"),
+        "damaged condensed set": (tmp / "d.pt", "damaged"),
     }
 
 
@@ -78,11 +78,11 @@ def cli(idx_root, tmp_path, monkeypatch):
         "plain pickle",
         "code-running pickle",
         "foreign torch file",
-        "damaged proxy",
+        "damaged condensed set",
     ],
 )
-def test_bad_proxy_files(cli, tmp_path, case):
-    path, fragment = _proxy_files(tmp_path)[case]
+def test_bad_condensed_files(cli, tmp_path, case):
+    path, fragment = _condensed_files(tmp_path)[case]
     cli("info", path, fragment=fragment)
     cli("evaluate", path, "--networks", 1, "--epochs", 1, "--csv", tmp_path / "e.csv", fragment=fragment)
     cli("search", "--space", "tiny", "--proxy", "random", "--proxy-file", path, fragment=fragment)
@@ -176,12 +176,12 @@ def _tensors(path: Path, *, n_train=60, n_test=20, train_labels=None, test_shape
 def test_inconsistent_tensor_files(cli, tmp_path, case, fragment):
     path = tmp_path / "data.pt"
     # a condensed set made while the file was whole, then the file as a user's mistake leaves it
-    proxy = tmp_path / "proxies" / "p.pt"
-    proxy.parent.mkdir()
+    condensed_file = tmp_path / "proxies" / "p.pt"
+    condensed_file.parent.mkdir()
     made = CliRunner().invoke(
         main,
         ["condense", "--dataset", f"tensors:{_tensors(path)}", "--holdout", "10", "--method", "random", "--ipc", "2",
-         "--out", str(proxy), "-q"],
+         "--out", str(condensed_file), "-q"],
     )  # fmt: skip
     assert made.exit_code == 0, made.output
     if case == "fewer labels than images":
@@ -197,7 +197,7 @@ def test_inconsistent_tensor_files(cli, tmp_path, case, fragment):
         _tensors(path, train_shape=(60, 3, 28, 28))
     for backend in ("aten", "cpu-kernels"):  # refused at load, before any network runs on any backend
         line = cli(
-            "evaluate", proxy, "--backend", backend, "--networks", 1, "--epochs", 1,
+            "evaluate", condensed_file, "--backend", backend, "--networks", 1, "--epochs", 1,
             "--csv", tmp_path / "e.csv", fragment=fragment,
         )  # fmt: skip
         assert str(path) in line

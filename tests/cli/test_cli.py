@@ -42,8 +42,8 @@ def test_condense_evaluate_show_info(run, tmp_path):
     # --condenser, and elsewhere in this file its earlier name --method, which existing scripts use
     r = run("condense", "--dataset", "mnist", "--holdout", 50, "--condenser", "random", "--ipc", 2, "--out", out, "-q")
     assert r.exit_code == 0, r.output
-    proxy = CondensedSet.load(out)
-    assert proxy.images.shape == (20, 1, 28, 28) and proxy.meta["holdout"] == 50
+    condensed = CondensedSet.load(out)
+    assert condensed.images.shape == (20, 1, 28, 28) and condensed.meta["holdout"] == 50
     r = run("evaluate", out, *EVAL, "--json", "--csv", tmp_path / "evals.csv")
     assert r.exit_code == 0, r.output
     row = json.loads(r.output.strip().splitlines()[-1])
@@ -133,14 +133,25 @@ def test_help_lists_commands(run):
     assert r.exit_code == 0 and "condense" in r.output and "evaluate" in r.output
 
 
+@pytest.mark.parametrize("command", ["condense", "evaluate", "show", "info"])
+def test_the_commands_on_a_condenser_s_file_call_it_a_condensed_set(run, command):
+    """One name per concept: the file a condenser writes is a condensed set; a proxy is a way `search` scores
+    architectures. Only the search's own option names (``--proxy-file``) and the package's name say proxy."""
+    import re
+
+    text = " ".join(run(command, "--help").output.split())  # click wraps lines
+    assert "condensed set" in text.lower()
+    assert not re.findall(r"(?<![\w-])prox(?:y|ies)(?!-file)", text, flags=re.I), text
+
+
 def test_spaces_and_search_through_the_cli(run, tmp_path):
     r = run("spaces", "show", "paper720", "--json")
     info = json.loads(r.output)
     assert info["size"] == 720 and info["axes"]["depth"] == [1, 2, 3, 4]
     assert "tiny\t8 architectures" in run("spaces", "list").output
-    proxy = tmp_path / "p.pt"
-    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", proxy, "-q")
-    args = ["search", "--space", "tiny", "--proxy", "random", "--proxy-file", proxy, "--epochs", 1, "--repeats", 1]
+    out = tmp_path / "p.pt"
+    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", out, "-q")
+    args = ["search", "--space", "tiny", "--proxy", "random", "--proxy-file", out, "--epochs", 1, "--repeats", 1]
     r = run(*args, "--dry-run")
     assert r.exit_code == 0 and "8 architectures, 0 done, 8 to run; estimated" in r.output
     r = run(*args, "-q")
@@ -159,11 +170,11 @@ def test_spaces_and_search_through_the_cli(run, tmp_path):
 
 
 def test_search_takes_a_file_of_architecture_ids(run, tmp_path):
-    proxy = tmp_path / "p.pt"
-    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", proxy, "-q")
+    out = tmp_path / "p.pt"
+    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", out, "-q")
     archs = tmp_path / "archs.txt"
     archs.write_text("# two of tiny\nconvnet-w16-d1-none-relu-avg\n\nconvnet-w32-d2-instance-relu-avg  # deep\n")
-    args = ["search", "--space", "tiny", "--proxy", "random", "--proxy-file", proxy, "--epochs", 1, "--repeats", 1]
+    args = ["search", "--space", "tiny", "--proxy", "random", "--proxy-file", out, "--epochs", 1, "--repeats", 1]
     r = run(*args, "--archs", archs, "--dry-run")
     assert r.exit_code == 0 and "2 architectures, 0 done, 2 to run" in r.output, r.output
     archs.write_text("convnet-w99-d1-none-relu-avg\n")
@@ -243,8 +254,8 @@ def test_unwritable_outputs_fail_before_any_work_in_one_line(run, tmp_path, wher
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     base = Path("/proc/nasproxy-test") if where == "proc" else a_file
-    proxy = tmp_path / "p.pt"
-    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", proxy, "-q")
+    out = tmp_path / "p.pt"
+    run("condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", out, "-q")
     _one_line_error(
         run(
             "condense", "--dataset", "mnist", "--holdout", 50, "--method", "random", "--ipc", 1, "--out", base / "x.pt"
@@ -252,8 +263,8 @@ def test_unwritable_outputs_fail_before_any_work_in_one_line(run, tmp_path, wher
         "cannot write --out",
     )
     # evaluate checks its CSV before training, so no result is trained and then lost
-    _one_line_error(run("evaluate", proxy, *EVAL, "--csv", base / "e.csv"), "cannot write --csv")
-    args = ["search", "--space", "tiny", "--proxy", "random", "--proxy-file", proxy, "--epochs", 1, "--repeats", 1]
+    _one_line_error(run("evaluate", out, *EVAL, "--csv", base / "e.csv"), "cannot write --csv")
+    args = ["search", "--space", "tiny", "--proxy", "random", "--proxy-file", out, "--epochs", 1, "--repeats", 1]
     _one_line_error(run(*args, "--storage", base / "s.journal"), "cannot write storage journal")
     _one_line_error(run("report", "--space", "tiny", "--out", base / "report"), "cannot write --out")
     assert a_file.read_text() == "x" and not list(tmp_path.glob("**/*.tmp"))
@@ -270,7 +281,7 @@ def test_report_reads_its_architecture_list_before_any_study(run, tmp_path):
     assert not store.exists() and not list(tmp_path.glob("r/*"))  # no study opened, no report written
 
 
-def test_a_plain_pickle_proxy_file_gets_nasproxys_one_line_only(run, tmp_path):
+def test_a_plain_pickle_for_a_condensed_set_gets_nasproxys_one_line_only(run, tmp_path):
     import pickle
 
     (tmp_path / "plain.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))

@@ -104,11 +104,11 @@ def test_packed_and_looped_class_gradients_condense_the_same(small_mnist, tmp_pa
 
 @pytest.mark.slow
 def test_short_real_condensation_on_fashion_mnist_lowers_the_matching_loss(fmnist):
-    proxy = condense(fmnist, method="dc", ipc=1, seed=0, options={"iterations": 8, "real_batch": 32})
-    losses = proxy.meta["loss_history"]
+    condensed = condense(fmnist, method="dc", ipc=1, seed=0, options={"iterations": 8, "real_batch": 32})
+    losses = condensed.meta["loss_history"]
     assert len(losses) == 8
     assert sum(losses[-3:]) / 3 < 0.8 * losses[0]
-    assert proxy.images.shape == (10, 1, 28, 28) and proxy.meta["iterations_done"] == 8
+    assert condensed.images.shape == (10, 1, 28, 28) and condensed.meta["iterations_done"] == 8
 
 
 def test_dc_on_small_unequal_classes_matches_on_what_each_class_has(tmp_path):
@@ -127,8 +127,8 @@ def test_dc_on_small_unequal_classes_matches_on_what_each_class_has(tmp_path):
     )
     data = load_dataset(f"tensors:{path}", split=SplitSpec(holdout=3, seed=0))  # one image per class held out
     with pytest.warns(UserWarning, match="smallest class has 6 training images, fewer than real_batch 256"):
-        proxy = condense(data, method="dc", ipc=2, seed=0, options={"iterations": 1, "model": SMALL_NET})
-    assert torch.bincount(proxy.labels).tolist() == [2, 2, 2] and torch.isfinite(proxy.images).all()
+        condensed = condense(data, method="dc", ipc=2, seed=0, options={"iterations": 1, "model": SMALL_NET})
+    assert torch.bincount(condensed.labels).tolist() == [2, 2, 2] and torch.isfinite(condensed.images).all()
 
 
 def test_an_hours_budget_stops_at_a_checkpoint_and_resume_finishes_the_same_run(idx_root, tmp_path, monkeypatch):
@@ -146,7 +146,7 @@ def test_an_hours_budget_stops_at_a_checkpoint_and_resume_finishes_the_same_run(
     assert stopped.exit_code == 75  # EX_TEMPFAIL: not finished, the same command continues
     assert "stopped: the 1e-09-hour budget ran out after 1 of 3 iterations" in stopped.output
     assert "--resume to continue" in stopped.output
-    assert not (tmp_path / "a.pt").exists()  # no half-made proxy, but the iteration done is kept:
+    assert not (tmp_path / "a.pt").exists()  # no half-made condensed set, but the iteration done is kept:
     assert torch.load(tmp_path / "a.pt.ckpt", weights_only=True)["iteration"] == 1  # saved off its schedule
     assert runner.invoke(main, [*args, "--out", "a.pt", "--resume"], catch_exceptions=False).exit_code == 0
     assert runner.invoke(main, [*args, "--out", "b.pt"], catch_exceptions=False).exit_code == 0

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from nasproxy import condense, evaluate_proxy
+from nasproxy import condense, evaluate_condensed_set
 from nasproxy.augment import DSA_STRATEGY, default_strategy
 from nasproxy.condensers import CONDENSERS, RunContext
 from nasproxy.engine import TrainConfig
@@ -60,10 +60,10 @@ def test_dsa_augments_matching_and_its_proxies_train_with_it(small_mnist, tmp_pa
     assert dsa.meta["augment"] == strategy and "flip" not in strategy and dc.meta["augment"] is None
     assert not torch.equal(dsa.images, dc.images)
     config = TrainConfig(epochs=2, backend="aten")
-    trained = evaluate_proxy(dsa, small_mnist, model=SMALL, num_models=1, config=config)
-    plain = evaluate_proxy(dsa, small_mnist, model=SMALL, num_models=1, config=config, augment="none")
+    trained = evaluate_condensed_set(dsa, small_mnist, model=SMALL, num_models=1, config=config)
+    plain = evaluate_condensed_set(dsa, small_mnist, model=SMALL, num_models=1, config=config, augment="none")
     assert trained.config.augment == strategy and plain.config.augment is None
-    assert evaluate_proxy(dc, small_mnist, model=SMALL, num_models=1, config=config).config.augment is None
+    assert evaluate_condensed_set(dc, small_mnist, model=SMALL, num_models=1, config=config).config.augment is None
 
 
 def test_protocols_without_augmentation_keep_their_study_names():

@@ -40,7 +40,7 @@ def test_method_end_to_end_on_real_images(method, small_fmnist, tmp_path, monkey
     for name in ("a.pt", "b.pt"):
         _run("condense", "--method", method, "--ipc", 2, "--seed", 1, *BUDGET[method], *data, "--out", name, "-q")
     a, b = CondensedSet.load("a.pt"), CondensedSet.load("b.pt")
-    assert torch.equal(a.images, b.images) and a.meta["method"] == method  # same seed, same proxy
+    assert torch.equal(a.images, b.images) and a.meta["method"] == method  # same seed, same condensed set
     assert torch.bincount(a.labels, minlength=10).tolist() == [2] * 10
     dataset = load_dataset(small_fmnist, split=a.split_spec())
     if method in ("random", "herding", "k-center", "forgetting"):

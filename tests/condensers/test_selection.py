@@ -94,15 +94,15 @@ def test_forgetting_events_match_a_re_derivation_from_every_presentation(small_m
 def test_selection_condensers_pick_real_training_images_per_class(small_mnist, tmp_path, monkeypatch, method):
     monkeypatch.setenv("NASPROXY_CACHE", str(tmp_path))
     options = {"model": SMALL, "epochs": 2}
-    proxy = condense(small_mnist, method=method, ipc=2, seed=3, options=options)
+    condensed = condense(small_mnist, method=method, ipc=2, seed=3, options=options)
     again = condense(small_mnist, method=method, ipc=2, seed=3, options=options)
-    assert torch.equal(proxy.images, again.images)
-    assert torch.bincount(proxy.labels).tolist() == [2] * 10
-    index = torch.tensor(proxy.meta["selected"])
-    assert torch.equal(proxy.images, small_mnist.train_images[index])  # the training split, nothing else
-    assert torch.equal(proxy.labels, small_mnist.train_labels[index]) and len(set(index.tolist())) == 20
-    assert not proxy.meta["trained_net_cached"] and again.meta["trained_net_cached"]
-    assert proxy.meta["hyperparameters"]["epochs"] == 2
+    assert torch.equal(condensed.images, again.images)
+    assert torch.bincount(condensed.labels).tolist() == [2] * 10
+    index = torch.tensor(condensed.meta["selected"])
+    assert torch.equal(condensed.images, small_mnist.train_images[index])  # the training split, nothing else
+    assert torch.equal(condensed.labels, small_mnist.train_labels[index]) and len(set(index.tolist())) == 20
+    assert not condensed.meta["trained_net_cached"] and again.meta["trained_net_cached"]
+    assert condensed.meta["hyperparameters"]["epochs"] == 2
 
 
 def test_the_trained_network_is_cached_by_what_determines_it(small_mnist, tmp_path, monkeypatch):

@@ -125,9 +125,9 @@ def test_user_datasets_are_recorded_by_absolute_path_so_other_folders_find_them(
     monkeypatch.chdir(tmp_path / "work")
     ds = load_dataset("tensors:d.pt", split=SplitSpec(holdout=4))
     assert ds.name == f"tensors:{tmp_path / 'work' / 'd.pt'}"
-    proxy = condense(ds, method="random", ipc=2, seed=0)
-    monkeypatch.chdir(tmp_path)  # a later command elsewhere reads what the proxy recorded
-    again = load_dataset(proxy.meta["dataset"], split=SplitSpec(holdout=4))
+    condensed = condense(ds, method="random", ipc=2, seed=0)
+    monkeypatch.chdir(tmp_path)  # a later command elsewhere reads what the condensed set recorded
+    again = load_dataset(condensed.meta["dataset"], split=SplitSpec(holdout=4))
     assert again.val_fingerprint == ds.val_fingerprint
     with pytest.raises(DataNotFoundError, match=str(tmp_path / "missing.pt")):
         load_dataset("tensors:missing.pt")

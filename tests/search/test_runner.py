@@ -402,7 +402,7 @@ def test_bad_search_input_writes_nothing(search_env, small_mnist):
     CondensedSet(other.images, other.labels, {**other.meta, "val_fingerprint": "elsewhere"}).save(tmp / "other.pt")
     with pytest.raises(NasproxyError, match="another validation hold-out"):
         plan_search(_request(search_env, proxy_file=str(tmp / "other.pt")))
-    with pytest.raises(NasproxyError, match="is a proxy of 'mnist', not 'cifar10'"):
+    with pytest.raises(NasproxyError, match="is a condensed set of 'mnist', not 'cifar10'"):
         plan_search(_request(search_env, dataset="cifar10"))
     with pytest.raises(NasproxyError, match="cannot open storage"):
         plan_search(_request(search_env, storage="postgresql://nobody@127.0.0.1:1/none"))
