@@ -16,8 +16,9 @@ from nasproxy.search.proxies._base import PROXIES, Proxy, Score, Work, epochs_wo
 # times, so that a report can measure the truth's own noise (its repeat-vs-repeat rank correlation, the ceiling
 # of any proxy). FULL_EPOCHS: 4 passes over 55,000 Fashion-MNIST images are 860 SGD steps of 256, the learning
 # rate divided by 10 after 2 of them as in every nasproxy training. Each network is also scored at epochs 1, 2,
-# 4, ... and half-way (score_epochs), so that a report shows at which length the ranking settles. On a 2-core
-# CPU a W <= 64 ConvNet takes about 25 s per epoch; pass --epochs for a longer ground truth.
+# 4, ... and half-way (score_epochs), so that a report shows at which length the ranking settles. Four epochs is
+# short: over paper720's W <= 64 ConvNets on Fashion-MNIST it settled only at the edge, 16 settled
+# (results/fashion-mnist-nas/README.md), so a truth to judge proxies by passes --epochs 16.
 FULL_EPOCHS = 4
 FULL_REPEATS = 3
 # a condensed set of every registered condenser is a proxy of the same name; "ours" is the paper's name for DC
