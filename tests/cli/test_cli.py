@@ -134,7 +134,7 @@ def test_help_lists_commands(run):
 
 
 @pytest.mark.parametrize("command", ["condense", "evaluate", "show", "info"])
-def test_the_commands_on_a_condenser_s_file_call_it_a_condensed_set(run, command):
+def test_commands_that_take_a_condensed_set_call_it_so(run, command):
     """One name per concept: the file a condenser writes is a condensed set; a proxy is a way `search` scores
     architectures. Only the search's own option names (``--proxy-file``) and the package's name say proxy."""
     import re
