@@ -42,7 +42,8 @@ def write_idx(path: Path, array: np.ndarray, *, compress: bool = True) -> None:
     data = header + array.astype(np.uint8).tobytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     if compress:
-        with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
+        # the fastest level: these files are written once and read a few times; level 9 took seconds
+        with gzip.open(path.with_name(path.name + ".gz"), "wb", compresslevel=1) as f:
             f.write(data)
     else:
         path.write_bytes(data)

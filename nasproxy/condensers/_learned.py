@@ -12,6 +12,7 @@ from nasproxy._artifact import atomic_torch_save
 from nasproxy._errors import BudgetSpent, NasproxyError, setting
 from nasproxy.condensers._base import Condenser, RunContext, real_images_per_class
 from nasproxy.data import Dataset
+from nasproxy.engine import SGD
 
 # settings that may change between a run and its resumption: its length, how often it checkpoints, and how
 # the networks run (the same function on every backend)
@@ -53,7 +54,7 @@ class LearnedImages(Condenser):
         else:
             syn = state["images"].to(device).requires_grad_(True)
             start, history, elapsed = state["iteration"], list(state["history"]), state["elapsed"]
-        opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
+        opt_img = SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
         if state is not None:
             opt_img.load_state_dict(state["optimizer"])
         return syn, opt_img, start, history, elapsed

@@ -31,10 +31,12 @@ from nasproxy.engine._device import (
 )
 from nasproxy.engine._hooks import EpochHook, FitStats, StepHook
 from nasproxy.engine._score import accuracy
+from nasproxy.engine._sgd import SGD
 from nasproxy.engine._train import build_seeded, fit, train_from_scratch
 
 __all__ = [
     "COMPILE_MIN_STEPS",
+    "SGD",
     "Checkpoint",
     "PRECISIONS",
     "EpochHook",

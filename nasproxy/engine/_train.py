@@ -25,6 +25,7 @@ from nasproxy.engine._accel import (
 from nasproxy.engine._checkpoint import Checkpoint, Progress, fingerprint
 from nasproxy.engine._device import autocast
 from nasproxy.engine._hooks import EpochHook, FitStats, StepHook
+from nasproxy.engine._sgd import SGD
 from nasproxy.models import stack_convnets, unstack_convnet
 
 
@@ -122,7 +123,7 @@ def _fit_one(
     # the odd-sized last batch of an epoch runs eagerly rather than compiling (or capturing) a second graph
     fast = compiled(module) if use_compiled else module
     params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    opt = SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     n = len(images)
     bs = min(config.batch_size, n)
     steps_per_epoch = math.ceil(n / bs)

@@ -81,7 +81,7 @@ def measured_flops_per_second(runtime, shape: tuple[int, int, int], num_classes:
 
 def _timed_flops_per_second(runtime, shape: tuple[int, int, int], num_classes: int, precision: str) -> float:
     from nasproxy.backends import apply_backend
-    from nasproxy.engine import autocast
+    from nasproxy.engine import SGD, autocast
     from nasproxy.models import build_model
 
     device = runtime.device
@@ -90,7 +90,7 @@ def _timed_flops_per_second(runtime, shape: tuple[int, int, int], num_classes: i
     apply_backend(net, runtime.backend)
     x = torch.randn(128, c, h, w, device=device)
     y = torch.randint(0, num_classes, (128,), device=device)
-    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    opt = SGD(net.parameters(), lr=0.01)
 
     def step():
         with autocast(precision, device):
@@ -115,6 +115,7 @@ def _timed_flops_per_second(runtime, shape: tuple[int, int, int], num_classes: i
 def measured_step_seconds(runtime, shape: tuple[int, int, int], num_classes: int) -> float:
     """Seconds of one SGD step of a minimal ConvNet on 8 images: the fixed cost every training step pays."""
     from nasproxy.backends import apply_backend
+    from nasproxy.engine import SGD
     from nasproxy.models import build_model
 
     device = runtime.device
@@ -123,7 +124,7 @@ def measured_step_seconds(runtime, shape: tuple[int, int, int], num_classes: int
     net = apply_backend(net.to(device), runtime.backend)
     x = torch.randn(8, c, h, w, device=device)
     y = torch.randint(0, num_classes, (8,), device=device)
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    opt = SGD(net.parameters(), lr=0.01, momentum=0.9)
     times = []
     for _ in range(6):
         start = time.perf_counter()

@@ -90,24 +90,40 @@ assert not loaded, loaded
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_starting_a_command_leaves_the_compiler_unimported():
-    """torch._dynamo costs a process about as much to import as torch itself. Training (torch.optim), the C++
-    kernels, meta-tensor probes and torch.compile load it when they first run, but importing every package
-    and the process set-up every command makes leave it out, so that a command that runs no network
-    (`condense --method random`) never loads it (a fresh process, so that nothing imported by other tests
-    counts)."""
+def test_commands_and_training_leave_the_compiler_unimported(tmp_path):
+    """torch._dynamo costs a process about as much to import as torch itself, and only meta-tensor probes
+    (the search command's check of its space) and torch.compile need it. Importing every package, the process
+    set-up every command makes, and training (the optimizer, the C++ kernels, a resumable checkpoint, DC's
+    second-order gradients through the Winograd convolution) leave it out, so that search workers,
+    ``condense`` and ``evaluate`` start without it (a fresh process: nothing other tests imported counts)."""
     import subprocess
     import sys
 
-    code = """
+    code = f"""
 import sys
+import torch
 import nasproxy, nasproxy.cli, nasproxy.condensers, nasproxy.evaluate, nasproxy.search, nasproxy.report
 import nasproxy.backends.cpu
-from nasproxy.engine import configure_process
+from nasproxy.backends.cpu import _winograd
+from nasproxy.engine import Checkpoint, TrainConfig, configure_process, train_from_scratch
+from nasproxy.models import build_model
 configure_process()
-assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
+assert "torch._dynamo" not in sys.modules, "importing and set-up imported torch._dynamo"
+build = lambda: build_model("convnet-w16-d2-none-relu-none", channels=1, num_classes=10, image_size=(28, 28))
+images, labels = torch.randn(20, 1, 28, 28), torch.arange(20) % 10
+config = TrainConfig(epochs=2, batch_size=10, backend="auto")
+checkpoint = Checkpoint({str(tmp_path / "run.pt")!r}, interval=0.0)
+(net,) = train_from_scratch(build, images, labels, config, seeds=[0], checkpoint=checkpoint)
+conv = net.features[1][0]
+x = torch.randn(2, 16, 16, 16, requires_grad=True)
+(grad,) = torch.autograd.grad(conv(x).square().sum(), conv.weight, create_graph=True)
+grad.square().sum().backward()
+assert "torch._dynamo" not in sys.modules, "training imported torch._dynamo"
+print("winograd" if _winograd.applies(x, conv) else "aten")
 """
-    subprocess.run([sys.executable, "-c", code], check=True)
+    ran = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    if needs_compiler.args[0] is False:  # a compiler exists: the kernels ran, not ATen's fallback
+        assert ran.split() == ["winograd"]
 
 
 @needs_compiler

@@ -291,8 +291,13 @@ def test_the_race_test_loses_the_race_without_the_retry(search_env, postgres_url
     from nasproxy.search import _storage
 
     monkeypatch.setattr(_storage, "retry_on_race", lambda fn, url, **_: fn())
-    results = _race_on_a_fresh_database(postgres_url, search_env["data_root"], tmp_path)
-    lost = [text for code, text in results if code != 0]
+    # a race is sometimes won by luck, all four processes finishing (3 races of 20 here): up to four races,
+    # so that this test fails by chance about once in 2,000 runs rather than once in six
+    for _ in range(4):
+        results = _race_on_a_fresh_database(postgres_url, search_env["data_root"], tmp_path)
+        lost = [text for code, text in results if code != 0]
+        if lost:
+            break
     assert lost, results
     assert all("Traceback" not in text and ("already exists" in text or "duplicate key" in text) for text in lost)
 

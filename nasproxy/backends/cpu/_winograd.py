@@ -48,30 +48,50 @@ def _spatial_setup(ctx, inputs, output):
     ctx.shape = (n, h, w)
 
 
+# torch.library.custom_op would wrap each kernel in torch._dynamo.disable, whose first call imports dynamo
+# (about as long as torch itself) in every process that trains; the plain definitions below do not, as
+# torch.library.impl does not by default. Dynamo never traces into these kernels anyway: it runs its compiled
+# graphs with tracing disabled.
+_LIBRARY = torch.library.Library("nasproxy", "FRAGMENT")
+
+
+def _define(name: str, schema: str, kernel, fake):
+    qualname = f"nasproxy::{name}"
+    _LIBRARY.define(name + schema)
+    torch.library.impl(qualname, "default", kernel, lib=_LIBRARY)
+    torch.library.register_fake(qualname, fake, lib=_LIBRARY)
+    return getattr(torch.ops.nasproxy, name).default
+
+
 def _tile_ops(name: str, to_tiles: str, from_tiles: str):
     """Two custom ops over the extension's kernels ``to_tiles`` (NCHW to ``[36, N*T, C]``) and ``from_tiles``
     (back), which are each other's adjoints. Each is linear, so its gradient is the other applied to the
     incoming gradient: differentiable to any order without saving anything."""
 
-    @torch.library.custom_op(f"nasproxy::winograd_{name}_to_tiles", mutates_args=())
-    def to_op(x: torch.Tensor) -> torch.Tensor:
-        return getattr(extension(), to_tiles)(x.contiguous())
-
-    @to_op.register_fake
-    def _(x):
+    def to_fake(x):
         n, c, h, w = x.shape
         return x.new_empty(36, n * (h // TILE) * (w // TILE), c)
 
-    @torch.library.custom_op(f"nasproxy::winograd_{name}_from_tiles", mutates_args=())
-    def from_op(tiles: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
-        return getattr(extension(), from_tiles)(tiles.contiguous(), n, h, w)
-
-    @from_op.register_fake
-    def _(tiles, n, h, w):
+    def from_fake(tiles, n, h, w):
         return tiles.new_empty(n, tiles.shape[2], h, w)
 
-    to_op.register_autograd(lambda ctx, grad: from_op(grad, *ctx.shape), setup_context=_spatial_setup)
-    from_op.register_autograd(lambda ctx, grad: (to_op(grad), None, None, None))
+    to_name, from_name = f"winograd_{name}_to_tiles", f"winograd_{name}_from_tiles"
+    to_op = _define(to_name, "(Tensor x) -> Tensor", lambda x: getattr(extension(), to_tiles)(x.contiguous()), to_fake)
+    from_op = _define(
+        from_name,
+        "(Tensor tiles, SymInt n, SymInt h, SymInt w) -> Tensor",
+        lambda tiles, n, h, w: getattr(extension(), from_tiles)(tiles.contiguous(), n, h, w),
+        from_fake,
+    )
+    torch.library.register_autograd(
+        f"nasproxy::{to_name}",
+        lambda ctx, grad: from_op(grad, *ctx.shape),
+        setup_context=_spatial_setup,
+        lib=_LIBRARY,
+    )
+    torch.library.register_autograd(
+        f"nasproxy::{from_name}", lambda ctx, grad: (to_op(grad), None, None, None), lib=_LIBRARY
+    )
     return to_op, from_op
 
 
