@@ -53,8 +53,12 @@ stage() {  # stage LIMIT_SECONDS COMMAND...: its output into the log, its exit s
 {
     date -u +%FT%TZ
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || echo "no nvidia-smi"
-    "$py" -c 'import sys, torch, optuna; print("python", sys.version.split()[0], "torch", torch.__version__,
-"cuda", torch.version.cuda, "optuna", optuna.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")'
+    # versions without importing torch or optuna (seconds): torch's own version.py, read on its own, names
+    # its CUDA build
+    "$py" -c 'import sys, importlib.util as u; from importlib.metadata import version
+path = u.find_spec("torch").submodule_search_locations[0] + "/version.py"
+spec = u.spec_from_file_location("torch_version", path); torch = u.module_from_spec(spec); spec.loader.exec_module(torch)
+print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.cuda, "optuna", version("optuna"))'
     echo "cpus $(nproc)"
     grep -m1 "model name" /proc/cpuinfo
     git rev-parse HEAD 2>/dev/null || echo "commit unknown"
@@ -72,21 +76,21 @@ if [ $rehearse = 1 ]; then
     # for ($NASPROXY_DATA/fashion-mnist): the benchmarks' DC, sweep and accuracy stages then run their code on
     # it without spending minutes scoring 10,000 test images
     "$py" - "$tiny" <<'PY'
-import sys, torch
+import sys
 from pathlib import Path
-from tests._helpers import write_idx
-g = torch.Generator().manual_seed(0)
-def split(n):
-    labels = torch.arange(n) % 10
-    images = torch.randint(0, 60, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
-    for c in range(10):
-        images[labels == c, :, 2 * c : 2 * c + 3] += 180
-    return images, labels
+import numpy as np  # not torch: this process then starts in a fraction of a second
+rng = np.random.default_rng(0)
+def write_idx(path, array):  # plain (not gzipped) IDX: its header, then the bytes
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes() + array.tobytes())
 folder = Path(sys.argv[1]) / "fashion-mnist"
 for name, n in (("train", 5500), ("t10k", 500)):
-    images, labels = split(n)
-    write_idx(folder / f"{name}-images-idx3-ubyte", images[:, 0].numpy())
-    write_idx(folder / f"{name}-labels-idx1-ubyte", labels.numpy())
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+    for c in range(10):
+        images[labels == c, 2 * c : 2 * c + 3] += 180
+    write_idx(folder / f"{name}-images-idx3-ubyte", images)
+    write_idx(folder / f"{name}-labels-idx1-ubyte", labels)
 PY
     export NASPROXY_DATA=$tiny
     echo "rehearsal data: stand-ins of random images, not Fashion-MNIST" >>"$out/env.txt"
