@@ -2,8 +2,8 @@
 
 torch wraps an optimizer's ``step``, ``zero_grad``, ``add_param_group``, ``state_dict`` and
 ``load_state_dict`` so that dynamo never traces into them, and each wrapper imports ``torch._dynamo`` on its
-first call: about as long as importing torch itself, paid by every process that trains (each search worker,
-``condense``, ``evaluate``), most of whose start-up it is. nasproxy never traces an optimizer
+first call: more than half as long again as importing torch (results/bench/engine-choices.md), paid by every
+process that trains (each search worker, ``condense``, ``evaluate``). nasproxy never traces an optimizer
 (``torch.compile`` wraps only the network, :func:`nasproxy.engine.compiled`), so this subclass calls torch's
 own functions inside those wrappers: the same arithmetic, bit for bit, and the same state dicts.
 """

@@ -91,7 +91,7 @@ assert not loaded, loaded
 
 
 def test_commands_and_training_leave_the_compiler_unimported(tmp_path):
-    """torch._dynamo costs a process about as much to import as torch itself, and only meta-tensor probes
+    """torch._dynamo takes more than half as long to import as torch itself, and only meta-tensor probes
     (the search command's check of its space) and torch.compile need it. Importing every package, the process
     set-up every command makes, and training (the optimizer, the C++ kernels, a resumable checkpoint, DC's
     second-order gradients through the Winograd convolution) leave it out, so that search workers,

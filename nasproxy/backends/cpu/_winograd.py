@@ -49,7 +49,7 @@ def _spatial_setup(ctx, inputs, output):
 
 
 # torch.library.custom_op would wrap each kernel in torch._dynamo.disable, whose first call imports dynamo
-# (about as long as torch itself) in every process that trains; the plain definitions below do not, as
+# (seconds: results/bench/engine-choices.md) in every process that trains; the plain definitions below do not, as
 # torch.library.impl does not by default. Dynamo never traces into these kernels anyway: it runs its compiled
 # graphs with tracing disabled.
 _LIBRARY = torch.library.Library("nasproxy", "FRAGMENT")
