@@ -19,6 +19,9 @@ LINTED = [
     "results/fashion-mnist",
     "noxfile.py",
 ]
+# a pytest-xdist worker per core, each with its share of the threads (tests/conftest.py); the tests on the
+# PostgreSQL server go to one worker together (their xdist_group)
+PARALLEL = ["-n", "auto", "--dist", "loadgroup"]
 
 
 @nox.session
@@ -31,7 +34,7 @@ def tests(session: nox.Session) -> None:
         env["NASPROXY_TEST_POSTGRES"] = url.stdout.strip().splitlines()[-1]
         started = True
     try:
-        session.run("python", "-m", "pytest", "-q", *session.posargs, env=env)
+        session.run("python", "-m", "pytest", "-q", *PARALLEL, *session.posargs, env=env)
     finally:
         if started:
             subprocess.run(["bash", "tests/postgres.sh", "down"], check=False, capture_output=True)
@@ -41,7 +44,7 @@ def tests(session: nox.Session) -> None:
 def quick(session: nox.Session) -> None:
     """The fast subset, while working: no process starts, multi-worker searches, cold compiles or real-data
     runs (the suite's ``slow`` marker); CI runs them all."""
-    session.run("python", "-m", "pytest", "-q", "-m", "not slow", *session.posargs)
+    session.run("python", "-m", "pytest", "-q", "-m", "not slow", *PARALLEL, *session.posargs)
 
 
 @nox.session

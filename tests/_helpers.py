@@ -24,6 +24,10 @@ needs_fmnist = pytest.mark.skipif(
 HAS_COMPILER = shutil.which("c++") is not None or shutil.which("g++") is not None
 needs_compiler = pytest.mark.skipif(not HAS_COMPILER, reason="no C++ compiler on this machine")
 
+# The tests on the PostgreSQL test server run on one pytest-xdist worker, one after another: one of them restarts
+# the server, another checks that the studies it holds are unchanged.
+uses_the_postgresql_server = pytest.mark.xdist_group("postgresql")
+
 
 def separable(n: int, classes: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` 28x28 images whose ``classes`` classes a small ConvNet learns in a few steps (class c is

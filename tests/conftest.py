@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,16 @@ import torch
 
 from nasproxy.data import DEBIAN_FASHION_MNIST, SplitSpec, load_dataset
 from tests._helpers import make_idx_dataset
+
+
+def pytest_configure(config):
+    """`nox -s tests` runs a pytest-xdist worker per core, and each worker gets its share of the cores' threads
+    (the processes its tests start too, through the environment): workers of a thread per core each spin
+    against each other, and the suite gets slower than one worker alone (README.md, Contributing)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // workers)))
+        torch.set_num_threads(int(threads))
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import pytest
 from nasproxy._errors import NasproxyError
 from nasproxy.search._journal import prepare_journal, repair_journal, write_lock
 from nasproxy.search._storage import open_storage
+from tests._helpers import uses_the_postgresql_server
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = 8  # architectures of the tiny space
@@ -215,6 +216,7 @@ def test_dry_run_changes_no_journal(env, monkeypatch):
     assert _digest(env["journal"]) == before
 
 
+@uses_the_postgresql_server
 def test_dry_run_changes_no_database(env, monkeypatch):
     url = os.environ.get("NASPROXY_TEST_POSTGRES")
     if not url:
@@ -285,6 +287,7 @@ def test_sigterm_mid_trial_exits_at_once_and_the_architecture_is_retried(env, mo
 
 
 @pytest.mark.slow
+@uses_the_postgresql_server
 def test_two_workers_survive_a_postgresql_restart(env):
     url = os.environ.get("NASPROXY_TEST_POSTGRES")
     if not url or os.geteuid() != 0 or not Path("/etc/postgresql").is_dir():

@@ -13,6 +13,7 @@ import pytest
 from nasproxy import CondensedSet, NasproxyError, condense
 from nasproxy.search import SearchRequest, completed_architectures, plan_search, run_search
 from nasproxy.search._storage import open_storage
+from tests._helpers import uses_the_postgresql_server
 
 
 @pytest.fixture
@@ -278,6 +279,7 @@ def _race_one(barrier, args: list[str], data_root: str, log) -> None:
 
 
 @pytest.mark.slow
+@uses_the_postgresql_server
 def test_workers_started_together_on_an_empty_postgresql_database_all_finish(search_env, postgres_url, tmp_path):
     """Processes on several machines may open one fresh database at the same instant: all used to race to
     create Optuna's tables and then the study, and all but one lost with a unique-key error."""
@@ -286,6 +288,7 @@ def test_workers_started_together_on_an_empty_postgresql_database_all_finish(sea
 
 
 @pytest.mark.slow
+@uses_the_postgresql_server
 def test_the_race_test_loses_the_race_without_the_retry(search_env, postgres_url, tmp_path, monkeypatch):
     """The test above can fail: without the retry, the processes it releases together lose the race."""
     from nasproxy.search import _storage
