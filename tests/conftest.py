@@ -16,7 +16,7 @@ def pytest_configure(config):
     against each other, and the suite gets slower than one worker alone (README.md, Contributing)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
-        threads = os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // workers)))
+        threads = os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
         torch.set_num_threads(int(threads))
 
 
