@@ -75,23 +75,22 @@ def _tile_ops(name: str, to_tiles: str, from_tiles: str):
     def from_fake(tiles, n, h, w):
         return tiles.new_empty(n, tiles.shape[2], h, w)
 
-    to_name, from_name = f"winograd_{name}_to_tiles", f"winograd_{name}_from_tiles"
-    to_op = _define(to_name, "(Tensor x) -> Tensor", lambda x: getattr(extension(), to_tiles)(x.contiguous()), to_fake)
+    to_op = _define(
+        f"winograd_{name}_to_tiles",
+        "(Tensor x) -> Tensor",
+        lambda x: getattr(extension(), to_tiles)(x.contiguous()),
+        to_fake,
+    )
     from_op = _define(
-        from_name,
+        f"winograd_{name}_from_tiles",
         "(Tensor tiles, SymInt n, SymInt h, SymInt w) -> Tensor",
         lambda tiles, n, h, w: getattr(extension(), from_tiles)(tiles.contiguous(), n, h, w),
         from_fake,
     )
     torch.library.register_autograd(
-        f"nasproxy::{to_name}",
-        lambda ctx, grad: from_op(grad, *ctx.shape),
-        setup_context=_spatial_setup,
-        lib=_LIBRARY,
+        to_op, lambda ctx, grad: from_op(grad, *ctx.shape), setup_context=_spatial_setup, lib=_LIBRARY
     )
-    torch.library.register_autograd(
-        f"nasproxy::{from_name}", lambda ctx, grad: (to_op(grad), None, None, None), lib=_LIBRARY
-    )
+    torch.library.register_autograd(from_op, lambda ctx, grad: (to_op(grad), None, None, None), lib=_LIBRARY)
     return to_op, from_op
 
 
